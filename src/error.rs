@@ -1,0 +1,154 @@
+//! Errors of the library, each mapped to the exit code sops uses for the same failure, so scripts
+//! that branch on `sops`'s exit status work unchanged with kvsops.
+//!
+//! Messages name files, key paths and causes; they never contain a secret value (a value is only
+//! ever described by its type).
+
+use std::path::PathBuf;
+
+/// sops's exit codes (`cmd/sops/codes/codes.go`).
+pub mod exit {
+    pub const GENERIC: i32 = 1;
+    pub const COULD_NOT_READ_INPUT_FILE: i32 = 2;
+    pub const COULD_NOT_WRITE_OUTPUT_FILE: i32 = 3;
+    pub const ERROR_DUMPING_TREE: i32 = 4;
+    pub const INVALID_SET_FORMAT: i32 = 7;
+    pub const CONFLICTING_PARAMETERS: i32 = 8;
+    pub const ERROR_ENCRYPTING_MAC: i32 = 21;
+    pub const ERROR_ENCRYPTING_TREE: i32 = 23;
+    pub const ERROR_DECRYPTING_TREE: i32 = 25;
+    pub const CANNOT_CHANGE_KEYS_FROM_NON_EXISTENT_FILE: i32 = 49;
+    pub const MAC_MISMATCH: i32 = 51;
+    pub const INVALID_TREE_PATH_FORMAT: i32 = 91;
+    pub const NEED_AT_LEAST_ONE_DOCUMENT: i32 = 92;
+    pub const NO_FILE_SPECIFIED: i32 = 100;
+    pub const DUPLICATE_DECRYPTION_KEY_TYPE: i32 = 112;
+    pub const COULD_NOT_RETRIEVE_KEY: i32 = 128;
+    pub const FILE_HAS_NOT_BEEN_MODIFIED: i32 = 200;
+    pub const NO_EDITOR_FOUND: i32 = 201;
+    pub const FILE_ALREADY_ENCRYPTED: i32 = 203;
+}
+
+/// Everything that can go wrong in the library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+
+    #[error("could not parse {format} input: {message}")]
+    Parse { format: &'static str, message: String },
+
+    #[error("duplicate key {key:?} ({where_})")]
+    DuplicateKey { key: String, where_: String },
+
+    #[error("the file has no documents")]
+    NoDocuments,
+
+    #[error("{0}")]
+    Unsupported(String),
+
+    #[error("sops metadata not found")]
+    MetadataNotFound,
+
+    #[error("invalid sops metadata: {0}")]
+    InvalidMetadata(String),
+
+    #[error("the file already has sops metadata (a top-level `sops` key); it is already encrypted")]
+    AlreadyEncrypted,
+
+    #[error("could not decrypt the value at {path}: {reason}")]
+    DecryptValue { path: String, reason: String },
+
+    #[error("could not encrypt the value at {path}: {reason}")]
+    EncryptValue { path: String, reason: String },
+
+    #[error("MAC mismatch: the file was changed without its key, or is damaged (file has {file_mac}, computed {computed_mac})")]
+    MacMismatch { file_mac: String, computed_mac: String },
+
+    #[error("the file has no MAC")]
+    MacMissing,
+
+    #[error("could not decrypt the MAC: {0}")]
+    MacUndecryptable(String),
+
+    #[error("could not retrieve the data key:\n{0}")]
+    DataKey(String),
+
+    #[error("no master keys: give keys with --age/--azure-kv/--pgp or a creation rule in .sops.yaml")]
+    NoKeys,
+
+    #[error("{0}")]
+    Config(String),
+
+    #[error("{key_type} key error: {message}")]
+    Key { key_type: &'static str, message: String },
+
+    #[error("conflicting parameters: {0}")]
+    Conflict(String),
+
+    #[error("invalid tree path {0:?}: expected a form like [\"key\"][0]")]
+    InvalidTreePath(String),
+
+    #[error("component {0} not found")]
+    PathNotFound(String),
+
+    #[error("invalid value: {0}")]
+    InvalidValue(String),
+
+    #[error("file has not changed, exiting")]
+    NotModified,
+
+    #[error("no editor found: set SOPS_EDITOR or EDITOR")]
+    NoEditor,
+
+    #[error("{0}")]
+    Generic(String),
+}
+
+impl Error {
+    /// The exit code sops uses for this failure.
+    pub fn exit_code(&self) -> i32 {
+        use exit::*;
+        match self {
+            Error::Io { .. } => COULD_NOT_READ_INPUT_FILE,
+            Error::Parse { .. } | Error::DuplicateKey { .. } => COULD_NOT_READ_INPUT_FILE,
+            Error::NoDocuments => NEED_AT_LEAST_ONE_DOCUMENT,
+            Error::Unsupported(_) => GENERIC,
+            Error::MetadataNotFound | Error::InvalidMetadata(_) => GENERIC,
+            Error::AlreadyEncrypted => FILE_ALREADY_ENCRYPTED,
+            Error::DecryptValue { .. } => ERROR_DECRYPTING_TREE,
+            Error::EncryptValue { .. } => ERROR_ENCRYPTING_TREE,
+            Error::MacMismatch { .. } | Error::MacMissing | Error::MacUndecryptable(_) => MAC_MISMATCH,
+            Error::DataKey(_) => COULD_NOT_RETRIEVE_KEY,
+            Error::NoKeys => GENERIC,
+            Error::Config(_) => GENERIC,
+            Error::Key { .. } => COULD_NOT_RETRIEVE_KEY,
+            Error::Conflict(_) => CONFLICTING_PARAMETERS,
+            Error::InvalidTreePath(_) => INVALID_TREE_PATH_FORMAT,
+            Error::PathNotFound(_) => GENERIC,
+            Error::InvalidValue(_) => INVALID_SET_FORMAT,
+            Error::NotModified => FILE_HAS_NOT_BEEN_MODIFIED,
+            Error::NoEditor => NO_EDITOR_FOUND,
+            Error::Generic(_) => GENERIC,
+        }
+    }
+
+    /// A parse error of a store.
+    pub fn parse(format: &'static str, message: impl Into<String>) -> Self {
+        Error::Parse { format, message: message.into() }
+    }
+
+    /// An I/O error on a path.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+}
+
+impl From<crate::tree::MisplacedComment> for Error {
+    fn from(e: crate::tree::MisplacedComment) -> Self {
+        Error::DecryptValue { path: e.path, reason: "a mapping value decrypted to a comment".into() }
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,1 @@
+//! Atomic writes and private temp files (not yet implemented).

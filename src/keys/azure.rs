@@ -1,0 +1,20 @@
+//! azure master keys (not yet implemented).
+
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::keys::{KeyKind, KeySource, KeySpec, MasterKeyEntry};
+
+/// azure key source.
+pub struct AzureSource;
+
+impl AzureSource {
+    /// Configured from the environment.
+    pub fn from_env() -> Self { AzureSource }
+}
+
+impl KeySource for AzureSource {
+    fn kind(&self) -> KeyKind { KeyKind::AzureKv }
+    fn wrap(&self, spec: &KeySpec, _secret: &[u8]) -> Result<MasterKeyEntry> { Err(Error::Unsupported(format!("{}: not implemented yet", spec.describe()))) }
+    fn unwrap(&self, entry: &MasterKeyEntry) -> Result<Zeroizing<Vec<u8>>> { Err(Error::Unsupported(format!("{}: not implemented yet", entry.spec().describe()))) }
+}

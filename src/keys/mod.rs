@@ -1,0 +1,298 @@
+//! Master keys: what wraps a file's data key.
+//!
+//! A [`KeySpec`] is a key as a user names it (a creation rule, `--age`, `--azure-kv`, ...); a
+//! [`MasterKeyEntry`] is what the metadata stores after wrapping (recipient or key id plus `enc`).
+//! Each key type lives in its own module behind [`KeySource`], and [`Keyring`] dispatches to them, so
+//! the operations never care which kind of key they hold. Key types kvsops cannot use (AWS KMS,
+//! GCP KMS, HashiCorp Vault) are still read and written back unchanged, so files that carry them
+//! keep working with sops.
+
+pub mod age;
+pub mod azure;
+pub mod pgp;
+pub mod shamir;
+
+use std::collections::BTreeMap;
+
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+
+/// The kinds of master keys sops knows, in the order sops builds a group from a creation rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeyKind {
+    Age,
+    Pgp,
+    Kms,
+    GcpKms,
+    AzureKv,
+    HcVault,
+}
+
+impl KeyKind {
+    /// The name used in `--decryption-order` / `SOPS_DECRYPTION_ORDER` and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyKind::Age => "age",
+            KeyKind::Pgp => "pgp",
+            KeyKind::Kms => "kms",
+            KeyKind::GcpKms => "gcp_kms",
+            KeyKind::AzureKv => "azure_kv",
+            KeyKind::HcVault => "hc_vault",
+        }
+    }
+
+    /// Parses a decryption-order name.
+    pub fn from_name(s: &str) -> Option<Self> {
+        Some(match s.trim() {
+            "age" => KeyKind::Age,
+            "pgp" => KeyKind::Pgp,
+            "kms" => KeyKind::Kms,
+            "gcp_kms" => KeyKind::GcpKms,
+            "azure_kv" => KeyKind::AzureKv,
+            "hc_vault" => KeyKind::HcVault,
+            _ => return None,
+        })
+    }
+}
+
+/// A master key as configured, before it has wrapped anything.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySpec {
+    /// An age recipient (`age1…`, or an SSH public key).
+    Age(String),
+    /// A PGP fingerprint.
+    Pgp(String),
+    /// An Azure Key Vault key; `version` is resolved to the current one when absent.
+    AzureKv { vault_url: String, name: String, version: Option<String> },
+    /// AWS KMS (kept for files that carry it; kvsops cannot call it).
+    Kms { arn: String, role: Option<String>, context: BTreeMap<String, String>, aws_profile: String },
+    /// GCP KMS (kept, not usable).
+    GcpKms { resource_id: String },
+    /// HashiCorp Vault transit (kept, not usable).
+    HcVault { uri: String },
+}
+
+impl KeySpec {
+    /// The kind of this key.
+    pub fn kind(&self) -> KeyKind {
+        match self {
+            KeySpec::Age(_) => KeyKind::Age,
+            KeySpec::Pgp(_) => KeyKind::Pgp,
+            KeySpec::AzureKv { .. } => KeyKind::AzureKv,
+            KeySpec::Kms { .. } => KeyKind::Kms,
+            KeySpec::GcpKms { .. } => KeyKind::GcpKms,
+            KeySpec::HcVault { .. } => KeyKind::HcVault,
+        }
+    }
+
+    /// A short, secret-free name for messages (recipient, fingerprint or key URL).
+    pub fn describe(&self) -> String {
+        match self {
+            KeySpec::Age(r) => format!("age recipient {r}"),
+            KeySpec::Pgp(fp) => format!("PGP key {fp}"),
+            KeySpec::AzureKv { vault_url, name, version } => match version {
+                Some(v) => format!("Azure Key Vault key {vault_url}/keys/{name}/{v}"),
+                None => format!("Azure Key Vault key {vault_url}/keys/{name}"),
+            },
+            KeySpec::Kms { arn, .. } => format!("AWS KMS key {arn}"),
+            KeySpec::GcpKms { resource_id } => format!("GCP KMS key {resource_id}"),
+            KeySpec::HcVault { uri } => format!("Vault transit key {uri}"),
+        }
+    }
+}
+
+/// A master key as stored in the metadata: its identity and the wrapped data key (or Shamir share).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MasterKeyEntry {
+    Age { recipient: String, enc: String },
+    Pgp { fp: String, created_at: String, enc: String },
+    AzureKv { vault_url: String, name: String, version: String, created_at: String, enc: String },
+    Kms {
+        arn: String,
+        role: Option<String>,
+        context: BTreeMap<String, String>,
+        created_at: String,
+        enc: String,
+        aws_profile: String,
+    },
+    GcpKms { resource_id: String, created_at: String, enc: String },
+    HcVault { vault_address: String, engine_path: String, key_name: String, created_at: String, enc: String },
+}
+
+impl MasterKeyEntry {
+    /// The kind of this key.
+    pub fn kind(&self) -> KeyKind {
+        match self {
+            MasterKeyEntry::Age { .. } => KeyKind::Age,
+            MasterKeyEntry::Pgp { .. } => KeyKind::Pgp,
+            MasterKeyEntry::AzureKv { .. } => KeyKind::AzureKv,
+            MasterKeyEntry::Kms { .. } => KeyKind::Kms,
+            MasterKeyEntry::GcpKms { .. } => KeyKind::GcpKms,
+            MasterKeyEntry::HcVault { .. } => KeyKind::HcVault,
+        }
+    }
+
+    /// The configured identity of this entry, to compare with rules (`updatekeys`, `rotate --rm-*`).
+    pub fn spec(&self) -> KeySpec {
+        match self {
+            MasterKeyEntry::Age { recipient, .. } => KeySpec::Age(recipient.clone()),
+            MasterKeyEntry::Pgp { fp, .. } => KeySpec::Pgp(fp.clone()),
+            MasterKeyEntry::AzureKv { vault_url, name, version, .. } => KeySpec::AzureKv {
+                vault_url: vault_url.clone(),
+                name: name.clone(),
+                version: Some(version.clone()).filter(|v| !v.is_empty()),
+            },
+            MasterKeyEntry::Kms { arn, role, context, aws_profile, .. } => KeySpec::Kms {
+                arn: arn.clone(),
+                role: role.clone(),
+                context: context.clone(),
+                aws_profile: aws_profile.clone(),
+            },
+            MasterKeyEntry::GcpKms { resource_id, .. } => KeySpec::GcpKms { resource_id: resource_id.clone() },
+            MasterKeyEntry::HcVault { vault_address, engine_path, key_name, .. } => KeySpec::HcVault {
+                uri: format!("{vault_address}/v1/{engine_path}/keys/{key_name}"),
+            },
+        }
+    }
+
+    /// The wrapped data key (or share) as stored.
+    pub fn enc(&self) -> &str {
+        match self {
+            MasterKeyEntry::Age { enc, .. }
+            | MasterKeyEntry::Pgp { enc, .. }
+            | MasterKeyEntry::AzureKv { enc, .. }
+            | MasterKeyEntry::Kms { enc, .. }
+            | MasterKeyEntry::GcpKms { enc, .. }
+            | MasterKeyEntry::HcVault { enc, .. } => enc,
+        }
+    }
+}
+
+/// A group of master keys: any one of them opens the group's data key or Shamir share.
+pub type KeyGroup = Vec<MasterKeyEntry>;
+
+/// A group of configured keys, before wrapping.
+pub type KeySpecGroup = Vec<KeySpec>;
+
+/// One kind of master key: wraps a secret (data key or Shamir share) for a configured key, and
+/// unwraps it from a stored entry with whatever credentials the user has.
+pub trait KeySource: Send + Sync {
+    /// The kind this source handles.
+    fn kind(&self) -> KeyKind;
+
+    /// Wraps `secret` for `spec` and returns the metadata entry.
+    fn wrap(&self, spec: &KeySpec, secret: &[u8]) -> Result<MasterKeyEntry>;
+
+    /// Unwraps the secret from `entry`; an error says which key and why, never the secret.
+    fn unwrap(&self, entry: &MasterKeyEntry) -> Result<Zeroizing<Vec<u8>>>;
+}
+
+/// A key source for key types kvsops cannot call: it explains, rather than failing obscurely.
+pub struct UnsupportedSource(pub KeyKind);
+
+impl KeySource for UnsupportedSource {
+    fn kind(&self) -> KeyKind {
+        self.0
+    }
+    fn wrap(&self, spec: &KeySpec, _secret: &[u8]) -> Result<MasterKeyEntry> {
+        Err(Error::Unsupported(format!(
+            "{}: kvsops does not support {} keys; use age, PGP or Azure Key Vault",
+            spec.describe(),
+            self.0.name()
+        )))
+    }
+    fn unwrap(&self, entry: &MasterKeyEntry) -> Result<Zeroizing<Vec<u8>>> {
+        Err(Error::Key {
+            key_type: self.0.name(),
+            message: format!("{}: kvsops cannot use {} keys", entry.spec().describe(), self.0.name()),
+        })
+    }
+}
+
+/// All key sources of a run, one per kind, created once so credentials and connections are shared
+/// by every file of a batch.
+pub struct Keyring {
+    sources: Vec<Box<dyn KeySource>>,
+    /// The order in which key kinds are tried when decrypting (sops: age, then pgp, then the rest).
+    pub decryption_order: Vec<KeyKind>,
+}
+
+impl Keyring {
+    /// The keyring with every key source kvsops supports, configured from the environment.
+    pub fn from_env() -> Self {
+        let sources: Vec<Box<dyn KeySource>> = vec![
+            Box::new(age::AgeSource::from_env()),
+            Box::new(pgp::PgpSource::from_env()),
+            Box::new(azure::AzureSource::from_env()),
+            Box::new(UnsupportedSource(KeyKind::Kms)),
+            Box::new(UnsupportedSource(KeyKind::GcpKms)),
+            Box::new(UnsupportedSource(KeyKind::HcVault)),
+        ];
+        Keyring { sources, decryption_order: vec![KeyKind::Age, KeyKind::Pgp] }
+    }
+
+    /// A keyring with the given sources (tests, and callers that configure sources themselves).
+    pub fn with_sources(sources: Vec<Box<dyn KeySource>>) -> Self {
+        Keyring { sources, decryption_order: vec![KeyKind::Age, KeyKind::Pgp] }
+    }
+
+    /// Sets the decryption order from `--decryption-order` / `SOPS_DECRYPTION_ORDER` (comma list).
+    pub fn set_decryption_order(&mut self, order: &str) -> Result<()> {
+        let mut kinds = Vec::new();
+        for name in order.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let kind = KeyKind::from_name(name)
+                .ok_or_else(|| Error::Config(format!("unknown key type {name:?} in decryption order")))?;
+            if kinds.contains(&kind) {
+                return Err(Error::Config(format!("key type {name:?} appears twice in decryption order")));
+            }
+            kinds.push(kind);
+        }
+        self.decryption_order = kinds;
+        Ok(())
+    }
+
+    fn source(&self, kind: KeyKind) -> Result<&dyn KeySource> {
+        self.sources
+            .iter()
+            .find(|s| s.kind() == kind)
+            .map(|s| s.as_ref())
+            .ok_or_else(|| Error::Unsupported(format!("no key source for {} keys", kind.name())))
+    }
+
+    /// Wraps a secret for one configured key.
+    pub fn wrap(&self, spec: &KeySpec, secret: &[u8]) -> Result<MasterKeyEntry> {
+        self.source(spec.kind())?.wrap(spec, secret)
+    }
+
+    /// Unwraps a secret from one stored entry.
+    pub fn unwrap(&self, entry: &MasterKeyEntry) -> Result<Zeroizing<Vec<u8>>> {
+        self.source(entry.kind())?.unwrap(entry)
+    }
+
+    /// Orders a group's entries for decryption: kinds in the decryption order first, in that order,
+    /// then the rest in file order.
+    pub fn decryption_sequence<'a>(&self, group: &'a [MasterKeyEntry]) -> Vec<&'a MasterKeyEntry> {
+        let mut out: Vec<&MasterKeyEntry> = Vec::with_capacity(group.len());
+        for kind in &self.decryption_order {
+            out.extend(group.iter().filter(|e| e.kind() == *kind));
+        }
+        out.extend(group.iter().filter(|e| !self.decryption_order.contains(&e.kind())));
+        out
+    }
+
+    /// Opens one group: the first key that unwraps wins; otherwise every key's error.
+    pub fn open_group(&self, group: &[MasterKeyEntry]) -> std::result::Result<Zeroizing<Vec<u8>>, Vec<String>> {
+        let mut errors = Vec::new();
+        for entry in self.decryption_sequence(group) {
+            match self.unwrap(entry) {
+                Ok(secret) => return Ok(secret),
+                Err(e) => errors.push(format!("{}: {}", entry.spec().describe(), e)),
+            }
+        }
+        if errors.is_empty() {
+            errors.push("the group has no keys".to_string());
+        }
+        Err(errors)
+    }
+}

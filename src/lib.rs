@@ -1,0 +1,26 @@
+//! kvsops: encrypts secrets the way SOPS does, so that everything it writes is decrypted by the real
+//! `sops` and by Flux's kustomize-controller, and everything they write is decrypted by kvsops.
+//!
+//! The layers, bottom up:
+//! - [`tree`]: the format-neutral tree (ordered maps, sequences, typed scalars, comments), with the
+//!   source positions that let stores keep the user's layout;
+//! - [`cipher`], [`mac`], [`rules`], [`metadata`]: the SOPS format itself;
+//! - [`stores`]: one module per file format; [`keys`]: one module per master-key type;
+//! - [`config`]: `.sops.yaml`; [`ops`]: what the commands do; [`fsio`]: atomic writes and private
+//!   temp files; [`cli`]: the thin command-line layer.
+
+pub mod cipher;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod fsio;
+pub mod keys;
+pub mod mac;
+pub mod metadata;
+pub mod ops;
+pub mod rules;
+pub mod stores;
+pub mod timefmt;
+pub mod tree;
+
+pub use error::{Error, Result};

@@ -1,0 +1,18 @@
+//! The ini store (not yet implemented).
+
+use crate::error::{Error, Result};
+use crate::metadata::Metadata;
+use crate::stores::{EncryptedFile, Format, Store};
+use crate::tree::Document;
+
+/// The ini store.
+pub struct IniStore;
+
+impl Store for IniStore {
+    fn format(&self) -> Format { Format::Ini }
+    fn load_plain(&self, _input: &[u8]) -> Result<Vec<Document>> { Err(Error::Unsupported("ini is not implemented yet".into())) }
+    fn load_encrypted(&self, _input: &[u8]) -> Result<EncryptedFile> { Err(Error::Unsupported("ini is not implemented yet".into())) }
+    fn emit_plain(&self, _d: &[Document], _s: Option<&[u8]>) -> Result<Vec<u8>> { Err(Error::Unsupported("ini is not implemented yet".into())) }
+    fn emit_encrypted(&self, _d: &[Document], _m: &Metadata, _s: Option<&[u8]>) -> Result<Vec<u8>> { Err(Error::Unsupported("ini is not implemented yet".into())) }
+    fn has_marker(&self, _input: &[u8]) -> bool { false }
+}

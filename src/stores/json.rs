@@ -1,0 +1,20 @@
+//! The json store (not yet implemented).
+
+use crate::error::{Error, Result};
+use crate::metadata::Metadata;
+use crate::stores::{EncryptedFile, Format, Store};
+use crate::tree::Document;
+
+/// The json store.
+pub struct JsonStore { #[allow(dead_code)] indent: Option<usize> }
+impl JsonStore { /// A store with its settings.
+ pub fn new(indent: Option<usize>) -> Self { JsonStore { indent } } }
+
+impl Store for JsonStore {
+    fn format(&self) -> Format { Format::Json }
+    fn load_plain(&self, _input: &[u8]) -> Result<Vec<Document>> { Err(Error::Unsupported("json is not implemented yet".into())) }
+    fn load_encrypted(&self, _input: &[u8]) -> Result<EncryptedFile> { Err(Error::Unsupported("json is not implemented yet".into())) }
+    fn emit_plain(&self, _d: &[Document], _s: Option<&[u8]>) -> Result<Vec<u8>> { Err(Error::Unsupported("json is not implemented yet".into())) }
+    fn emit_encrypted(&self, _d: &[Document], _m: &Metadata, _s: Option<&[u8]>) -> Result<Vec<u8>> { Err(Error::Unsupported("json is not implemented yet".into())) }
+    fn has_marker(&self, _input: &[u8]) -> bool { false }
+}

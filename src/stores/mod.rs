@@ -1,0 +1,144 @@
+//! File formats. Each store turns bytes into the format-neutral tree and back, for plaintext and
+//! for encrypted files (whose `sops` metadata it separates from the data).
+//!
+//! Stores that keep the user's layout (YAML, JSON, dotenv) record a [`crate::tree::Src`] on every
+//! node they read; given the same source bytes back when writing, they rewrite only the values
+//! that changed, so `decrypt(encrypt(file)) == file` byte for byte and diffs stay small. Nodes
+//! without a `Src` (new keys, converted formats) are written fresh in sops's style.
+
+pub mod binary;
+pub mod dotenv;
+pub mod ini;
+pub mod json;
+pub mod yaml;
+
+use std::path::Path;
+
+use crate::error::Result;
+use crate::metadata::Metadata;
+use crate::tree::{Document, Mapping, Node};
+
+/// The file formats sops knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Json,
+    Dotenv,
+    Ini,
+    Binary,
+}
+
+impl Format {
+    /// The format sops picks from a path's extension; anything unknown is binary.
+    pub fn from_path(path: &Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("yaml") | Some("yml") => Format::Yaml,
+            Some("json") => Format::Json,
+            Some("env") => Format::Dotenv,
+            Some("ini") => Format::Ini,
+            _ => Format::Binary,
+        }
+    }
+
+    /// Parses `--input-type` / `--output-type`.
+    pub fn from_name(name: &str) -> Option<Format> {
+        Some(match name {
+            "yaml" | "yml" => Format::Yaml,
+            "json" => Format::Json,
+            "dotenv" | "env" => Format::Dotenv,
+            "ini" => Format::Ini,
+            "binary" => Format::Binary,
+            _ => return None,
+        })
+    }
+
+    /// The name used in flags and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Yaml => "yaml",
+            Format::Json => "json",
+            Format::Dotenv => "dotenv",
+            Format::Ini => "ini",
+            Format::Binary => "binary",
+        }
+    }
+
+    /// The store for this format with the given settings.
+    pub fn store(self, settings: &StoreSettings) -> Box<dyn Store> {
+        match self {
+            Format::Yaml => Box::new(yaml::YamlStore::new(settings.yaml_indent)),
+            Format::Json => Box::new(json::JsonStore::new(settings.json_indent)),
+            Format::Dotenv => Box::new(dotenv::DotenvStore),
+            Format::Ini => Box::new(ini::IniStore),
+            Format::Binary => Box::new(binary::BinaryStore::new(settings.json_binary_indent)),
+        }
+    }
+}
+
+/// The `stores:` settings of `.sops.yaml`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// `stores.yaml.indent` (sops's default is 4).
+    pub yaml_indent: usize,
+    /// `stores.json.indent`: `None` means a tab (sops's -1).
+    pub json_indent: Option<usize>,
+    /// `stores.json_binary.indent`.
+    pub json_binary_indent: Option<usize>,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings { yaml_indent: 4, json_indent: None, json_binary_indent: None }
+    }
+}
+
+/// An encrypted file as read: its documents (values still ENC strings) and its metadata.
+#[derive(Debug)]
+pub struct EncryptedFile {
+    pub documents: Vec<Document>,
+    pub metadata: Metadata,
+}
+
+/// One file format.
+///
+/// `source` arguments are the exact bytes the tree was loaded from (or `None` when the tree came
+/// from elsewhere, e.g. another format); a store that keeps layouts splices new values into them.
+pub trait Store: Send + Sync {
+    /// The format this store handles.
+    fn format(&self) -> Format;
+
+    /// Reads a plaintext file. A file that already carries sops metadata still loads; the caller
+    /// refuses it (exit 203).
+    fn load_plain(&self, input: &[u8]) -> Result<Vec<Document>>;
+
+    /// Reads an encrypted file and separates its metadata.
+    fn load_encrypted(&self, input: &[u8]) -> Result<EncryptedFile>;
+
+    /// Writes a plaintext file.
+    fn emit_plain(&self, documents: &[Document], source: Option<&[u8]>) -> Result<Vec<u8>>;
+
+    /// Writes an encrypted file: the documents (values are ENC strings) and the metadata.
+    fn emit_encrypted(&self, documents: &[Document], metadata: &Metadata, source: Option<&[u8]>) -> Result<Vec<u8>>;
+
+    /// Writes one extracted value (`decrypt --extract`): a subtree as a document of this format.
+    /// String leaves are printed raw by the caller and never reach this.
+    fn emit_value(&self, node: &Node) -> Result<Vec<u8>> {
+        let root = match node {
+            Node::Map(m) => m.clone(),
+            other => {
+                let mut m = Mapping::new();
+                m.push("value", other.clone());
+                m
+            }
+        };
+        self.emit_plain(&[Document::new(root)], None)
+    }
+
+    /// True when the bytes hold this format's Flux detection marker (the file is encrypted).
+    fn has_marker(&self, input: &[u8]) -> bool;
+}
+
+/// Searches for a byte string (markers, metadata keys).
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
