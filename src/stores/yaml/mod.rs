@@ -1,5 +1,7 @@
 //! The yaml store (not yet implemented).
 
+pub mod emit;
+
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
 use crate::stores::{EncryptedFile, Format, Store};
