@@ -35,6 +35,12 @@ pub enum Error {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
 
+    #[error("{0}: no such file")]
+    FileNotFound(PathBuf),
+
+    #[error("could not write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+
     #[error("could not parse {format} input: {message}")]
     Parse { format: &'static str, message: String },
 
@@ -111,6 +117,8 @@ impl Error {
         use exit::*;
         match self {
             Error::Io { .. } => COULD_NOT_READ_INPUT_FILE,
+            Error::FileNotFound(_) => NO_FILE_SPECIFIED,
+            Error::Write { .. } => COULD_NOT_WRITE_OUTPUT_FILE,
             Error::Parse { .. } | Error::DuplicateKey { .. } => COULD_NOT_READ_INPUT_FILE,
             Error::NoDocuments => NEED_AT_LEAST_ONE_DOCUMENT,
             Error::Unsupported(_) => GENERIC,
@@ -138,9 +146,14 @@ impl Error {
         Error::Parse { format, message: message.into() }
     }
 
-    /// An I/O error on a path.
+    /// An I/O error on a path (a missing file gets sops's "no file" exit code).
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        let path = path.into();
+        if source.kind() == std::io::ErrorKind::NotFound {
+            Error::FileNotFound(path)
+        } else {
+            Error::Io { path, source }
+        }
     }
 }
 

@@ -405,6 +405,30 @@ impl Walker {
     }
 }
 
+/// True when two nodes hold the same data, ignoring where they stood in a source.
+pub fn same_content(a: &Node, b: &Node) -> bool {
+    match (a, b) {
+        (Node::Scalar(x), Node::Scalar(y)) => x.value == y.value,
+        (Node::Map(x), Node::Map(y)) => {
+            x.items.len() == y.items.len()
+                && x.items.iter().zip(&y.items).all(|pair| match pair {
+                    (MapItem::Entry(e), MapItem::Entry(f)) => e.key == f.key && same_content(&e.value, &f.value),
+                    (MapItem::Comment(c), MapItem::Comment(d)) => c.text == d.text,
+                    _ => false,
+                })
+        }
+        (Node::Seq(x), Node::Seq(y)) => {
+            x.items.len() == y.items.len()
+                && x.items.iter().zip(&y.items).all(|pair| match pair {
+                    (SeqItem::Node(n), SeqItem::Node(m)) => same_content(n, m),
+                    (SeqItem::Comment(c), SeqItem::Comment(d)) => c.text == d.text,
+                    _ => false,
+                })
+        }
+        _ => false,
+    }
+}
+
 impl fmt::Display for Value {
     /// A short description for messages: the type only, never the value (it may be a secret).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,1 +1,392 @@
-//! The command line (not yet implemented).
+//! The command-line layer: turns flags, environment and `.sops.yaml` into calls of [`crate::ops`],
+//! writes results, and maps errors to sops's exit codes. No format or crypto logic lives here.
+
+pub mod args;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+
+use crate::config::{self, Config};
+use crate::error::{Error, Result};
+use crate::fsio::{self, Sensitivity};
+use crate::keys::{KeySpec, KeySpecGroup, Keyring};
+use crate::ops;
+use crate::ops::decrypt::DecryptOptions;
+use crate::ops::encrypt::EncryptParams;
+use crate::rules::{CryptRule, RuleKind};
+use crate::stores::{Format, Store, StoreSettings};
+
+use args::{Cli, Command, DecryptArgs, GlobalArgs, IoArgs, KeyArgs, RuleArgs};
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("kvsops: {failure}");
+            failure.code()
+        }
+    }
+}
+
+/// An error with the file it concerns.
+#[derive(Debug)]
+pub struct Failure {
+    pub file: Option<PathBuf>,
+    pub error: Error,
+}
+
+impl Failure {
+    fn code(&self) -> i32 {
+        self.error.exit_code()
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.file {
+            Some(p) => write!(f, "{}: {}", p.display(), self.error),
+            None => write!(f, "{}", self.error),
+        }
+    }
+}
+
+fn at(file: Option<&Path>) -> impl FnOnce(Error) -> Failure + '_ {
+    move |error| Failure { file: file.map(Path::to_path_buf), error }
+}
+
+fn run(cli: Cli) -> std::result::Result<i32, Failure> {
+    match cli.command {
+        Some(Command::Encrypt { global, keys, rules, io, files }) => encrypt_cmd(&global, &keys, &rules, &io, &files),
+        Some(Command::Decrypt { global, io, dec, files }) => decrypt_cmd(&global, &io, &dec, &files),
+        Some(Command::Filestatus { global, input_type, file }) => filestatus_cmd(&global, input_type.as_deref(), &file),
+        None => legacy(cli.legacy),
+    }
+}
+
+fn legacy(l: args::LegacyArgs) -> std::result::Result<i32, Failure> {
+    if !l.extra.is_empty() {
+        eprintln!("kvsops: warning: ignoring arguments after the file: {}", l.extra.join(" "));
+    }
+    let Some(file) = l.file.clone() else {
+        eprintln!("kvsops: no file specified (see kvsops --help)");
+        return Ok(crate::error::exit::NO_FILE_SPECIFIED);
+    };
+    let files = vec![file];
+    if l.encrypt {
+        encrypt_cmd(&l.global, &l.keys, &l.rules, &l.io, &files)
+    } else if l.decrypt {
+        decrypt_cmd(&l.global, &l.io, &l.dec, &files)
+    } else {
+        Err(Failure {
+            file: Some(files[0].clone()),
+            error: Error::Unsupported("this mode (edit/rotate/set) is not implemented yet in kvsops".into()),
+        })
+    }
+}
+
+/// The config for a run (`None` when there is no `.sops.yaml`).
+fn load_config(global: &GlobalArgs) -> Result<Option<Config>> {
+    match config::locate(global.config.as_deref()) {
+        Some(p) => Config::load(&p).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn store_settings(cfg: Option<&Config>, io: &IoArgs) -> StoreSettings {
+    let mut s = cfg.map(|c| c.stores).unwrap_or_default();
+    if let Some(i) = io.indent {
+        s.yaml_indent = i;
+        s.json_indent = Some(i);
+        s.json_binary_indent = Some(i);
+    }
+    s
+}
+
+fn parse_format(name: &str) -> Result<Format> {
+    Format::from_name(name).ok_or_else(|| {
+        Error::Conflict(format!("unknown format {name:?}: expected yaml, json, dotenv, ini or binary"))
+    })
+}
+
+/// Input and output formats for a file, as sops picks them.
+fn formats(path: Option<&Path>, io: &IoArgs) -> Result<(Format, Format)> {
+    let named = io.filename_override.as_deref().or(path);
+    let by_path = named.map(Format::from_path).unwrap_or(Format::Binary);
+    let input = match &io.input_type {
+        Some(t) => parse_format(t)?,
+        None => by_path,
+    };
+    let output = match &io.output_type {
+        Some(t) => parse_format(t)?,
+        None => match named {
+            Some(_) => by_path,
+            None => input,
+        },
+    };
+    Ok((input, output))
+}
+
+fn keyring(dec: Option<&DecryptArgs>) -> Result<Keyring> {
+    let mut k = Keyring::from_env();
+    if let Some(order) = dec.and_then(|d| d.decryption_order.as_deref()) {
+        k.set_decryption_order(order)?;
+    }
+    Ok(k)
+}
+
+/// The keys given on the command line (or by their environment variables), as one group.
+fn flag_keys(keys: &KeyArgs) -> Result<KeySpecGroup> {
+    let mut g = Vec::new();
+    for r in keys.age.as_deref().map(config::split_keys).unwrap_or_default() {
+        g.push(KeySpec::Age(r));
+    }
+    for fp in keys.pgp.as_deref().map(config::split_keys).unwrap_or_default() {
+        g.push(KeySpec::Pgp(config::normalize_fingerprint(&fp)));
+    }
+    for arn in keys.kms.as_deref().map(config::split_keys).unwrap_or_default() {
+        g.push(KeySpec::Kms {
+            arn,
+            role: None,
+            context: Default::default(),
+            aws_profile: keys.aws_profile.clone().unwrap_or_default(),
+        });
+    }
+    for id in keys.gcp_kms.as_deref().map(config::split_keys).unwrap_or_default() {
+        g.push(KeySpec::GcpKms { resource_id: id });
+    }
+    for url in keys.azure_kv.as_deref().map(config::split_keys).unwrap_or_default() {
+        g.push(crate::keys::azure::parse_key_url(&url)?);
+    }
+    for uri in keys.hc_vault_transit.as_deref().map(config::split_keys).unwrap_or_default() {
+        g.push(KeySpec::HcVault { uri });
+    }
+    Ok(g)
+}
+
+fn flag_rule(rules: &RuleArgs) -> Result<Option<CryptRule>> {
+    CryptRule::choose(&[
+        (RuleKind::UnencryptedSuffix, rules.unencrypted_suffix.as_deref()),
+        (RuleKind::EncryptedSuffix, rules.encrypted_suffix.as_deref()),
+        (RuleKind::UnencryptedRegex, rules.unencrypted_regex.as_deref()),
+        (RuleKind::EncryptedRegex, rules.encrypted_regex.as_deref()),
+        (RuleKind::UnencryptedCommentRegex, rules.unencrypted_comment_regex.as_deref()),
+        (RuleKind::EncryptedCommentRegex, rules.encrypted_comment_regex.as_deref()),
+    ])
+}
+
+/// What to encrypt a file with: flag keys replace the rule's keys; flag crypt rules win.
+fn encrypt_params(cfg: Option<&Config>, rule_path: Option<&Path>, keys: &KeyArgs, rules: &RuleArgs) -> Result<EncryptParams> {
+    let from_flags = flag_keys(keys)?;
+    let creation = match (cfg, rule_path) {
+        (Some(c), Some(p)) => c.rule_for(p),
+        _ => None,
+    };
+    let key_groups = if !from_flags.is_empty() {
+        vec![from_flags]
+    } else {
+        match creation {
+            Some(r) if !r.key_groups.is_empty() => r.key_groups.clone(),
+            Some(_) => return Err(Error::NoKeys),
+            None => {
+                return Err(Error::Config(match cfg {
+                    None => "config file not found, or has no creation rules, and no keys provided through command line options".into(),
+                    Some(c) => format!(
+                        "no matching creation rules found in {} and no keys provided through command line options",
+                        c.path.display()
+                    ),
+                }))
+            }
+        }
+    };
+    let crypt_rule = match flag_rule(rules)? {
+        Some(r) => Some(r),
+        None => creation.and_then(|r| r.crypt_rule.clone()),
+    };
+    Ok(EncryptParams {
+        key_groups,
+        shamir_threshold: rules.shamir_threshold.or(creation.and_then(|r| r.shamir_threshold)),
+        crypt_rule,
+        mac_only_encrypted: rules.mac_only_encrypted || creation.is_some_and(|r| r.mac_only_encrypted),
+    })
+}
+
+/// Where results go.
+enum Sink<'a> {
+    Stdout,
+    InPlace,
+    File(&'a Path),
+    Dir(&'a Path),
+}
+
+fn sink<'a>(io: &'a IoArgs, files: &[PathBuf]) -> Result<Sink<'a>> {
+    let chosen = [io.in_place, io.output.is_some(), io.output_dir.is_some()].iter().filter(|b| **b).count();
+    if chosen > 1 {
+        return Err(Error::Conflict("use only one of --in-place, --output and --output-dir".into()));
+    }
+    if io.in_place {
+        if files.is_empty() {
+            return Err(Error::Conflict("--in-place needs a file, not standard input".into()));
+        }
+        return Ok(Sink::InPlace);
+    }
+    if let Some(o) = &io.output {
+        if files.len() > 1 {
+            return Err(Error::Conflict("--output takes one file; use --output-dir or --in-place for several".into()));
+        }
+        return Ok(Sink::File(o));
+    }
+    if let Some(d) = &io.output_dir {
+        return Ok(Sink::Dir(d));
+    }
+    if files.len() > 1 {
+        return Err(Error::Conflict("several files need --in-place or --output-dir".into()));
+    }
+    Ok(Sink::Stdout)
+}
+
+fn deliver(sink: &Sink<'_>, input: Option<&Path>, data: &[u8], sensitivity: Sensitivity) -> Result<()> {
+    match sink {
+        Sink::Stdout => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(data).and_then(|_| out.flush()).map_err(|e| Error::Write { path: "<stdout>".into(), source: e })
+        }
+        Sink::InPlace => match input {
+            Some(p) => fsio::write_atomic(p, data, sensitivity),
+            None => Err(Error::Conflict("--in-place needs a file".into())),
+        },
+        Sink::File(p) => fsio::write_atomic(p, data, sensitivity),
+        Sink::Dir(d) => {
+            let name = input.and_then(|p| p.file_name()).ok_or_else(|| Error::Conflict("--output-dir needs files".into()))?;
+            std::fs::create_dir_all(d).map_err(|e| Error::Write { path: d.to_path_buf(), source: e })?;
+            fsio::write_atomic(&d.join(name), data, sensitivity)
+        }
+    }
+}
+
+/// Runs `work` over the files (concurrently for batches) and reports each failure; the exit code is
+/// that of the first failure, 0 when all succeeded.
+fn for_each_file<F>(files: &[PathBuf], jobs: Option<usize>, work: F) -> std::result::Result<i32, Failure>
+where
+    F: Fn(Option<&Path>) -> Result<()> + Sync,
+{
+    if files.is_empty() {
+        return work(None).map(|_| 0).map_err(at(None));
+    }
+    if files.len() == 1 {
+        return work(Some(&files[0])).map(|_| 0).map_err(at(Some(&files[0])));
+    }
+    let jobs = jobs.unwrap_or(8).clamp(1, 64).min(files.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<()>>>> = files.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= files.len() {
+                    break;
+                }
+                let r = work(Some(&files[i]));
+                if let Ok(mut slot) = results[i].lock() {
+                    *slot = Some(r);
+                }
+            });
+        }
+    });
+    let mut first_code = 0;
+    let mut failed = Vec::new();
+    for (file, slot) in files.iter().zip(results) {
+        let r = slot.into_inner().ok().flatten().unwrap_or_else(|| Err(Error::Generic("not processed".into())));
+        if let Err(e) = r {
+            if first_code == 0 {
+                first_code = e.exit_code();
+            }
+            eprintln!("kvsops: {}: {e}", file.display());
+            failed.push(file.display().to_string());
+        }
+    }
+    if failed.is_empty() {
+        eprintln!("kvsops: {} files processed", files.len());
+    } else {
+        eprintln!("kvsops: {} of {} files failed: {}", failed.len(), files.len(), failed.join(", "));
+    }
+    Ok(first_code)
+}
+
+fn read_input(path: Option<&Path>) -> Result<Vec<u8>> {
+    match path {
+        Some(p) => fsio::read_file(p),
+        None => fsio::read_stdin(),
+    }
+}
+
+fn encrypt_cmd(global: &GlobalArgs, keys: &KeyArgs, rules: &RuleArgs, io: &IoArgs, files: &[PathBuf]) -> std::result::Result<i32, Failure> {
+    let cfg = load_config(global).map_err(at(None))?;
+    let settings = store_settings(cfg.as_ref(), io);
+    let sink = sink(io, files).map_err(at(None))?;
+    let keyring = keyring(None).map_err(at(None))?;
+    for_each_file(files, io.jobs, |path| {
+        let rule_path = io.filename_override.as_deref().or(path);
+        let params = encrypt_params(cfg.as_ref(), rule_path, keys, rules)?;
+        let (in_fmt, out_fmt) = formats(path, io)?;
+        let input = read_input(path)?;
+        let out = ops::encrypt::encrypt_bytes(
+            &input,
+            in_fmt.store(&settings).as_ref(),
+            out_fmt.store(&settings).as_ref(),
+            &params,
+            &keyring,
+        )?;
+        deliver(&sink, path, &out, Sensitivity::Encrypted)
+    })
+}
+
+fn decrypt_cmd(global: &GlobalArgs, io: &IoArgs, dec: &DecryptArgs, files: &[PathBuf]) -> std::result::Result<i32, Failure> {
+    let cfg = load_config(global).map_err(at(None))?;
+    let settings = store_settings(cfg.as_ref(), io);
+    let sink = sink(io, files).map_err(at(None))?;
+    let keyring = keyring(Some(dec)).map_err(at(None))?;
+    let extract = dec.extract.as_deref().map(ops::treepath::parse).transpose().map_err(at(None))?;
+    let opts = DecryptOptions { ignore_mac: dec.ignore_mac };
+    for_each_file(files, io.jobs, |path| {
+        let (in_fmt, out_fmt) = formats(path, io)?;
+        let input = read_input(path)?;
+        let in_store = in_fmt.store(&settings);
+        let out_store = out_fmt.store(&settings);
+        let out = match &extract {
+            Some(steps) => {
+                let d = ops::decrypt::decrypt_file(&input, in_store.as_ref(), &keyring, opts)?;
+                ops::decrypt::extract(&d.documents, steps, out_store.as_ref())?
+            }
+            None => ops::decrypt::decrypt_bytes(&input, in_store.as_ref(), out_store.as_ref(), &keyring, opts)?,
+        };
+        deliver(&sink, path, &out, Sensitivity::Plaintext)
+    })
+}
+
+fn filestatus_cmd(global: &GlobalArgs, input_type: Option<&str>, file: &Path) -> std::result::Result<i32, Failure> {
+    let cfg = load_config(global).map_err(at(Some(file)))?;
+    let settings = store_settings(cfg.as_ref(), &IoArgs::default());
+    let fmt = match input_type {
+        Some(t) => parse_format(t).map_err(at(Some(file)))?,
+        None => Format::from_path(file),
+    };
+    let input = fsio::read_file(file).map_err(at(Some(file)))?;
+    let store: Box<dyn Store> = fmt.store(&settings);
+    let encrypted = match store.load_encrypted(&input) {
+        Ok(f) => !f.metadata.version.is_empty() && !f.metadata.mac.is_empty(),
+        Err(_) => false,
+    };
+    println!("{{\"encrypted\":{encrypted}}}");
+    Ok(0)
+}

@@ -1,0 +1,204 @@
+//! The command line, flag for flag with sops 3.11 (subcommands and the legacy `-e`/`-d` form),
+//! with the same environment variables.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// kvsops: encrypt secrets the way SOPS does. A drop-in for `sops`.
+#[derive(Parser, Debug)]
+#[command(name = "kvsops", version, about, args_conflicts_with_subcommands = true, disable_help_subcommand = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub legacy: LegacyArgs,
+}
+
+/// Flags every command accepts.
+#[derive(Args, Debug, Clone, Default)]
+pub struct GlobalArgs {
+    /// Path to the config file (default: .sops.yaml found walking up from the working directory).
+    #[arg(long, env = "SOPS_CONFIG", global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Log more (never secrets).
+    #[arg(long, global = true)]
+    pub verbose: bool,
+}
+
+/// Master-key flags; each also reads sops's environment variable.
+#[derive(Args, Debug, Clone, Default)]
+pub struct KeyArgs {
+    /// Comma-separated age recipients.
+    #[arg(short = 'a', long = "age", env = "SOPS_AGE_RECIPIENTS", value_name = "RECIPIENTS")]
+    pub age: Option<String>,
+    /// Comma-separated PGP fingerprints.
+    #[arg(short = 'p', long = "pgp", env = "SOPS_PGP_FP", value_name = "FINGERPRINTS")]
+    pub pgp: Option<String>,
+    /// Comma-separated Azure Key Vault key URLs (https://<vault>.vault.azure.net/keys/<name>[/<version>]).
+    #[arg(long = "azure-kv", env = "SOPS_AZURE_KEYVAULT_URLS", value_name = "URLS")]
+    pub azure_kv: Option<String>,
+    /// Comma-separated AWS KMS ARNs (recorded only: kvsops cannot call AWS KMS).
+    #[arg(short = 'k', long = "kms", env = "SOPS_KMS_ARN", value_name = "ARNS")]
+    pub kms: Option<String>,
+    /// AWS profile for KMS keys.
+    #[arg(long = "aws-profile", value_name = "PROFILE")]
+    pub aws_profile: Option<String>,
+    /// Comma-separated GCP KMS resource ids (not supported by kvsops).
+    #[arg(long = "gcp-kms", env = "SOPS_GCP_KMS_IDS", value_name = "IDS")]
+    pub gcp_kms: Option<String>,
+    /// Comma-separated Vault transit URIs (not supported by kvsops).
+    #[arg(long = "hc-vault-transit", env = "SOPS_VAULT_URIS", value_name = "URIS")]
+    pub hc_vault_transit: Option<String>,
+}
+
+/// The six crypt-rule flags and the MAC mode.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RuleArgs {
+    /// Do not encrypt values whose key (or a parent's) ends with this suffix.
+    #[arg(long, value_name = "SUFFIX")]
+    pub unencrypted_suffix: Option<String>,
+    /// Encrypt only values whose key (or a parent's) ends with this suffix.
+    #[arg(long, value_name = "SUFFIX")]
+    pub encrypted_suffix: Option<String>,
+    /// Do not encrypt values whose key (or a parent's) matches this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub unencrypted_regex: Option<String>,
+    /// Encrypt only values whose key (or a parent's) matches this regex, e.g. '^(data|stringData)$'.
+    #[arg(long, value_name = "REGEX")]
+    pub encrypted_regex: Option<String>,
+    /// Do not encrypt values after a comment matching this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub unencrypted_comment_regex: Option<String>,
+    /// Encrypt only values after a comment matching this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub encrypted_comment_regex: Option<String>,
+    /// Authenticate only the encrypted values with the MAC.
+    #[arg(long)]
+    pub mac_only_encrypted: bool,
+    /// Number of key groups needed to decrypt (Shamir).
+    #[arg(long = "shamir-secret-sharing-threshold", value_name = "N")]
+    pub shamir_threshold: Option<u32>,
+}
+
+/// Input/output flags shared by encrypt and decrypt.
+#[derive(Args, Debug, Clone, Default)]
+pub struct IoArgs {
+    /// Write the result back to the file (atomically).
+    #[arg(short = 'i', long = "in-place")]
+    pub in_place: bool,
+    /// Write the result to this file instead of standard output.
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// With several files: write each result into this directory under its own name.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Input format (yaml, json, dotenv, ini, binary); default from the extension.
+    #[arg(long, value_name = "FORMAT")]
+    pub input_type: Option<String>,
+    /// Output format; default from the extension of the file (or --filename-override).
+    #[arg(long, value_name = "FORMAT")]
+    pub output_type: Option<String>,
+    /// Use this path for creation rules and format detection (useful with stdin).
+    #[arg(long, value_name = "PATH")]
+    pub filename_override: Option<PathBuf>,
+    /// Indentation for YAML/JSON output.
+    #[arg(long, value_name = "N")]
+    pub indent: Option<usize>,
+    /// Parallel file operations for batches (default: 8).
+    #[arg(long, value_name = "N", env = "KVSOPS_JOBS")]
+    pub jobs: Option<usize>,
+}
+
+/// Decryption flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DecryptArgs {
+    /// Print only this part of the tree, e.g. '["data"]["password"]'.
+    #[arg(long, value_name = "PATH")]
+    pub extract: Option<String>,
+    /// Do not check the MAC.
+    #[arg(long)]
+    pub ignore_mac: bool,
+    /// Order in which key types are tried, e.g. 'age,pgp'.
+    #[arg(long, env = "SOPS_DECRYPTION_ORDER", value_name = "TYPES")]
+    pub decryption_order: Option<String>,
+}
+
+/// The legacy flag-driven mode: `kvsops -e FILE`, `kvsops -d FILE`, `kvsops FILE` (edit).
+#[derive(Args, Debug, Clone, Default)]
+pub struct LegacyArgs {
+    /// Encrypt the file.
+    #[arg(short = 'e', long = "encrypt")]
+    pub encrypt: bool,
+    /// Decrypt the file.
+    #[arg(short = 'd', long = "decrypt")]
+    pub decrypt: bool,
+    /// Rotate the data key.
+    #[arg(short = 'r', long = "rotate")]
+    pub rotate: bool,
+    /// Set a value: '["key"] json-value'.
+    #[arg(long = "set", value_name = "PATH VALUE")]
+    pub set: Option<String>,
+    /// Show master keys in the editor (edit mode).
+    #[arg(short = 's', long = "show-master-keys")]
+    pub show_master_keys: bool,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    #[command(flatten)]
+    pub io: IoArgs,
+    #[command(flatten)]
+    pub dec: DecryptArgs,
+    /// The file to work on.
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Ignored (sops warns about arguments after the file).
+    #[arg(value_name = "IGNORED", hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub extra: Vec<String>,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Encrypt files (stdin when no file is given).
+    Encrypt {
+        #[command(flatten)]
+        global: GlobalArgs,
+        #[command(flatten)]
+        keys: KeyArgs,
+        #[command(flatten)]
+        rules: RuleArgs,
+        #[command(flatten)]
+        io: IoArgs,
+        /// Files to encrypt.
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Decrypt files (stdin when no file is given).
+    Decrypt {
+        #[command(flatten)]
+        global: GlobalArgs,
+        #[command(flatten)]
+        io: IoArgs,
+        #[command(flatten)]
+        dec: DecryptArgs,
+        /// Files to decrypt.
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Print {"encrypted":true|false} for a file.
+    Filestatus {
+        #[command(flatten)]
+        global: GlobalArgs,
+        /// Input format; default from the extension.
+        #[arg(long, value_name = "FORMAT")]
+        input_type: Option<String>,
+        /// The file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}

@@ -1,0 +1,71 @@
+//! Decrypting an encrypted file.
+
+use crate::cipher::Cipher;
+use crate::error::{Error, Result};
+use crate::keys::Keyring;
+use crate::metadata::Metadata;
+use crate::stores::Store;
+use crate::tree::{Document, Node, Scalar, Value};
+
+/// A decrypted file: its plaintext documents, its metadata, and the cipher that holds its data key
+/// and the IVs of every value (so re-encrypting unchanged values reproduces their ENC strings).
+pub struct Decrypted {
+    pub documents: Vec<Document>,
+    pub metadata: Metadata,
+    pub cipher: Cipher,
+}
+
+/// Options of a decryption.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DecryptOptions {
+    /// Skip the MAC check (`--ignore-mac`).
+    pub ignore_mac: bool,
+}
+
+/// Loads and decrypts an encrypted file, checking its MAC unless told not to.
+pub fn decrypt_file(input: &[u8], store: &dyn Store, keyring: &Keyring, opts: DecryptOptions) -> Result<Decrypted> {
+    let file = store.load_encrypted(input)?;
+    let mut documents = file.documents;
+    let metadata = file.metadata;
+    let key = super::get_data_key(&metadata, keyring)?;
+    let mut cipher = Cipher::new(key);
+    let computed = super::decrypt_documents(&mut documents, &metadata, &mut cipher)?;
+    if !opts.ignore_mac {
+        super::verify_mac(&metadata, &mut cipher, &computed)?;
+    }
+    Ok(Decrypted { documents, metadata, cipher })
+}
+
+/// Decrypts `input` and writes it in `out_store`'s format (the layout is kept when the formats match).
+pub fn decrypt_bytes(
+    input: &[u8],
+    in_store: &dyn Store,
+    out_store: &dyn Store,
+    keyring: &Keyring,
+    opts: DecryptOptions,
+) -> Result<Vec<u8>> {
+    let d = decrypt_file(input, in_store, keyring, opts)?;
+    let source = (in_store.format() == out_store.format()).then_some(input);
+    out_store.emit_plain(&d.documents, source)
+}
+
+/// `--extract`: one value of the first document. A string prints raw (no newline), a subtree in the
+/// output format, another scalar as its text.
+pub fn extract(documents: &[Document], path: &[super::treepath::Step], out_store: &dyn Store) -> Result<Vec<u8>> {
+    let doc = documents.first().ok_or(Error::NoDocuments)?;
+    let node = super::treepath::get(&doc.root, path)?;
+    match node {
+        Node::Scalar(Scalar { value: Value::Str(s), .. }) => Ok(s.clone().into_bytes()),
+        Node::Scalar(Scalar { value: Value::Bytes(b), .. }) => Ok(b.clone()),
+        Node::Scalar(Scalar { value, .. }) => {
+            let mut text = match value {
+                Value::Null => "null".to_string(),
+                Value::Bool(b) => b.to_string(),
+                other => String::from_utf8_lossy(&crate::cipher::value_bytes(other)).into_owned(),
+            };
+            text.push('\n');
+            Ok(text.into_bytes())
+        }
+        other => out_store.emit_value(other),
+    }
+}
