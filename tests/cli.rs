@@ -1,0 +1,147 @@
+//! The command line behaves as sops's does: exit codes, config discovery, in-place safety, the legacy
+//! flag form, stdin, --extract, --output.
+
+mod common;
+
+use common::*;
+
+const SECRET: &str = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  password: hunter2-very-secret\n";
+
+fn with_key(mut c: std::process::Command) -> std::process::Command {
+    c.env("SOPS_AGE_KEY_FILE", key1_file());
+    c
+}
+
+#[test]
+fn missing_file_exits_100_and_names_it() {
+    let sb = Sandbox::new();
+    let mut c = sb.kvsops();
+    c.args(["decrypt", "nope.yaml"]);
+    let out = fails(c);
+    assert_eq!(out.status.code(), Some(100));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.yaml"));
+}
+
+#[test]
+fn encrypting_an_encrypted_file_exits_203_and_leaves_it_untouched() {
+    let sb = Sandbox::new();
+    let f = sb.write("s.yaml", SECRET);
+    let mut c = sb.kvsops();
+    c.args(["encrypt", "-i", "--age", KEY1_RECIPIENT]).arg(&f);
+    ok(c);
+    let before = std::fs::read(&f).unwrap();
+    let mut c = sb.kvsops();
+    c.args(["encrypt", "-i", "--age", KEY1_RECIPIENT]).arg(&f);
+    assert_eq!(fails(c).status.code(), Some(203));
+    assert_eq!(std::fs::read(&f).unwrap(), before);
+}
+
+#[test]
+fn no_keys_and_no_config_is_a_clear_error() {
+    let sb = Sandbox::new();
+    let f = sb.write("s.yaml", SECRET);
+    let mut c = sb.kvsops();
+    c.args(["encrypt", "-i"]).arg(&f);
+    let out = fails(c);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("config file not found"));
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), SECRET);
+}
+
+#[test]
+fn creation_rules_are_found_from_a_subdirectory_and_followed() {
+    let sb = Sandbox::new();
+    sb.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - path_regex: envs/.*secret.*\\.yaml$\n    encrypted_regex: ^(data|stringData)$\n    age: {KEY1_RECIPIENT}\n"),
+    );
+    let f = sb.write("envs/qa/patches/patch-secret.yaml", SECRET);
+    let mut c = sb.kvsops();
+    c.current_dir(sb.path().join("envs/qa")).args(["encrypt", "--in-place", "patches/patch-secret.yaml"]);
+    ok(c);
+    let enc = std::fs::read_to_string(&f).unwrap();
+    assert!(enc.contains("kind: Secret\n"), "{enc}");
+    assert!(enc.contains("name: s\n"));
+    assert!(!enc.contains("hunter2"));
+    assert!(enc.contains("encrypted_regex: ^(data|stringData)$"));
+    assert!(enc.contains("mac: ENC["), "the Flux marker");
+    // A file that matches no rule is refused and untouched.
+    let other = sb.write("apps/x.yaml", SECRET);
+    let mut c = sb.kvsops();
+    c.args(["encrypt", "-i", "apps/x.yaml"]);
+    let out = fails(c);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no matching creation rules"));
+    assert_eq!(std::fs::read_to_string(&other).unwrap(), SECRET);
+}
+
+#[test]
+fn legacy_flags_stdin_output_and_extract() {
+    let sb = Sandbox::new();
+    let f = sb.write("s.yaml", SECRET);
+    let mut c = sb.kvsops();
+    c.args(["-e", "--age", KEY1_RECIPIENT]).arg(&f);
+    let enc = ok(c);
+    let encf = sb.write("s.enc.yaml", &enc);
+    let mut c = with_key(sb.kvsops());
+    c.arg("-d").arg(&encf);
+    assert_eq!(String::from_utf8(ok(c)).unwrap(), SECRET);
+
+    let mut c = with_key(sb.kvsops());
+    c.args(["decrypt", "--extract", r#"["stringData"]["password"]"#]).arg(&encf);
+    assert_eq!(ok(c), b"hunter2-very-secret");
+
+    let mut c = with_key(sb.kvsops());
+    c.args(["decrypt", "--output", "out.yaml"]).arg(&encf);
+    ok(c);
+    assert_eq!(std::fs::read_to_string(sb.path().join("out.yaml")).unwrap(), SECRET);
+
+    // stdin with --input-type.
+    let mut c = with_key(sb.kvsops());
+    c.args(["decrypt", "--input-type", "yaml", "--output-type", "yaml"]).stdin(std::fs::File::open(&encf).unwrap());
+    assert_eq!(String::from_utf8(ok(c)).unwrap(), SECRET);
+}
+
+#[test]
+fn wrong_key_exits_128_without_touching_the_file() {
+    let sb = Sandbox::new();
+    let f = sb.write("s.yaml", SECRET);
+    let mut c = sb.kvsops();
+    c.args(["encrypt", "-i", "--age", KEY1_RECIPIENT]).arg(&f);
+    ok(c);
+    let before = std::fs::read(&f).unwrap();
+    let mut c = sb.kvsops();
+    c.env("SOPS_AGE_KEY_FILE", testdata("sops-3.11/key2.txt")).args(["decrypt", "-i"]).arg(&f);
+    let out = fails(c);
+    assert_eq!(out.status.code(), Some(128));
+    assert_eq!(std::fs::read(&f).unwrap(), before);
+}
+
+#[test]
+fn bad_yaml_is_refused_with_exit_2() {
+    let sb = Sandbox::new();
+    let f = sb.write("bad.yaml", "a: [1, 2\nb: {\n");
+    let mut c = sb.kvsops();
+    c.args(["encrypt", "-i", "--age", KEY1_RECIPIENT]).arg(&f);
+    let out = fails(c);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.yaml"));
+    let dup = sb.write("dup.yaml", "a: 1\na: 2\n");
+    let mut c = sb.kvsops();
+    c.args(["encrypt", "--age", KEY1_RECIPIENT]).arg(&dup);
+    assert_eq!(fails(c).status.code(), Some(2));
+}
+
+#[test]
+fn filestatus_reports_encryption() {
+    let sb = Sandbox::new();
+    let f = sb.write("s.yaml", SECRET);
+    let mut c = sb.kvsops();
+    c.arg("filestatus").arg(&f);
+    assert_eq!(String::from_utf8(ok(c)).unwrap().trim(), r#"{"encrypted":false}"#);
+    let mut c = sb.kvsops();
+    c.args(["encrypt", "-i", "--age", KEY1_RECIPIENT]).arg(&f);
+    ok(c);
+    let mut c = sb.kvsops();
+    c.arg("filestatus").arg(&f);
+    assert_eq!(String::from_utf8(ok(c)).unwrap().trim(), r#"{"encrypted":true}"#);
+}

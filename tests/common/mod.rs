@@ -1,0 +1,126 @@
+//! Shared helpers of the integration tests: running kvsops and the real tools (sops, age, gpg,
+//! kubectl) in an isolated environment, and the throwaway keys of the fixtures.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A file under testdata/.
+pub fn testdata(rel: &str) -> PathBuf {
+    root().join("testdata").join(rel)
+}
+
+/// Throwaway age keys that sops 3.11 used for the fixtures in testdata/sops-3.11/.
+pub const KEY1_RECIPIENT: &str = "age16rgx9xmhnd8afawnn75f8lvcnjx6luphk8uapvsuy78a4pdat4wq2tkw9v";
+
+/// The key file of [`KEY1_RECIPIENT`].
+pub fn key1_file() -> PathBuf {
+    testdata("sops-3.11/key1.txt")
+}
+
+/// The public key of a key file (its `# public key:` line).
+pub fn recipient_of(key_file: &Path) -> String {
+    let text = std::fs::read_to_string(key_file).expect("key file");
+    text.lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("public key line")
+        .trim()
+        .to_string()
+}
+
+/// True when `tool` is on PATH. When it is not: a failure if KVSOPS_REQUIRE_INTEROP is set (CI),
+/// otherwise a printed notice and `false` so the caller skips.
+pub fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        if std::env::var_os("KVSOPS_REQUIRE_INTEROP").is_some() {
+            panic!("{tool} is required (KVSOPS_REQUIRE_INTEROP is set) but not on PATH; run scripts/install-test-deps");
+        }
+        eprintln!("SKIPPED: {tool} not on PATH (set KVSOPS_REQUIRE_INTEROP=1 to make this a failure)");
+    }
+    found
+}
+
+/// An isolated working directory: no user config, no user keys, no .sops.yaml above it.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new().prefix("kvsops-test-").tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("xdg")).expect("xdg");
+        Sandbox { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file into the sandbox and returns its path.
+    pub fn write(&self, rel: &str, data: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path().join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, data).expect("write");
+        p
+    }
+
+    fn isolate(&self, cmd: &mut Command) {
+        cmd.current_dir(self.path());
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().to_string();
+            if k.starts_with("SOPS_") || k.starts_with("AZURE_") || k == "EDITOR" || k.starts_with("IDENTITY_") {
+                cmd.env_remove(&k);
+            }
+        }
+        cmd.env("XDG_CONFIG_HOME", self.path().join("xdg"));
+        cmd.env("HOME", self.path());
+        cmd.env("SOPS_DISABLE_VERSION_CHECK", "1");
+    }
+
+    /// `kvsops` with the sandbox as working directory.
+    pub fn kvsops(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kvsops"));
+        self.isolate(&mut c);
+        c
+    }
+
+    /// The real `sops` with the sandbox as working directory.
+    pub fn sops(&self) -> Command {
+        let mut c = Command::new("sops");
+        self.isolate(&mut c);
+        c
+    }
+}
+
+/// Runs a command and returns its output, panicking with stderr when it fails.
+pub fn ok(mut cmd: Command) -> Vec<u8> {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{:?} failed with {:?}\nstderr:\n{}",
+        cmd,
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Runs a command expected to fail and returns its output.
+pub fn fails(mut cmd: Command) -> Output {
+    let out = cmd.output().expect("spawn");
+    assert!(!out.status.success(), "{:?} unexpectedly succeeded", cmd);
+    out
+}
