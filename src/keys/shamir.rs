@@ -234,8 +234,9 @@ mod tests {
 
     #[test]
     fn a_known_share_set_combines() {
-        // Degree-1 polynomials f(x) = s + c x with c = 1: share at x is s ^ x (addition is XOR).
-        let shares: Vec<Vec<u8>> = (1u8..=3).map(|x| vec![0xAB ^ x, 0x00 ^ x, x]).collect();
+        // Degree-1 polynomials f(x) = s + x (c = 1) for secret bytes 0xAB and 0x00: the share at x
+        // is s ^ x, since addition is XOR.
+        let shares: Vec<Vec<u8>> = (1u8..=3).map(|x| vec![0xAB ^ x, x, x]).collect();
         let refs: Vec<&[u8]> = shares.iter().map(|s| s.as_slice()).collect();
         assert_eq!(&combine(&refs[1..]).unwrap()[..], &[0xAB, 0x00]);
         assert_eq!(&combine(&refs).unwrap()[..], &[0xAB, 0x00]);
