@@ -420,7 +420,7 @@ fn golden_files_are_reproduced_byte_for_byte() {
         .filter(|n| n.ends_with(".yaml"))
         .collect();
     names.sort();
-    // 11 sources, written at indent 4 and 2, encrypted and decrypted.
+    // 10 sources, written at indent 4 and 2, encrypted and decrypted.
     assert!(names.len() >= 40, "golden files missing: {names:?}");
     for name in &names {
         let text = std::fs::read_to_string(testdata().join(name)).expect("golden");
