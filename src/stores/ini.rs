@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::metadata::{flatten, unflatten, Metadata};
 use crate::stores::dotenv::val_to_string;
 use crate::stores::{contains, EncryptedFile, Format, Store};
-use crate::tree::{Comment, Document, Entry, MapItem, Mapping, Node, Scalar, Value};
+use crate::tree::{Comment, Document, MapItem, Mapping, Node, Scalar, Value};
 
 /// The Flux detection marker of INI files.
 pub const MARKER: &[u8] = b"[sops]";
@@ -475,6 +475,7 @@ impl Store for IniStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tree::Entry;
 
     fn section<'a>(root: &'a Mapping, name: &str) -> &'a Mapping {
         match root.get(name) {
