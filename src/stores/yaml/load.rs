@@ -234,12 +234,14 @@ pub(crate) fn parse(t: &Text<'_>) -> Result<Vec<RawDoc>> {
             Event::Alias(id) => {
                 let mut node = b.anchors.get(&id).cloned().ok_or_else(|| perr("an alias refers to an unknown anchor"))?;
                 mark_copied(&mut node);
+                b.take_dash(sp_start);
                 b.prev_end = b.prev_end.max(sp_end);
                 if let Some(root) = b.add(node)? {
                     cur_root = Some(root);
                 }
             }
             Event::Scalar(value, sstyle, anchor, tag) => {
+                b.take_dash(sp_start);
                 let node = b.scalar(&value, sstyle, tag.as_deref(), sp_start, sp_end)?;
                 if anchor != 0 {
                     b.anchors.insert(anchor, node.clone());
@@ -251,9 +253,8 @@ pub(crate) fn parse(t: &Text<'_>) -> Result<Vec<RawDoc>> {
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 let is_map = matches!(ev, Event::MappingStart(..));
                 let flow = t.b.get(sp_start).is_some_and(|c| *c == b'[' || *c == b'{') && sp_end > sp_start;
-                let start = if flow { sp_start } else { b.skip_to_content(b.prev_end.max(0), sp_start) };
-                let dash = b.take_dash(start);
-                let _ = dash;
+                let start = if flow { sp_start } else { b.skip_to_content(b.prev_end, sp_start) };
+                b.take_dash(start);
                 if flow {
                     b.flow_depth += 1;
                     b.prev_end = b.prev_end.max(sp_start + 1);
@@ -577,7 +578,6 @@ impl Builder<'_> {
             Some(_) => stbits |= STR_TAG,
         }
         self.prev_end = self.prev_end.max(end);
-        let _ = &mut header_len;
         let col = t.col(start);
         Ok(YNode {
             kind: YKind::Scalar(YScalar {
@@ -596,13 +596,6 @@ impl Builder<'_> {
 
     /// Adds a finished node to the open collection; returns it when it is a document root.
     fn add(&mut self, node: YNode) -> Result<Option<YNode>> {
-        // Sequence items need their dash (scalars found it lazily).
-        if let Some(Frame::Seq { .. }) = self.stack.last() {
-            let has_pending = matches!(self.stack.last(), Some(Frame::Seq { pending_dash: Some(_), .. }));
-            if !has_pending && matches!(node.kind, YKind::Scalar(_)) && !node.copied {
-                self.take_dash_before(node.start);
-            }
-        }
         let t = self.t;
         match self.stack.last_mut() {
             None => Ok(Some(node)),
@@ -653,10 +646,6 @@ impl Builder<'_> {
                 Ok(None)
             }
         }
-    }
-
-    fn take_dash_before(&mut self, node_start: usize) {
-        let _ = self.take_dash(node_start);
     }
 }
 
@@ -733,6 +722,7 @@ fn find_comments(t: &Text<'_>, scalars: &[(usize, usize)]) -> Vec<YComment> {
 }
 
 fn place_comments(t: &Text<'_>, docs: &mut [RawDoc], comments: Vec<YComment>) {
+    let innermost = innermost_feet(t, docs, &comments);
     for c in comments {
         let di = docs
             .iter()
@@ -764,8 +754,186 @@ fn place_comments(t: &Text<'_>, docs: &mut [RawDoc], comments: Vec<YComment>) {
                 continue;
             }
         }
+        if let Some(&cin) = innermost.get(&c.start) {
+            if insert_at_end(root, cin, c.clone()) {
+                continue;
+            }
+        }
         let col = t.col(c.start);
         place_full(root, c, col);
+    }
+}
+
+/// go-yaml makes the first lines of a comment group a foot of the token before them (so they
+/// land at the end of the innermost block holding that token, whatever their column) when the
+/// group is cut by a line, or the next token, that is less indented than that block and than the
+/// comment: `a:\n  b:\n    c: 1\n  # X\nd: 1` puts `# X` under `b`. Returns, for each such
+/// comment, the start of that innermost block.
+fn innermost_feet(t: &Text<'_>, docs: &[RawDoc], comments: &[YComment]) -> HashMap<usize, usize> {
+    let mut out = HashMap::new();
+    let full: Vec<&YComment> = comments.iter().filter(|c| !c.trailing).collect();
+    let trailing_at: HashMap<usize, usize> = comments.iter().filter(|c| c.trailing).map(|c| (t.line_of(c.start), c.start)).collect();
+    let mut i = 0;
+    while i < full.len() {
+        // A group: comment lines with only blank lines between them.
+        let mut j = i + 1;
+        while j < full.len() && t.b[full[j - 1].end..full[j].start].iter().all(|c| c.is_ascii_whitespace()) {
+            j += 1;
+        }
+        let group = &full[i..j];
+        i = j;
+        // The token before the group.
+        let first = group[0];
+        let mut p = t.line_start(first.start);
+        loop {
+            while p > 0 && t.b[p - 1].is_ascii_whitespace() {
+                p -= 1;
+            }
+            if p == 0 {
+                break;
+            }
+            match trailing_at.get(&t.line_of(p - 1)) {
+                Some(&cs) if cs < p => p = cs,
+                _ => break,
+            }
+        }
+        if p == 0 || matches!(t.b[p - 1], b':' | b'-' | b'?' | b'[' | b'{' | b',') {
+            continue;
+        }
+        let pos = p - 1;
+        let Some(doc) = docs.iter().find(|d| d.root.as_ref().is_some_and(|r| r.start <= pos && pos < r.end.max(r.start + 1))) else { continue };
+        let Some(root) = &doc.root else { continue };
+        let Some((cin, next_indent)) = block_container_at(root, pos) else { continue };
+        // The next token after the group, if any, and its column (`---`/`...` count as column 0).
+        let mut n = group[group.len() - 1].end;
+        while n < t.b.len() && t.b[n].is_ascii_whitespace() {
+            n += 1;
+        }
+        let next_col = if n < t.b.len() { Some(t.col(n)) } else { None };
+        let p_line = t.line_of(pos);
+        let mut first_empty = t.line_of(first.start) == p_line + 1;
+        let mut seg: Vec<usize> = vec![first.start];
+        let mut seg_col = t.col(first.start);
+        let mut seg_line = t.line_of(first.start);
+        let mut prior = true;
+        let close = |seg: &mut Vec<usize>, innermost: bool, out: &mut HashMap<usize, usize>| {
+            if innermost {
+                for s in seg.iter() {
+                    out.insert(*s, cin);
+                }
+            }
+            seg.clear();
+        };
+        let mut prev_line = seg_line;
+        for c in &group[1..] {
+            let line = t.line_of(c.start);
+            let col = t.col(c.start);
+            if line > prev_line + 1 && first_empty {
+                first_empty = false;
+                if seg_line == p_line + 1 || seg_col < next_indent {
+                    close(&mut seg, seg_col >= next_indent && prior, &mut out);
+                    prior = false;
+                    seg_col = col;
+                    seg_line = line;
+                }
+            } else if line > prev_line + 1 {
+                first_empty = false;
+            }
+            if !seg.is_empty() && col < next_indent && col != seg_col {
+                close(&mut seg, prior, &mut out);
+                prior = false;
+                seg_col = col;
+                seg_line = line;
+            }
+            if seg.is_empty() {
+                seg_col = col;
+                seg_line = line;
+            }
+            seg.push(c.start);
+            prev_line = line;
+        }
+        if let Some(nc) = next_col {
+            let nline = t.line_of(n);
+            if nline > prev_line + 1 && first_empty && (seg_line == p_line + 1 || seg_col < next_indent) {
+                close(&mut seg, seg_col >= next_indent && prior, &mut out);
+            } else if nc < next_indent && nc != seg_col {
+                close(&mut seg, prior, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// The deepest block collection holding `pos`: its start and the column of its items.
+fn block_container_at(node: &YNode, pos: usize) -> Option<(usize, usize)> {
+    if node.copied || pos < node.start || pos >= node.end {
+        return None;
+    }
+    let (flow, children): (bool, Vec<&YNode>) = match &node.kind {
+        YKind::Scalar(_) => return None,
+        YKind::Map { items, flow } => (
+            *flow,
+            items
+                .iter()
+                .filter_map(|i| match i {
+                    MItem::Pair(_, v) => Some(v),
+                    MItem::Comment(_) => None,
+                })
+                .collect(),
+        ),
+        YKind::Seq { items, flow } => (
+            *flow,
+            items
+                .iter()
+                .filter_map(|i| match i {
+                    SItem::Node(n, _) => Some(n),
+                    SItem::Comment(_) => None,
+                })
+                .collect(),
+        ),
+    };
+    for c in children {
+        if let Some(found) = block_container_at(c, pos) {
+            return Some(found);
+        }
+    }
+    if flow {
+        None
+    } else {
+        Some((node.start, node.col))
+    }
+}
+
+/// Inserts a comment, by position, into the collection that starts at `start`.
+fn insert_at_end(node: &mut YNode, start: usize, c: YComment) -> bool {
+    if node.copied {
+        return false;
+    }
+    if node.start == start && !matches!(node.kind, YKind::Scalar(_)) {
+        match &mut node.kind {
+            YKind::Map { items, .. } => {
+                let idx = items.iter().position(|it| it.start() > c.start).unwrap_or(items.len());
+                items.insert(idx, MItem::Comment(c));
+                return true;
+            }
+            YKind::Seq { items, .. } => {
+                let idx = items.iter().position(|it| it.start() > c.start).unwrap_or(items.len());
+                items.insert(idx, SItem::Comment(c));
+                return true;
+            }
+            YKind::Scalar(_) => {}
+        }
+    }
+    match &mut node.kind {
+        YKind::Scalar(_) => false,
+        YKind::Map { items, .. } => items.iter_mut().any(|i| match i {
+            MItem::Pair(_, v) => insert_at_end(v, start, c.clone()),
+            MItem::Comment(_) => false,
+        }),
+        YKind::Seq { items, .. } => items.iter_mut().any(|i| match i {
+            SItem::Node(n, _) => insert_at_end(n, start, c.clone()),
+            SItem::Comment(_) => false,
+        }),
     }
 }
 

@@ -93,11 +93,32 @@ pub(crate) fn split_metadata(text: &str, docs: &mut [Document]) -> Option<crate:
             }
         }
         doc.root.items = kept;
+        // Drop the blank line written before the block to keep a final indented comment in place.
+        if let Some((a, b)) = range {
+            if a >= 1 && t.b[a - 1] == b'\n' && a >= 2 && t.b[a - 2] == b'\n' && ends_with_indented_comment(&t, a - 1) {
+                range = Some((a - 1, b));
+            }
+        }
         if let Some(l) = doc.layout.as_mut() {
             l.metadata = range;
         }
     }
     first
+}
+
+/// True when the last non-blank line before `at` is a full-line comment that is indented.
+pub(crate) fn ends_with_indented_comment(t: &load::Text<'_>, at: usize) -> bool {
+    let mut p = at;
+    while p > 0 && t.b[p - 1].is_ascii_whitespace() {
+        p -= 1;
+    }
+    if p == 0 {
+        return false;
+    }
+    let ls = t.line_start(p - 1);
+    let line = &t.b[ls..p];
+    let indent = line.iter().take_while(|c| **c == b' ').count();
+    indent > 0 && line.get(indent) == Some(&b'#')
 }
 
 /// The whole lines of an entry: from its key's line start through the line break after its value.
