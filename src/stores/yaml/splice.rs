@@ -88,11 +88,7 @@ fn sops_block_insertion(t: &Text<'_>, at: usize, md: &Metadata, indent: usize) -
     // key follows (go-yaml reads it as a foot of the last value): a blank line keeps it where
     // it is. `emit_plain` removes that line again (see `super::ends_with_indented_comment`).
     let spacer = if super::ends_with_indented_comment(t, at) { "\n" } else { "" };
-    let mut body = emit::emit_block_mapping(&md.to_mapping(), indent, indent);
-    if body.is_empty() {
-        body = fallback::block_mapping(&md.to_mapping(), indent, indent, false);
-    }
-    let block = format!("sops:\n{body}");
+    let block = format!("sops:\n{}", emit::emit_block_mapping(&md.to_mapping(), indent, indent));
     if at > 0 && t.b[at - 1] != b'\n' {
         // The file ends without a line break: keep it that way.
         let body = block.strip_suffix('\n').unwrap_or(&block);
@@ -531,87 +527,6 @@ fn double_quoted(s: &str) -> String {
     }
     out.push('"');
     out
-}
-
-/// STOPGAP until `emit.rs` lands: a minimal writer for the `sops:` block only (strings, numbers,
-/// booleans, lists of mappings), laid out as sops 3.11 writes age/pgp/Azure metadata. Used only
-/// when `emit::emit_block_mapping` returns nothing.
-mod fallback {
-    use super::{double_quoted, plain_ok, single_ok, single_quoted};
-    use crate::tree::{MapItem, Mapping, Node, SeqItem, Value};
-
-    pub fn block_mapping(m: &Mapping, indent: usize, base: usize, in_item: bool) -> String {
-        let mut out = String::new();
-        let step = if in_item { 2 } else { indent };
-        for (i, item) in m.items.iter().enumerate() {
-            let MapItem::Entry(e) = item else { continue };
-            let pad = if in_item && i == 0 { String::new() } else { " ".repeat(base) };
-            out.push_str(&pad);
-            out.push_str(&e.key);
-            out.push(':');
-            match &e.value {
-                Node::Scalar(s) => {
-                    out.push_str(&scalar(&s.value, base + step));
-                    out.push('\n');
-                }
-                Node::Map(c) if c.items.is_empty() => out.push_str(" {}\n"),
-                Node::Map(c) => {
-                    out.push('\n');
-                    out.push_str(&block_mapping(c, indent, base + step, false));
-                }
-                Node::Seq(q) if q.items.is_empty() => out.push_str(" []\n"),
-                Node::Seq(q) => {
-                    out.push('\n');
-                    let dash = base + if in_item { 2 } else { indent };
-                    for it in &q.items {
-                        let SeqItem::Node(n) = it else { continue };
-                        out.push_str(&" ".repeat(dash));
-                        out.push_str("- ");
-                        match n {
-                            Node::Map(c) => out.push_str(&block_mapping(c, indent, dash + 2, true)),
-                            Node::Scalar(s) => {
-                                out.push_str(scalar(&s.value, dash + 2).trim_start());
-                                out.push('\n');
-                            }
-                            Node::Seq(_) => out.push_str("[]\n"),
-                        }
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    fn scalar(v: &Value, content: usize) -> String {
-        match v {
-            Value::Str(s) if s.is_empty() => " \"\"".into(),
-            Value::Str(s) if s.contains('\n') => {
-                let body = s.trim_end_matches('\n');
-                let chomp = match s.len() - body.len() {
-                    0 => "-",
-                    1 => "",
-                    _ => "+",
-                };
-                let pad = " ".repeat(content);
-                let mut out = format!(" |{chomp}");
-                for l in body.split('\n') {
-                    out.push('\n');
-                    if !l.is_empty() {
-                        out.push_str(&pad);
-                        out.push_str(l);
-                    }
-                }
-                out
-            }
-            Value::Str(s) if plain_ok(s, false, false) => format!(" {s}"),
-            Value::Str(s) if crate::stores::yaml::resolve::resolve_plain(s) != crate::stores::yaml::resolve::Resolved::Value(Value::Str(s.clone())) => {
-                format!(" {}", double_quoted(s))
-            }
-            Value::Str(s) if single_ok(s) => format!(" {}", single_quoted(s)),
-            Value::Str(s) => format!(" {}", double_quoted(s)),
-            other => format!(" {}", super::plain_text(other)),
-        }
-    }
 }
 
 #[cfg(test)]

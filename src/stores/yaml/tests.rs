@@ -488,3 +488,57 @@ fn interop_we_decrypt_sops_output() {
         }
     }
 }
+
+/// Documents that cannot be spliced (aliases expanded, new keys) are written fresh by the
+/// go-yaml-style emitter, next to spliced ones, and still decrypt with the real sops.
+#[test]
+fn unspliceable_documents_are_written_fresh() {
+    let src = b"# kept\na: 1 # kept too\n---\nbase: &b\n  x: secret\ncopy: *b\n";
+    let enc = encrypt(src);
+    let text = String::from_utf8(enc.clone()).unwrap();
+    let docs: Vec<&str> = text.split("\n---\n").collect();
+    assert_eq!(docs.len(), 2, "{text}");
+    assert!(docs[0].starts_with("#ENC[") && docs[0].contains("\na: ENC[") && docs[0].contains(" #ENC["), "{text}");
+    assert!(docs[1].starts_with("base:\n    x: ENC[") && docs[1].contains("copy:\n    x: ENC["), "{text}");
+    assert_eq!(docs[1].matches("mac: ENC[").count(), 1);
+    let (dec_docs, plain) = decrypt_docs(&store(), &enc);
+    assert_eq!(dump(&dec_docs), "{# kept, # kept too, a: int:1} --- {base: {x: \"secret\"}, copy: {x: \"secret\"}}");
+    assert!(String::from_utf8_lossy(&plain).starts_with("# kept\na: 1 # kept too\n---\n"));
+    if sops_available("unspliceable_documents_are_written_fresh") {
+        let out = sops(&["decrypt"], &enc);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // A new key (no source position) makes its document fresh; the other keeps its bytes.
+    let mut docs = store().load_plain(b"a: 1 # c\n---\nb: 2\n").unwrap();
+    docs[1].root.push("new", Node::str("v"));
+    let out = store().emit_plain(&docs, Some(b"a: 1 # c\n---\nb: 2\n")).unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), "a: 1 # c\n---\nb: 2\nnew: v\n");
+    // Without a source everything is fresh.
+    let out = store().emit_plain(&docs, None).unwrap();
+    assert!(String::from_utf8(out).unwrap().starts_with("# c\na: 1\n---\n"));
+}
+
+/// A decrypted value that changed (an edit) is written in a form that reads back the same.
+#[test]
+fn edited_values_read_back() {
+    let src = b"a: plain\nb: 'single'\nc: \"double\"\nd: |\n  block\ne: [x, y]\n";
+    let mut docs = store().load_plain(src).unwrap();
+    let set = |docs: &mut Vec<Document>, k: &str, v: Value| {
+        if let Some(Node::Scalar(s)) = docs[0].root.get_mut(k) {
+            s.value = v;
+        }
+    };
+    set(&mut docs, "a", Value::Str("two\nlines".into()));
+    set(&mut docs, "b", Value::Str("it's: here".into()));
+    set(&mut docs, "c", Value::Str("tab\t\"x\"".into()));
+    set(&mut docs, "d", Value::Float(1.0));
+    if let Some(Node::Seq(q)) = docs[0].root.get_mut("e") {
+        if let SeqItem::Node(Node::Scalar(s)) = &mut q.items[0] {
+            s.value = Value::Str("a, b".into());
+        }
+    }
+    let out = store().emit_plain(&docs, Some(src)).unwrap();
+    let text = String::from_utf8(out.clone()).unwrap();
+    assert_eq!(text, "a: |-\n    two\n    lines\nb: 'it''s: here'\nc: \"tab\\t\\\"x\\\"\"\nd: 1.0\ne: ['a, b', y]\n");
+    assert_eq!(dump(&store().load_plain(&out).unwrap()), dump(&docs));
+}
