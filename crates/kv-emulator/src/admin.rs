@@ -20,8 +20,12 @@ struct KeyBody {
     name: String,
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Resp> {
-    serde_json::from_slice(body).map_err(|e| json(400, &serde_json::json!({ "error": format!("bad JSON body: {e}") })))
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("bad JSON body: {e}"))
+}
+
+fn bad_request(message: &str) -> Resp {
+    json(400, &serde_json::json!({ "error": message }))
 }
 
 fn ok() -> Resp {
@@ -54,8 +58,11 @@ pub async fn handle(shared: &Arc<Shared>, method: &hyper::Method, path: &str, bo
                 st.add_fault(f);
                 json(200, &serde_json::json!({ "faults": st.faults() }))
             }
-            Ok(_) => json(400, &serde_json::json!({ "error": "status must be 4xx or 5xx" })),
-            Err(r) => r,
+            Ok(_) => json(
+                400,
+                &serde_json::json!({ "error": "status must be 4xx or 5xx" }),
+            ),
+            Err(e) => bad_request(&e),
         },
         ("GET", "/_admin/latency") => json(200, &serde_json::json!({ "latency": st.latencies() })),
         ("POST", "/_admin/latency") => match parse::<Latency>(body) {
@@ -63,14 +70,14 @@ pub async fn handle(shared: &Arc<Shared>, method: &hyper::Method, path: &str, bo
                 st.set_latency(l);
                 json(200, &serde_json::json!({ "latency": st.latencies() }))
             }
-            Err(r) => r,
+            Err(e) => bad_request(&e),
         },
         ("POST", "/_admin/deny") => match parse::<IdentityBody>(body) {
             Ok(b) => {
                 st.deny_identity(&b.identity);
                 ok()
             }
-            Err(r) => r,
+            Err(e) => bad_request(&e),
         },
         ("DELETE", "/_admin/deny") => {
             st.clear_denied();
@@ -85,7 +92,12 @@ pub async fn handle(shared: &Arc<Shared>, method: &hyper::Method, path: &str, bo
             Ok(b) => {
                 let key = match tokio::task::spawn_blocking(state::generate_rsa).await {
                     Ok(Ok(k)) => k,
-                    _ => return json(500, &serde_json::json!({ "error": "key generation failed" })),
+                    _ => {
+                        return json(
+                            500,
+                            &serde_json::json!({ "error": "key generation failed" }),
+                        )
+                    }
                 };
                 match st.add_key_version(&b.vault, &b.name, key) {
                     Ok(k) => {
@@ -101,8 +113,11 @@ pub async fn handle(shared: &Arc<Shared>, method: &hyper::Method, path: &str, bo
                     Err(e) => json(500, &serde_json::json!({ "error": e.to_string() })),
                 }
             }
-            Err(r) => r,
+            Err(e) => bad_request(&e),
         },
-        _ => json(404, &serde_json::json!({ "error": format!("no admin endpoint {m} {path}") })),
+        _ => json(
+            404,
+            &serde_json::json!({ "error": format!("no admin endpoint {m} {path}") }),
+        ),
     }
 }

@@ -19,7 +19,9 @@ use crate::state::{CredentialKind, Op, State};
 pub const IDENTITY_HEADER_NAME: &str = "x-identity-header";
 
 fn query_pairs(query: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
 }
 
 fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -47,10 +49,19 @@ fn token_fault(state: &State) -> Option<Outcome> {
 }
 
 /// `GET /msi/token?resource=...&api-version=2019-08-01` with `X-IDENTITY-HEADER`.
-pub fn managed_identity(state: &Arc<State>, method: &Method, query: &str, headers: &HeaderMap) -> Outcome {
+pub fn managed_identity(
+    state: &Arc<State>,
+    method: &Method,
+    query: &str,
+    headers: &HeaderMap,
+) -> Outcome {
     let op = Some(Op::Token);
     if method != Method::GET {
-        return Outcome::plain(json(405, &serde_json::json!({"error": "method_not_allowed"}))).op(op);
+        return Outcome::plain(json(
+            405,
+            &serde_json::json!({"error": "method_not_allowed"}),
+        ))
+        .op(op);
     }
     let secret_ok = headers
         .get(IDENTITY_HEADER_NAME)
@@ -71,9 +82,15 @@ pub fn managed_identity(state: &Arc<State>, method: &Method, query: &str, header
         ))
         .op(op);
     };
-    let user_assigned = ["client_id", "object_id", "principal_id", "mi_res_id", "msi_res_id"]
-        .iter()
-        .find_map(|k| param(&pairs, k));
+    let user_assigned = [
+        "client_id",
+        "object_id",
+        "principal_id",
+        "mi_res_id",
+        "msi_res_id",
+    ]
+    .iter()
+    .find_map(|k| param(&pairs, k));
     let identity = match user_assigned {
         Some(id) => format!("managed-identity:{id}"),
         None => "managed-identity".to_string(),
@@ -81,7 +98,8 @@ pub fn managed_identity(state: &Arc<State>, method: &Method, query: &str, header
     if let Some(o) = token_fault(state) {
         return o.who(&identity, CredentialKind::ManagedIdentity);
     }
-    let (token, expires_on) = state.issue_token(&identity, CredentialKind::ManagedIdentity, resource, None);
+    let (token, expires_on) =
+        state.issue_token(&identity, CredentialKind::ManagedIdentity, resource, None);
     let mut body = serde_json::json!({
         "access_token": token,
         "expires_on": expires_on.to_string(),
@@ -89,7 +107,10 @@ pub fn managed_identity(state: &Arc<State>, method: &Method, query: &str, header
         "token_type": "Bearer",
     });
     if let (Some(id), Some(obj)) = (user_assigned, body.as_object_mut()) {
-        obj.insert("client_id".into(), serde_json::Value::String(id.to_string()));
+        obj.insert(
+            "client_id".into(),
+            serde_json::Value::String(id.to_string()),
+        );
     }
     Outcome::plain(json(200, &body))
         .op(op)
@@ -97,7 +118,14 @@ pub fn managed_identity(state: &Arc<State>, method: &Method, query: &str, header
 }
 
 /// Requests to an Entra ID authority host (`login.microsoftonline.com` or a custom one).
-pub fn entra(state: &Arc<State>, host: &str, method: &Method, path: &str, query: &str, body: &[u8]) -> Outcome {
+pub fn entra(
+    state: &Arc<State>,
+    host: &str,
+    method: &Method,
+    path: &str,
+    query: &str,
+    body: &[u8],
+) -> Outcome {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method, segs.as_slice()) {
         (&Method::GET, [_tenant, "discovery", "instance"])
@@ -119,8 +147,7 @@ pub fn entra(state: &Arc<State>, host: &str, method: &Method, path: &str, query:
     }
 }
 
-fn aad_error(status: u16, error: &str, description: &str) -> serde_json::Value {
-    let _ = status;
+fn aad_error(error: &str, description: &str) -> serde_json::Value {
     serde_json::json!({
         "error": error,
         "error_description": description,
@@ -135,18 +162,32 @@ fn aad_error(status: u16, error: &str, description: &str) -> serde_json::Value {
 fn token(state: &Arc<State>, tenant: &str, body: &[u8], v2: bool) -> Outcome {
     let op = Some(Op::Token);
     let pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
-    let bad = |status: u16, error: &str, desc: &str| Outcome::plain(json(status, &aad_error(status, error, desc))).op(op);
+    let bad = |status: u16, error: &str, desc: &str| {
+        Outcome::plain(json(status, &aad_error(error, desc))).op(op)
+    };
     if param(&pairs, "grant_type") != Some("client_credentials") {
-        return bad(400, "unsupported_grant_type", "AADSTS70003: kv-emulator supports only the client_credentials grant.");
+        return bad(
+            400,
+            "unsupported_grant_type",
+            "AADSTS70003: kv-emulator supports only the client_credentials grant.",
+        );
     }
     let Some(client_id) = param(&pairs, "client_id") else {
-        return bad(400, "invalid_request", "AADSTS900144: The request body must contain the following parameter: 'client_id'.");
+        return bad(
+            400,
+            "invalid_request",
+            "AADSTS900144: The request body must contain the following parameter: 'client_id'.",
+        );
     };
     let kind = if let Some(secret) = param(&pairs, "client_secret") {
         if let Some(expected) = &state.settings.client_secret {
             if secret != expected {
-                return bad(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
-                    .who(client_id, CredentialKind::ClientSecret);
+                return bad(
+                    401,
+                    "invalid_client",
+                    "AADSTS7000215: Invalid client secret provided.",
+                )
+                .who(client_id, CredentialKind::ClientSecret);
             }
         }
         CredentialKind::ClientSecret
@@ -163,7 +204,11 @@ fn token(state: &Arc<State>, tenant: &str, body: &[u8], v2: bool) -> Outcome {
         param(&pairs, "resource").map(str::to_string)
     };
     let Some(resource) = resource else {
-        return bad(400, "invalid_scope", "AADSTS1002012: The provided value for scope is not valid.");
+        return bad(
+            400,
+            "invalid_scope",
+            "AADSTS1002012: The provided value for scope is not valid.",
+        );
     };
     if let Some(o) = token_fault(state) {
         return o.who(client_id, kind);
@@ -192,7 +237,9 @@ fn assertion_kind(assertion: &str) -> CredentialKind {
         .and_then(|h| URL_SAFE_NO_PAD.decode(h.trim_end_matches('=')).ok())
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
     match header {
-        Some(h) if h.get("x5t").is_some() || h.get("x5t#S256").is_some() => CredentialKind::ClientCertificate,
+        Some(h) if h.get("x5t").is_some() || h.get("x5t#S256").is_some() => {
+            CredentialKind::ClientCertificate
+        }
         _ => CredentialKind::ClientAssertion,
     }
 }
@@ -263,8 +310,14 @@ mod tests {
     #[test]
     fn assertion_kind_tells_certificates_from_federated_tokens() {
         let h = |json: &str| format!("{}.e30.sig", URL_SAFE_NO_PAD.encode(json));
-        assert_eq!(assertion_kind(&h(r#"{"alg":"RS256","x5t":"abc"}"#)), CredentialKind::ClientCertificate);
-        assert_eq!(assertion_kind(&h(r#"{"alg":"RS256","kid":"k"}"#)), CredentialKind::ClientAssertion);
+        assert_eq!(
+            assertion_kind(&h(r#"{"alg":"RS256","x5t":"abc"}"#)),
+            CredentialKind::ClientCertificate
+        );
+        assert_eq!(
+            assertion_kind(&h(r#"{"alg":"RS256","kid":"k"}"#)),
+            CredentialKind::ClientAssertion
+        );
         assert_eq!(assertion_kind("not a jwt"), CredentialKind::ClientAssertion);
     }
 

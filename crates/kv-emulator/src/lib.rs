@@ -88,7 +88,11 @@ impl Emulator {
 
     /// One variable of [`Emulator::env`].
     pub fn env_var(&self, name: &str) -> Option<&str> {
-        self.shared.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.shared
+            .env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// `http://127.0.0.1:PORT`, the base of the admin API (and the proxy).
@@ -123,7 +127,12 @@ impl Emulator {
 
     /// Makes the next `count` requests of `op` (`None`: any Key Vault operation) answer `status`.
     pub fn fail_next(&self, status: u16, count: u32, op: Option<Op>) {
-        self.inject(Fault { status, count, op, retry_after: None });
+        self.inject(Fault {
+            status,
+            count,
+            op,
+            retry_after: None,
+        });
     }
 
     /// Delays every response (`op` `None`) or those of one operation by `ms` milliseconds.
@@ -153,7 +162,10 @@ impl Emulator {
 
     /// Creates a new version of (vault, name) — the first one or a rotation — and returns its kid.
     pub fn create_key_version(&self, vault: &str, name: &str) -> Result<String, Error> {
-        let k = self.shared.state.add_key_version(vault, name, state::generate_rsa()?)?;
+        let k = self
+            .shared
+            .state
+            .add_key_version(vault, name, state::generate_rsa()?)?;
         Ok(format!("{}/{}", self.key_url(vault, name), k.version))
     }
 

@@ -59,18 +59,32 @@ struct Args {
 /// Parses `STATUS[xCOUNT][@OP]`.
 fn parse_fault(s: &str, retry_after: u64) -> Result<Fault, String> {
     let (rest, op) = match s.split_once('@') {
-        Some((r, o)) => (r, Some(Op::parse(o).ok_or_else(|| format!("unknown operation {o:?} in --fault {s}"))?)),
+        Some((r, o)) => (
+            r,
+            Some(Op::parse(o).ok_or_else(|| format!("unknown operation {o:?} in --fault {s}"))?),
+        ),
         None => (s, None),
     };
     let (status, count) = match rest.split_once(['x', 'X']) {
-        Some((st, c)) => (st, c.parse::<u32>().map_err(|_| format!("bad count in --fault {s}"))?),
+        Some((st, c)) => (
+            st,
+            c.parse::<u32>()
+                .map_err(|_| format!("bad count in --fault {s}"))?,
+        ),
         None => (rest, 1),
     };
-    let status: u16 = status.parse().map_err(|_| format!("bad status in --fault {s}"))?;
+    let status: u16 = status
+        .parse()
+        .map_err(|_| format!("bad status in --fault {s}"))?;
     if !(400..600).contains(&status) {
         return Err(format!("--fault status must be 4xx or 5xx, got {status}"));
     }
-    Ok(Fault { status, count, op, retry_after: Some(retry_after) })
+    Ok(Fault {
+        status,
+        count,
+        op,
+        retry_after: Some(retry_after),
+    })
 }
 
 fn main() -> ExitCode {
@@ -98,7 +112,11 @@ fn run(args: Args) -> Result<(), String> {
         client_secret: args.client_secret.clone(),
         identity_header: args.identity_header.clone(),
         deny_identities: args.deny_identities.clone(),
-        latency: args.latency_ms.map(|ms| Latency { ms, op: None }).into_iter().collect(),
+        latency: args
+            .latency_ms
+            .map(|ms| Latency { ms, op: None })
+            .into_iter()
+            .collect(),
         faults,
         keys: args.keys.clone(),
         auto_create: !args.no_auto_create,
@@ -106,7 +124,8 @@ fn run(args: Args) -> Result<(), String> {
     let prepared = server::prepare(&config).map_err(|e| e.to_string())?;
     let exports = shell_exports(&prepared.shared.env);
     if let Some(path) = &args.env_file {
-        std::fs::write(path, exports.as_bytes()).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        std::fs::write(path, exports.as_bytes())
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     {
         let mut out = std::io::stdout().lock();
@@ -120,9 +139,13 @@ fn run(args: Args) -> Result<(), String> {
         .build()
         .map_err(|e| format!("starting the Tokio runtime: {e}"))?;
     let exit_on_eof = args.exit_on_stdin_eof;
-    let result = runtime.block_on(server::serve(prepared.listener, prepared.shared, async move {
-        stop_signal(exit_on_eof).await;
-    }));
+    let result = runtime.block_on(server::serve(
+        prepared.listener,
+        prepared.shared,
+        async move {
+            stop_signal(exit_on_eof).await;
+        },
+    ));
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     drop(prepared.temp_dir);
     result.map_err(|e| e.to_string())
@@ -172,9 +195,17 @@ mod tests {
     fn fault_flags_parse() {
         assert_eq!(
             parse_fault("429x2@decrypt", 3),
-            Ok(Fault { status: 429, count: 2, op: Some(Op::Decrypt), retry_after: Some(3) })
+            Ok(Fault {
+                status: 429,
+                count: 2,
+                op: Some(Op::Decrypt),
+                retry_after: Some(3)
+            })
         );
-        assert_eq!(parse_fault("503", 1).map(|f| (f.count, f.op)), Ok((1, None)));
+        assert_eq!(
+            parse_fault("503", 1).map(|f| (f.count, f.op)),
+            Ok((1, None))
+        );
         assert!(parse_fault("200", 1).is_err());
         assert!(parse_fault("403@nope", 1).is_err());
     }

@@ -62,7 +62,8 @@ pub struct Prepared {
 pub fn prepare(config: &Config) -> Result<Prepared, Error> {
     let (dir, temp_dir, persist) = match &config.state_dir {
         Some(d) => {
-            std::fs::create_dir_all(d).map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
+            std::fs::create_dir_all(d)
+                .map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
             (d.clone(), None, true)
         }
         None => {
@@ -117,8 +118,9 @@ pub fn prepare(config: &Config) -> Result<Prepared, Error> {
         state.add_fault(f.clone());
     }
 
-    let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, config.port)))
-        .map_err(|e| Error::io(format!("binding 127.0.0.1:{}", config.port), e))?;
+    let listener =
+        std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, config.port)))
+            .map_err(|e| Error::io(format!("binding 127.0.0.1:{}", config.port), e))?;
     listener
         .set_nonblocking(true)
         .map_err(|e| Error::io("configuring the listener", e))?;
@@ -150,8 +152,13 @@ pub fn prepare(config: &Config) -> Result<Prepared, Error> {
 }
 
 /// Accepts connections until `shutdown` completes. Must run inside a Tokio runtime.
-pub async fn serve(listener: std::net::TcpListener, shared: Arc<Shared>, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
-    let listener = TcpListener::from_std(listener).map_err(|e| Error::io("registering the listener", e))?;
+pub async fn serve(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let listener =
+        TcpListener::from_std(listener).map_err(|e| Error::io("registering the listener", e))?;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -183,7 +190,14 @@ async fn plain_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream) {
         .await;
 }
 
-fn entry(method: &str, host: &str, path: &str, status: u16, connection: u64, tls: bool) -> LogEntry {
+fn entry(
+    method: &str,
+    host: &str,
+    path: &str,
+    status: u16,
+    connection: u64,
+    tls: bool,
+) -> LogEntry {
     LogEntry {
         seq: 0,
         method: method.to_string(),
@@ -201,7 +215,11 @@ fn entry(method: &str, host: &str, path: &str, status: u16, connection: u64, tls
 }
 
 async fn read_body(body: Incoming) -> Option<Bytes> {
-    Limited::new(body, MAX_BODY).collect().await.ok().map(|c| c.to_bytes())
+    Limited::new(body, MAX_BODY)
+        .collect()
+        .await
+        .ok()
+        .map(|c| c.to_bytes())
 }
 
 /// Sleeps the configured latency, then logs the outcome and returns its response.
@@ -228,8 +246,10 @@ async fn plain_request(shared: Arc<Shared>, conn: u64, req: Request<Incoming>) -
     let query = req.uri().query().unwrap_or("").to_string();
     if req.uri().scheme().is_some() {
         let host = req.uri().host().unwrap_or("").to_string();
-        shared.state.record(entry(method.as_str(), &host, &path, 403, conn, false));
-        return text(403, "kv-emulator is not a forwarding proxy; it only accepts CONNECT to Azure hosts it emulates\n");
+        shared
+            .state
+            .record(entry(method.as_str(), &host, &path, 403, conn, false));
+        return closing(text(403, "kv-emulator is not a forwarding proxy; it only accepts CONNECT to Azure hosts it emulates\n"));
     }
     let (parts, body) = req.into_parts();
     let Some(body) = read_body(body).await else {
@@ -244,6 +264,15 @@ async fn plain_request(shared: Arc<Shared>, conn: u64, req: Request<Incoming>) -
         return admin::handle(&shared, &method, &path, &body).await;
     }
     finish(&shared, e, Outcome::plain(text(404, "not found\n"))).await
+}
+
+/// Marks a refusal as the last response on its connection, as proxies do.
+fn closing(mut r: Resp) -> Resp {
+    r.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    r
 }
 
 /// Whether a CONNECT target is one of the hosts this emulator terminates.
@@ -266,10 +295,15 @@ fn connect(shared: Arc<Shared>, conn: u64, req: Request<Incoming>) -> Resp {
         let mut e = entry("CONNECT", &host, "", 403, conn, false);
         e.note = Some(format!("refused tunnel to {host}:{port}"));
         shared.state.record(e);
-        return text(403, "kv-emulator only tunnels to *.vault.azure.net:443 and its Entra ID hosts\n");
+        return closing(text(
+            403,
+            "kv-emulator only tunnels to *.vault.azure.net:443 and its Entra ID hosts\n",
+        ));
     }
     let tls_conn = shared.state.next_connection_id();
-    shared.state.record(entry("CONNECT", &host, "", 200, tls_conn, false));
+    shared
+        .state
+        .record(entry("CONNECT", &host, "", 200, tls_conn, false));
     tokio::spawn(async move {
         if let Ok(upgraded) = hyper::upgrade::on(req).await {
             tls_connection(shared, tls_conn, host, TokioIo::new(upgraded)).await;
@@ -278,7 +312,12 @@ fn connect(shared: Arc<Shared>, conn: u64, req: Request<Incoming>) -> Resp {
     Response::new(Full::new(Bytes::new()))
 }
 
-async fn tls_connection(shared: Arc<Shared>, conn: u64, host: String, io: TokioIo<hyper::upgrade::Upgraded>) {
+async fn tls_connection(
+    shared: Arc<Shared>,
+    conn: u64,
+    host: String,
+    io: TokioIo<hyper::upgrade::Upgraded>,
+) {
     let stream = match shared.tls.accept(io).await {
         Ok(s) => s,
         Err(err) => {
@@ -293,7 +332,9 @@ async fn tls_connection(shared: Arc<Shared>, conn: u64, host: String, io: TokioI
         let host = host.clone();
         async move { Ok::<_, Infallible>(tls_request(shared, conn, host, req).await) }
     });
-    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+    let _ = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), svc)
+        .await;
 }
 
 async fn tls_request(shared: Arc<Shared>, conn: u64, host: String, req: Request<Incoming>) -> Resp {

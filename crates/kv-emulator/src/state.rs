@@ -345,8 +345,12 @@ impl State {
             let der = STANDARD
                 .decode(s.pkcs8.as_bytes())
                 .map_err(|_| bad(format!("key {}/{} is not base64", s.name, s.version)))?;
-            let key = RsaPrivateKey::from_pkcs8_der(&der)
-                .map_err(|_| bad(format!("key {}/{} is not a PKCS#8 RSA key", s.name, s.version)))?;
+            let key = RsaPrivateKey::from_pkcs8_der(&der).map_err(|_| {
+                bad(format!(
+                    "key {}/{} is not a PKCS#8 RSA key",
+                    s.name, s.version
+                ))
+            })?;
             inner
                 .keys
                 .entry((vault_host(&s.vault), s.name))
@@ -384,11 +388,17 @@ impl State {
             .map_err(|e| Error::Config(format!("cannot serialize keys: {e}")))?;
         let tmp = path.with_extension("json.tmp");
         write_private(&tmp, text.as_bytes())?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io(format!("renaming {}", tmp.display()), e))
+        std::fs::rename(&tmp, &path)
+            .map_err(|e| Error::io(format!("renaming {}", tmp.display()), e))
     }
 
     /// Adds `key` as the newest version of (vault, name) and returns its version id.
-    pub fn add_key_version(&self, vault: &str, name: &str, key: RsaPrivateKey) -> Result<ResolvedKey, Error> {
+    pub fn add_key_version(
+        &self,
+        vault: &str,
+        name: &str,
+        key: RsaPrivateKey,
+    ) -> Result<ResolvedKey, Error> {
         let mut inner = self.lock();
         let resolved = push_version(&mut inner, vault_host(vault), name.to_string(), key);
         self.save(&inner)?;
@@ -397,7 +407,12 @@ impl State {
 
     /// Adds `key` as the first version of (vault, name) unless another request created the key
     /// meanwhile; returns the current version either way.
-    pub fn add_first_version(&self, vault: &str, name: &str, key: RsaPrivateKey) -> Result<ResolvedKey, Error> {
+    pub fn add_first_version(
+        &self,
+        vault: &str,
+        name: &str,
+        key: RsaPrivateKey,
+    ) -> Result<ResolvedKey, Error> {
         let mut inner = self.lock();
         let id = (vault_host(vault), name.to_string());
         if let Some(cur) = inner.keys.get(&id).and_then(|v| v.last()) {
@@ -409,7 +424,12 @@ impl State {
     }
 
     /// Looks a key version up; `version` `None` or empty means the current one.
-    pub fn lookup(&self, vault: &str, name: &str, version: Option<&str>) -> Result<ResolvedKey, KeyLookupError> {
+    pub fn lookup(
+        &self,
+        vault: &str,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<ResolvedKey, KeyLookupError> {
         let inner = self.lock();
         let versions = inner
             .keys
@@ -417,7 +437,10 @@ impl State {
             .filter(|v| !v.is_empty())
             .ok_or(KeyLookupError::NoSuchKey)?;
         match version.filter(|v| !v.is_empty()) {
-            None => versions.last().map(resolved).ok_or(KeyLookupError::NoSuchKey),
+            None => versions
+                .last()
+                .map(resolved)
+                .ok_or(KeyLookupError::NoSuchKey),
             Some(ver) => versions
                 .iter()
                 .find(|k| k.version.eq_ignore_ascii_case(ver))
@@ -644,22 +667,40 @@ mod tests {
     fn versions_are_32_hex_chars_and_distinct() {
         let a = new_version_id();
         assert_eq!(a.len(), 32);
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(a, new_version_id());
     }
 
     #[test]
     fn vault_host_normalizes_the_three_spellings() {
         assert_eq!(vault_host("test-vault"), "test-vault.vault.azure.net");
-        assert_eq!(vault_host("Test-Vault.vault.azure.net"), "test-vault.vault.azure.net");
-        assert_eq!(vault_host("https://test-vault.vault.azure.net/"), "test-vault.vault.azure.net");
+        assert_eq!(
+            vault_host("Test-Vault.vault.azure.net"),
+            "test-vault.vault.azure.net"
+        );
+        assert_eq!(
+            vault_host("https://test-vault.vault.azure.net/"),
+            "test-vault.vault.azure.net"
+        );
     }
 
     #[test]
     fn faults_are_consumed_per_op_and_untargeted_ones_skip_tokens() {
         let s = State::new(settings(None)).unwrap();
-        s.add_fault(Fault { status: 503, count: 2, op: Some(Op::Decrypt), retry_after: None });
-        s.add_fault(Fault { status: 500, count: 1, op: None, retry_after: None });
+        s.add_fault(Fault {
+            status: 503,
+            count: 2,
+            op: Some(Op::Decrypt),
+            retry_after: None,
+        });
+        s.add_fault(Fault {
+            status: 500,
+            count: 1,
+            op: None,
+            retry_after: None,
+        });
         assert_eq!(s.take_fault(Op::Token), None);
         assert_eq!(s.take_fault(Op::Encrypt).map(|f| f.status), Some(500));
         assert_eq!(s.take_fault(Op::Encrypt), None);
@@ -672,7 +713,10 @@ mod tests {
     fn latency_takes_the_largest_matching_setting() {
         let s = State::new(settings(None)).unwrap();
         s.set_latency(Latency { ms: 20, op: None });
-        s.set_latency(Latency { ms: 50, op: Some(Op::Decrypt) });
+        s.set_latency(Latency {
+            ms: 50,
+            op: Some(Op::Decrypt),
+        });
         assert_eq!(s.latency_for(Some(Op::Decrypt)), Duration::from_millis(50));
         assert_eq!(s.latency_for(Some(Op::Get)), Duration::from_millis(20));
         s.set_latency(Latency { ms: 0, op: None });
@@ -682,7 +726,12 @@ mod tests {
     #[test]
     fn tokens_are_checked_against_resource_and_remembered() {
         let s = State::new(settings(None)).unwrap();
-        let (tok, exp) = s.issue_token("managed-identity", CredentialKind::ManagedIdentity, "https://vault.azure.net/.default", None);
+        let (tok, exp) = s.issue_token(
+            "managed-identity",
+            CredentialKind::ManagedIdentity,
+            "https://vault.azure.net/.default",
+            None,
+        );
         assert!(exp > now_unix());
         assert!(s.check_token(&tok, "https://vault.azure.net").is_some());
         assert!(s.check_token(&tok, "https://storage.azure.com").is_none());
@@ -697,12 +746,25 @@ mod tests {
         let s = State::new(settings(Some(dir.path().to_path_buf()))).unwrap();
         let k = generate_rsa().unwrap();
         let first = s.add_first_version("test-vault", "k", k).unwrap();
-        assert_eq!(s.lookup("test-vault.vault.azure.net", "k", None).unwrap().version, first.version);
-        assert_eq!(s.lookup("test-vault", "k", Some("0123")).err(), Some(KeyLookupError::NoSuchVersion));
-        assert_eq!(s.lookup("test-vault", "other", None).err(), Some(KeyLookupError::NoSuchKey));
+        assert_eq!(
+            s.lookup("test-vault.vault.azure.net", "k", None)
+                .unwrap()
+                .version,
+            first.version
+        );
+        assert_eq!(
+            s.lookup("test-vault", "k", Some("0123")).err(),
+            Some(KeyLookupError::NoSuchVersion)
+        );
+        assert_eq!(
+            s.lookup("test-vault", "other", None).err(),
+            Some(KeyLookupError::NoSuchKey)
+        );
         drop(s);
         let again = State::new(settings(Some(dir.path().to_path_buf()))).unwrap();
-        let back = again.lookup("test-vault", "k", Some(&first.version)).unwrap();
+        let back = again
+            .lookup("test-vault", "k", Some(&first.version))
+            .unwrap();
         assert_eq!(back.key.as_ref(), first.key.as_ref());
     }
 }

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -32,7 +32,10 @@ pub fn generate(hosts: &[String]) -> Result<TestPki, Error> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(cert_err)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, "kv-emulator test CA (not for production)");
+    dn.push(
+        DnType::CommonName,
+        "kv-emulator test CA (not for production)",
+    );
     dn.push(DnType::OrganizationName, "kvsops");
     ca_params.distinguished_name = dn;
     ca_params.key_usages = vec![
@@ -60,7 +63,9 @@ pub fn generate(hosts: &[String]) -> Result<TestPki, Error> {
         KeyUsagePurpose::KeyEncipherment,
     ];
     leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let leaf_cert = leaf_params.signed_by(&leaf_key, &issuer).map_err(cert_err)?;
+    let leaf_cert = leaf_params
+        .signed_by(&leaf_key, &issuer)
+        .map_err(cert_err)?;
 
     let chain = vec![
         CertificateDer::from(leaf_cert.der().to_vec()),
