@@ -120,6 +120,7 @@ pub fn managed_identity(
 /// Requests to an Entra ID authority host (`login.microsoftonline.com` or a custom one).
 pub fn entra(
     state: &Arc<State>,
+    authority_hosts: &[String],
     host: &str,
     method: &Method,
     path: &str,
@@ -130,7 +131,7 @@ pub fn entra(
     match (method, segs.as_slice()) {
         (&Method::GET, [_tenant, "discovery", "instance"])
         | (&Method::GET, [_tenant, "discovery", "v2.0", "keys"]) => {
-            Outcome::plain(json(200, &instance_discovery(host, query)))
+            Outcome::plain(json(200, &instance_discovery(authority_hosts, host, query)))
         }
         (&Method::GET, [tenant, "v2.0", ".well-known", "openid-configuration"]) => {
             Outcome::plain(json(200, &openid_configuration(host, tenant, true)))
@@ -244,19 +245,30 @@ fn assertion_kind(assertion: &str) -> CredentialKind {
     }
 }
 
-fn instance_discovery(host: &str, query: &str) -> serde_json::Value {
-    // `authorization_endpoint=https://host/{tenant}/oauth2/v2.0/authorize` names the tenant.
+fn instance_discovery(state_hosts: &[String], host: &str, query: &str) -> serde_json::Value {
+    // `authorization_endpoint=https://<authority>/<tenant>/oauth2/v2.0/authorize` names the
+    // authority the client was configured with (AZURE_AUTHORITY_HOST) and the tenant. MSAL asks
+    // the well-known host about unknown authorities, so answer for the authority asked about.
     let pairs = query_pairs(query);
-    let tenant = param(&pairs, "authorization_endpoint")
-        .and_then(|a| a.split('/').nth(3).map(str::to_string))
-        .unwrap_or_else(|| "common".to_string());
+    let endpoint = param(&pairs, "authorization_endpoint").unwrap_or("");
+    let mut parts = endpoint.strip_prefix("https://").unwrap_or("").split('/');
+    let asked_host = parts
+        .next()
+        .map(crate::config::authority_host)
+        .unwrap_or_default();
+    let authority = if state_hosts.contains(&asked_host) {
+        asked_host.as_str()
+    } else {
+        host
+    };
+    let tenant = parts.next().filter(|t| !t.is_empty()).unwrap_or("common");
     serde_json::json!({
-        "tenant_discovery_endpoint": format!("https://{host}/{tenant}/v2.0/.well-known/openid-configuration"),
+        "tenant_discovery_endpoint": format!("https://{authority}/{tenant}/v2.0/.well-known/openid-configuration"),
         "api-version": "1.1",
         "metadata": [{
-            "preferred_network": host,
-            "preferred_cache": host,
-            "aliases": [host],
+            "preferred_network": authority,
+            "preferred_cache": authority,
+            "aliases": [authority],
         }]
     })
 }
@@ -323,13 +335,37 @@ mod tests {
 
     #[test]
     fn discovery_points_at_the_tenant_document() {
+        let hosts = vec![
+            "login.microsoftonline.com".to_string(),
+            "login.example.test".to_string(),
+        ];
         let v = instance_discovery(
+            &hosts,
             "login.microsoftonline.com",
             "api-version=1.1&authorization_endpoint=https%3A%2F%2Flogin.microsoftonline.com%2Fmytenant%2Foauth2%2Fv2.0%2Fauthorize",
         );
         assert_eq!(
             v["tenant_discovery_endpoint"],
             "https://login.microsoftonline.com/mytenant/v2.0/.well-known/openid-configuration"
+        );
+        let v = instance_discovery(
+            &hosts,
+            "login.microsoftonline.com",
+            "authorization_endpoint=https://login.example.test/t2/oauth2/v2.0/authorize",
+        );
+        assert_eq!(
+            v["tenant_discovery_endpoint"],
+            "https://login.example.test/t2/v2.0/.well-known/openid-configuration"
+        );
+        assert_eq!(v["metadata"][0]["aliases"][0], "login.example.test");
+        let v = instance_discovery(
+            &hosts,
+            "login.microsoftonline.com",
+            "authorization_endpoint=https://evil.example/t/x",
+        );
+        assert_eq!(
+            v["metadata"][0]["preferred_network"],
+            "login.microsoftonline.com"
         );
     }
 }

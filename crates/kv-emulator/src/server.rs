@@ -349,7 +349,15 @@ async fn tls_request(shared: Arc<Shared>, conn: u64, host: String, req: Request<
     let o = if is_vault_host(&host) {
         keyvault::handle(&shared.state, &host, &method, &path, &parts.headers, &body).await
     } else {
-        identity::entra(&shared.state, &host, &method, &path, &query, &body)
+        identity::entra(
+            &shared.state,
+            &shared.authority_hosts,
+            &host,
+            &method,
+            &path,
+            &query,
+            &body,
+        )
     };
     finish(&shared, e, o).await
 }

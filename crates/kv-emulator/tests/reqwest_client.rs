@@ -41,6 +41,7 @@ async fn reqwest_via_env_does_challenge_token_encrypt_decrypt() {
     // Exactly what azure_core's reqwest transport builds (no explicit proxy or roots).
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
         .build()
         .unwrap();
     let vault = "https://test-vault.vault.azure.net";
@@ -220,6 +221,24 @@ async fn reqwest_via_env_does_challenge_token_encrypt_decrypt() {
     );
     assert!(t.elapsed() >= std::time::Duration::from_millis(150));
     emu.set_latency(0, Some(Op::Decrypt));
+
+    // A token-endpoint fault is targeted explicitly and carries Retry-After.
+    emu.inject(kv_emulator::Fault {
+        status: 429,
+        count: 1,
+        op: Some(Op::Token),
+        retry_after: Some(2),
+    });
+    let r = client
+        .get(format!(
+            "{endpoint}?resource=https://vault.azure.net&api-version=2019-08-01"
+        ))
+        .header("X-IDENTITY-HEADER", &secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert_eq!(r.headers()["retry-after"], "2");
 
     // 6. The proxy refuses every other destination.
     assert!(client.get("https://example.com/").send().await.is_err());

@@ -326,3 +326,64 @@ fn sops_is_forbidden_for_a_denied_identity() {
         out.stderr
     );
 }
+
+#[test]
+fn sops_honours_a_custom_authority_host() {
+    if !sops_available("sops_honours_a_custom_authority_host") {
+        return;
+    }
+    let emu = Emulator::start_with(Config {
+        authority_hosts: vec!["login.example.test".into()],
+        ..Config::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_plain(dir.path());
+    let tenant = emu.tenant().to_string();
+    let url = emu.key_url("test-vault", "sops-key");
+    let out = sops(
+        &emu,
+        dir.path(),
+        &["encrypt", "--azure-kv", &url, "plain.yaml"],
+        &[
+            ("AZURE_AUTHORITY_HOST", "https://login.example.test"),
+            ("AZURE_TENANT_ID", &tenant),
+            ("AZURE_CLIENT_ID", "sops-app"),
+            ("AZURE_CLIENT_SECRET", "x"),
+        ],
+    );
+    assert!(out.success(), "{}", out.stderr);
+    let log = emu.log();
+    let token = log
+        .iter()
+        .find(|e| e.op == Some(Op::Token) && e.status == 200)
+        .expect("a token request");
+    assert_eq!(
+        token.host, "login.example.test",
+        "tokens come from the configured authority: {log:#?}"
+    );
+}
+
+#[test]
+fn sops_reports_key_not_found_without_auto_create() {
+    if !sops_available("sops_reports_key_not_found_without_auto_create") {
+        return;
+    }
+    let emu = Emulator::start_with(Config {
+        auto_create: false,
+        ..Config::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_plain(dir.path());
+    let url = emu.key_url("test-vault", "missing");
+    let out = sops(
+        &emu,
+        dir.path(),
+        &["encrypt", "--azure-kv", &url, "plain.yaml"],
+        &[],
+    );
+    assert!(!out.success());
+    assert!(out.stderr.contains("KeyNotFound"), "{}", out.stderr);
+    assert!(emu.key_versions("test-vault", "missing").is_empty());
+}

@@ -78,6 +78,10 @@ pub fn sops_available(test: &str) -> bool {
     if std::env::var("KVSOPS_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
         panic!("{test}: `sops` is not on PATH and KVSOPS_REQUIRE_INTEROP=1");
     }
-    eprintln!("SKIPPED {test}: `sops` is not on PATH (set KVSOPS_REQUIRE_INTEROP=1 to make this a failure)");
+    // Written to the real stderr, not through eprintln!, which the test harness captures.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: `sops` is not on PATH (set KVSOPS_REQUIRE_INTEROP=1 to make this a failure)"
+    );
     false
 }
