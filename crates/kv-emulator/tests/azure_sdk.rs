@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use azure_core::http::{ClientOptions, RetryOptions};
-use azure_identity::ManagedIdentityCredential;
+use azure_identity::{ClientSecretCredential, ManagedIdentityCredential};
 use azure_security_keyvault_keys::models::{
     EncryptionAlgorithm, KeyClientEncryptOptions, KeyOperationParameters,
 };
@@ -151,8 +151,46 @@ async fn azure_sdk_key_client_round_trips_through_the_emulator() {
         .await
         .expect("the SDK calls finish in time");
 
+    // The Entra ID client-secret flow of the same SDK (what kvsops uses for AZURE_CLIENT_SECRET).
+    let secret_cred = ClientSecretCredential::new(
+        emu.tenant(),
+        "rust-app".to_string(),
+        "s".to_string().into(),
+        None,
+    )
+    .expect("client secret credential");
+    let options = KeyClientOptions {
+        client_options: ClientOptions {
+            retry: RetryOptions::none(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let sp_client = KeyClient::new(
+        "https://sdk-vault.vault.azure.net/",
+        secret_cred,
+        Some(options),
+    )
+    .unwrap();
+    let key = tokio::time::timeout(Duration::from_secs(60), sp_client.get_key("sdk-key", None))
+        .await
+        .expect("in time")
+        .expect("get_key with a client secret");
+    assert!(key.into_model().unwrap().key.is_some());
+    let sp_get = emu
+        .log()
+        .into_iter()
+        .rfind(|e| e.op == Some(Op::Get) && e.status == 200)
+        .expect("a get as the service principal");
+    assert_eq!(sp_get.identity.as_deref(), Some("rust-app"));
+    assert_eq!(sp_get.credential, Some(CredentialKind::ClientSecret));
+
     let tokens = emu.tokens();
-    assert_eq!(tokens.len(), 1, "the SDK caches its token: {tokens:?}");
+    assert_eq!(
+        tokens.len(),
+        2,
+        "each credential fetched one token and cached it: {tokens:?}"
+    );
     assert_eq!(tokens[0].credential, CredentialKind::ManagedIdentity);
     assert_eq!(tokens[0].resource, "https://vault.azure.net");
     assert!(
