@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use kv_emulator::{Emulator, Op};
+use kv_emulator::{CredentialKind, Emulator, Op};
 use kvsops::cipher::{Cipher, DataKey};
 use kvsops::keys::azure::credential::CredentialEnv;
 use kvsops::keys::azure::{decode_enc, AzureConfig, AzureSource};
@@ -224,6 +224,84 @@ fn an_unreachable_vault_fails_within_the_budget_and_names_the_vault() {
     assert!(m.contains("https://127.0.0.1:1/keys/sops-key/v1"), "{m}");
     assert!(m.contains("attempts") || m.contains("did not answer"), "{m}");
     assert_eq!(e.exit_code(), 128);
+}
+
+/// The credential kind of the last token the emulator issued.
+fn last_credential(emu: &Emulator) -> Option<CredentialKind> {
+    emu.tokens().last().map(|t| t.credential)
+}
+
+fn source_with(env: CredentialEnv) -> AzureSource {
+    AzureSource::with_config(AzureConfig {
+        env,
+        timeout: Ok(Duration::from_secs(10)),
+        initial_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_millis(800),
+    })
+}
+
+#[test]
+fn a_service_principal_in_the_environment_comes_before_managed_identity() {
+    let (_g, emu) = exclusive();
+    let (url, _) = new_key(emu, "sp");
+    let env = CredentialEnv {
+        tenant_id: Some(emu.tenant().to_string()),
+        client_id: Some("11111111-2222-3333-4444-555555555555".into()),
+        client_secret: Some("s3cret".into()),
+        ..CredentialEnv::from_env() // the managed identity endpoint is there too
+    };
+    assert!(env.identity_endpoint.is_some());
+    let entry = source_with(env).wrap(&spec_of(&url), &[5u8; 32]).expect("wrap");
+    assert_eq!(parts(&entry).1, "sp");
+    assert_eq!(last_credential(emu), Some(CredentialKind::ClientSecret));
+}
+
+#[test]
+fn workload_identity_comes_before_managed_identity() {
+    let (_g, emu) = exclusive();
+    let (url, _) = new_key(emu, "wi");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("azure-identity-token");
+    // What the AKS webhook projects: a service-account JWT (its content is the emulator's to judge).
+    std::fs::write(&token_file, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6Zmx1eC1zeXN0ZW06a3VzdG9taXplLWNvbnRyb2xsZXIifQ.c2ln")
+        .expect("write token file");
+    let env = CredentialEnv {
+        tenant_id: Some(emu.tenant().to_string()),
+        client_id: Some("66666666-7777-8888-9999-000000000000".into()),
+        federated_token_file: Some(token_file.display().to_string()),
+        ..CredentialEnv::from_env()
+    };
+    source_with(env).wrap(&spec_of(&url), &[5u8; 32]).expect("wrap");
+    assert_eq!(last_credential(emu), Some(CredentialKind::ClientAssertion));
+}
+
+#[test]
+fn azure_token_credentials_pins_one_credential() {
+    let (_g, emu) = exclusive();
+    let (url, _) = new_key(emu, "pin");
+    let env = CredentialEnv {
+        token_credentials: Some("ManagedIdentityCredential".into()),
+        tenant_id: Some(emu.tenant().to_string()),
+        client_id: None,
+        client_secret: Some("s3cret".into()),
+        ..CredentialEnv::from_env()
+    };
+    source_with(env).wrap(&spec_of(&url), &[5u8; 32]).expect("wrap");
+    assert_eq!(last_credential(emu), Some(CredentialKind::ManagedIdentity));
+}
+
+#[test]
+fn no_usable_credential_lists_every_reason() {
+    let (_g, emu) = exclusive();
+    let (url, _) = new_key(emu, "nocred");
+    // `dev` = the two CLIs; neither is logged in (or installed) here.
+    let env = CredentialEnv { token_credentials: Some("dev".into()), ..CredentialEnv::default() };
+    let e = source_with(env).wrap(&spec_of(&url), &[5u8; 32]).unwrap_err();
+    assert_eq!(e.exit_code(), 128);
+    let m = e.to_string();
+    assert!(m.contains("no Azure credential"), "{m}");
+    assert!(m.contains("AzureCLICredential: ") && m.contains("AzureDeveloperCLICredential: "), "{m}");
+    assert!(m.contains(&url), "{m}");
 }
 
 // ---- interop with the real sops ----

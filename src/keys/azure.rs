@@ -366,9 +366,10 @@ fn failure_message(op: Op, target: &Target<'_>, identity: Option<&str>, f: &Fail
                 Some(v) => format!("version {v} of key {}", target.name),
                 None => format!("key {}", target.name),
             };
+            let vault_name = vault.trim_start_matches("https://").split(['.', ':']).next().unwrap_or("<vault>");
             format!(
                 "could not {} {key}: {version} was not found in vault {vault} (HTTP 404: {detail}); check the name and \
-                 version (az keyvault key list-versions --vault-name <vault> --name {})",
+                 version (az keyvault key list-versions --vault-name {vault_name} --name {})",
                 op.verb(),
                 target.name
             )
@@ -751,6 +752,7 @@ mod tests {
         };
         let m = failure_message(Op::Encrypt, &target(), None, &f, DEFAULT_TIMEOUT);
         assert!(m.contains("version 0a1b2c of key sops-key was not found in vault https://kv1.vault.azure.net"), "{m}");
+        assert!(m.contains("--vault-name kv1 --name sops-key"), "{m}");
         let latest = Target { version: Some(""), ..target() };
         let m = failure_message(Op::Decrypt, &latest, None, &f, DEFAULT_TIMEOUT);
         assert!(m.contains("(latest version)") && m.contains("key sops-key was not found"), "{m}");

@@ -131,10 +131,13 @@ pub fn select_members(value: Option<&str>) -> Result<(Vec<Member>, bool), String
     }
 }
 
+/// A built credential, or why it is not available here.
+type Built = Result<Arc<dyn TokenCredential>, String>;
+
 /// One member, built or not (and why not).
 struct Slot {
     member: Member,
-    cred: Result<Arc<dyn TokenCredential>, String>,
+    cred: Built,
     /// The first attempt is cut after this long and counts as "not available" (IMDS only).
     probe: Mutex<Option<Duration>>,
 }
@@ -193,7 +196,7 @@ impl ChainCredential {
 
     /// A chain over explicit credentials (tests).
     #[cfg(test)]
-    fn from_parts(parts: Vec<(Member, Result<Arc<dyn TokenCredential>, String>)>, pinned: bool) -> Self {
+    fn from_parts(parts: Vec<(Member, Built)>, pinned: bool) -> Self {
         ChainCredential {
             slots: parts.into_iter().map(|(member, cred)| Slot { member, cred, probe: Mutex::new(None) }).collect(),
             pinned,
@@ -207,6 +210,10 @@ impl ChainCredential {
     /// its identity claims (`upn`, `appid`, `oid`, `tid`). Never the token itself.
     pub fn identity(&self) -> Option<String> {
         self.identity.lock().ok().and_then(|g| g.clone())
+    }
+
+    fn member_names(&self) -> Vec<&'static str> {
+        self.slots.iter().map(|s| s.member.name()).collect()
     }
 
     /// Tries the members in order (or the one that already succeeded).
@@ -260,12 +267,12 @@ impl ChainCredential {
                     Attempt::Unavailable(why) => notes.push(format!("{name}: {why}")),
                     Attempt::Failed(why) => {
                         notes.push(format!("{name}: {why}"));
-                        return Err(chain_error(&notes, self.pinned));
+                        return Err(chain_error(&self.member_names(), &notes, self.pinned));
                     }
                 },
             }
         }
-        Err(chain_error(&notes, self.pinned))
+        Err(chain_error(&self.member_names(), &notes, self.pinned))
     }
 
     fn classify(&self, member: Member, was_chosen: bool, e: &azure_core::Error) -> Attempt {
@@ -276,19 +283,9 @@ impl ChainCredential {
         match member {
             // Configured from the environment: a failure is the user's to see.
             Member::Environment | Member::WorkloadIdentity => Attempt::Failed(why),
-            // No identity assigned, or no endpoint here: the next credential may work.
-            Member::ManagedIdentity => {
-                let transport = kinds(e).any(|k| matches!(k, ErrorKind::Io | ErrorKind::Connection));
-                let status = kinds(e).find_map(|k| match k {
-                    ErrorKind::HttpResponse { status, .. } => Some(u16::from(*status)),
-                    _ => None,
-                });
-                if transport || matches!(status, Some(400) | Some(404)) {
-                    Attempt::Unavailable(why)
-                } else {
-                    Attempt::Failed(why)
-                }
-            }
+            // No endpoint here, no identity assigned, or something else answering for IMDS (a proxy,
+            // Docker Desktop): the next credential may work, and the reason is still listed.
+            Member::ManagedIdentity => Attempt::Unavailable(why),
             // As in Go's DefaultAzureCredential: CLI problems never stop the chain.
             Member::AzureCli | Member::AzureDeveloperCli => Attempt::Unavailable(why),
         }
@@ -313,7 +310,7 @@ impl TokenCredential for ChainCredential {
 }
 
 /// Builds one member from the captured variables, or says why it is not available.
-fn build(member: Member, env: &CredentialEnv, client_options: ClientOptions) -> Result<Arc<dyn TokenCredential>, String> {
+fn build(member: Member, env: &CredentialEnv, client_options: ClientOptions) -> Built {
     let missing = |names: &[(&str, &Option<String>)]| -> Option<String> {
         let absent: Vec<&str> = names.iter().filter(|(_, v)| v.is_none()).map(|(n, _)| *n).collect();
         (!absent.is_empty()).then(|| format!("{} not set", absent.join(", ")))
@@ -379,30 +376,15 @@ fn build(member: Member, env: &CredentialEnv, client_options: ClientOptions) -> 
     }
 }
 
-/// The error when no member produced a token: every member's reason, one per line.
-fn chain_error(notes: &[String], pinned: bool) -> azure_core::Error {
+/// The error when no member produced a token: which were tried, and every one's reason.
+fn chain_error(members: &[&str], notes: &[String], pinned: bool) -> azure_core::Error {
     let head = if pinned {
-        "could not get an Azure token with the credential AZURE_TOKEN_CREDENTIALS names".to_string()
+        format!("could not get an Azure token with {} (AZURE_TOKEN_CREDENTIALS)", members.join(", "))
     } else {
-        "could not get an Azure token from any credential (environment, workload identity, managed identity, \
-         Azure CLI, Azure Developer CLI)"
-            .to_string()
+        format!("could not get an Azure token from any credential ({})", members.join(", "))
     };
     let body = notes.iter().map(|n| format!("\n  - {n}")).collect::<String>();
     azure_core::Error::with_message(ErrorKind::Credential, format!("{head}:{body}"))
-}
-
-/// Every `azure_core::Error` kind in an error and its sources (credentials wrap their causes).
-pub fn kinds(e: &azure_core::Error) -> impl Iterator<Item = &ErrorKind> {
-    let mut out = vec![e.kind()];
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(s) = cur {
-        if let Some(ae) = s.downcast_ref::<azure_core::Error>() {
-            out.push(ae.kind());
-        }
-        cur = s.source();
-    }
-    out.into_iter()
 }
 
 /// Collapses a multi-line SDK message (they append troubleshooting links) to one line.
@@ -538,6 +520,34 @@ mod tests {
         assert_eq!(chain.identity().as_deref(), Some("AzureCLICredential"));
     }
 
+    #[derive(Debug)]
+    struct Hang;
+
+    #[async_trait::async_trait]
+    impl TokenCredential for Hang {
+        async fn get_token(&self, _: &[&str], _: Option<TokenRequestOptions<'_>>) -> azure_core::Result<AccessToken> {
+            std::future::pending().await
+        }
+    }
+
+    #[test]
+    fn a_silent_imds_is_given_up_after_the_probe_time() {
+        let cli = fake(Ok("t"));
+        let mut chain = ChainCredential::from_parts(
+            vec![
+                (Member::ManagedIdentity, Ok(Arc::new(Hang) as Arc<dyn TokenCredential>)),
+                (Member::AzureCli, Ok(cli.clone() as Arc<dyn TokenCredential>)),
+            ],
+            false,
+        );
+        chain.slots[0].probe = Mutex::new(Some(Duration::from_millis(200)));
+        let start = std::time::Instant::now();
+        let t = block(chain.get_token(&["s/.default"], None)).unwrap();
+        assert_eq!(t.token.secret(), "t");
+        assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+        assert_eq!(cli.calls.load(Ordering::SeqCst), 1);
+    }
+
     #[test]
     fn a_configured_credential_that_fails_stops_the_chain() {
         let env = fake(Err(ErrorKind::Credential));
@@ -567,6 +577,7 @@ mod tests {
         let e = block(chain.get_token(&["s/.default"], None)).unwrap_err().to_string();
         assert!(e.contains("EnvironmentCredential: AZURE_TENANT_ID not set"), "{e}");
         assert!(e.contains("WorkloadIdentityCredential: AZURE_FEDERATED_TOKEN_FILE not set"), "{e}");
+        assert!(e.contains("any credential (EnvironmentCredential, WorkloadIdentityCredential)"), "{e}");
     }
 
     #[test]
