@@ -19,19 +19,22 @@ use kvsops::mac::{encrypt_mac, MacHasher};
 use kvsops::tree::{Leaf, Scalar, Value};
 
 const VAULT: &str = "kvsops-test";
+const GOV_AUTHORITY: &str = "login.microsoftonline.us";
 
 /// The shared emulator; the process environment points at it.
 fn emulator() -> &'static Emulator {
     static EMU: OnceLock<Emulator> = OnceLock::new();
     EMU.get_or_init(|| {
-        let emu = Emulator::start();
+        // A sovereign-cloud authority host is served too, for the AZURE_AUTHORITY_HOST test.
+        let config = kv_emulator::Config { authority_hosts: vec![GOV_AUTHORITY.into()], ..Default::default() };
+        let emu = Emulator::start_with(config).expect("start the emulator");
         for (k, v) in emu.env() {
             std::env::set_var(k, v);
         }
         // The managed identity endpoint and the "unreachable vault" test use 127.0.0.1 directly.
         std::env::set_var("NO_PROXY", "127.0.0.1,localhost");
         // Nothing of the developer's Azure setup may leak into these tests.
-        for k in ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_TOKEN_CREDENTIALS"] {
+        for k in ["AZURE_AUTHORITY_HOST", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_TOKEN_CREDENTIALS"] {
             std::env::remove_var(k);
         }
         emu
@@ -254,6 +257,26 @@ fn a_service_principal_in_the_environment_comes_before_managed_identity() {
     let entry = source_with(env).wrap(&spec_of(&url), &[5u8; 32]).expect("wrap");
     assert_eq!(parts(&entry).1, "sp");
     assert_eq!(last_credential(emu), Some(CredentialKind::ClientSecret));
+}
+
+#[test]
+fn azure_authority_host_selects_the_sovereign_cloud_login() {
+    let (_g, emu) = exclusive();
+    let (url, _) = new_key(emu, "gov");
+    let env = CredentialEnv {
+        tenant_id: Some(emu.tenant().to_string()),
+        client_id: Some("11111111-2222-3333-4444-555555555555".into()),
+        client_secret: Some("s3cret".into()),
+        ..CredentialEnv::from_env()
+    };
+    // Read by the SDK when the credential is built (on first use); tests are serialized here.
+    std::env::set_var("AZURE_AUTHORITY_HOST", format!("https://{GOV_AUTHORITY}"));
+    let result = source_with(env).wrap(&spec_of(&url), &[5u8; 32]);
+    std::env::remove_var("AZURE_AUTHORITY_HOST");
+    result.expect("wrap");
+    assert_eq!(last_credential(emu), Some(CredentialKind::ClientSecret));
+    let token_hosts: Vec<String> = emu.log().into_iter().filter(|l| l.op == Some(Op::Token)).map(|l| l.host).collect();
+    assert_eq!(token_hosts, vec![GOV_AUTHORITY.to_string()], "the token came from the configured authority");
 }
 
 #[test]
