@@ -109,6 +109,10 @@ mod tests {
         let err = delete(&back, &TestStore, &TestStore, &kr, 0, None).unwrap_err();
         assert!(err.to_string().contains("threshold"), "{err}");
         assert!(delete(&back, &TestStore, &TestStore, &kr, 5, None).is_err());
+        let one = delete(&back, &TestStore, &TestStore, &kr, 0, Some(1)).unwrap();
+        let md = TestStore.load_encrypted(&one).unwrap().metadata;
+        assert_eq!(md.key_groups.len(), 1);
+        assert_eq!(decrypt_json(&one, &keyring_with(&[3]))["a"], "one", "one group wraps the data key itself");
         let add_empty = add(&enc, &TestStore, &TestStore, &kr, vec![], None);
         assert!(add_empty.is_err());
     }
