@@ -421,3 +421,30 @@ fn groups_add_and_delete_rewrap_shares_sops_reads() {
     ok(c);
     assert!(sops_decrypt(&sb, &f, &["key2.txt"]).contains("user: admin"));
 }
+
+#[test]
+fn json_files_edit_set_and_rotate_with_sops_as_judge() {
+    if !have("sops") {
+        return;
+    }
+    let sb = Sandbox::new();
+    let f = sb.write("s.json", "{\n\t\"password\": \"hunter2\",\n\t\"user\": \"admin\",\n\t\"n\": 5\n}\n");
+    let mut c = sb.kvsops();
+    c.args(["encrypt", "-i", "--age", &recipient(1)]).arg(&f);
+    ok(c);
+    let before = lines(&f);
+    let editor = script(&sb, "ed.sh", "sed -i 's/hunter2/changed/' \"$1\"");
+    ok(edit_cmd(&sb, &editor, &f));
+    assert_eq!(changed_lines(&before, &lines(&f)), vec!["\"password\"", "\"mac\""]);
+    assert_empty(&tmpdir(&sb));
+    let mut c = sb.kvsops();
+    key_env(&mut c, &["key1.txt"]);
+    c.arg("set").arg(&f).args([r#"["user"]"#, r#""root""#]);
+    ok(c);
+    let mut c = sb.kvsops();
+    key_env(&mut c, &["key1.txt"]);
+    c.args(["rotate", "-i", "--add-age", &recipient(2)]).arg(&f);
+    ok(c);
+    let plain: serde_json::Value = serde_json::from_str(&sops_decrypt(&sb, &f, &["key2.txt"])).unwrap();
+    assert_eq!(plain, serde_json::json!({"password": "changed", "user": "root", "n": 5}));
+}
