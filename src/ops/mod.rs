@@ -5,8 +5,18 @@
 //! job, so a failure anywhere leaves the input untouched.
 
 pub mod decrypt;
+pub mod edit;
 pub mod encrypt;
+pub mod exec;
+pub mod groups;
+pub mod rewrite;
+pub mod rotate;
+pub mod set;
+pub mod signals;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod treepath;
+pub mod updatekeys;
 
 use zeroize::Zeroizing;
 
