@@ -4,8 +4,11 @@
 //! Every operation works on bytes in and bytes out; writing files (atomically) is the caller's
 //! job, so a failure anywhere leaves the input untouched.
 
+pub mod check;
 pub mod decrypt;
 pub mod encrypt;
+pub mod git;
+pub mod merge;
 pub mod treepath;
 
 use zeroize::Zeroizing;
