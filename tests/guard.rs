@@ -194,11 +194,12 @@ fn renames_deletions_spaces_and_non_utf8_names() {
     r.git_ok(&["mv", "secrets/a.yaml", "secrets/with space.yaml"]);
     let (code, out, _) = r.check(&["--staged"]);
     assert_eq!(code, 0, "{out}");
-    r.git_ok(&["rm", "-q", "secrets/with space.yaml"]);
+    r.git_ok(&["rm", "-q", "-f", "secrets/with space.yaml"]);
     let (code, out, _) = r.check(&["--staged"]);
     assert_eq!(code, 0, "{out}");
 
     // A plaintext file renamed into the rule's reach is caught under its new name.
+    std::fs::create_dir_all(r.path().join("secrets")).unwrap();
     r.git_ok(&["mv", "apps/plain.yaml", "secrets/moved here.yaml"]);
     let (code, out, _) = r.check(&["--staged"]);
     assert_eq!(code, 1);
@@ -332,10 +333,13 @@ fn merge_driver_merges_different_keys_and_real_sops_decrypts_the_result() {
     assert!(diff.contains("-    user: base-user") && diff.contains("+    user: main-user"), "{diff}");
     assert!(!diff.contains("ENC["), "{diff}");
 
+    let ours = std::fs::read_to_string(&f).unwrap();
+    let ours_user_line = ours.lines().find(|l| l.trim_start().starts_with("user: ENC[")).unwrap().to_string();
     let out = r.git_in(r.path(), ["merge", "-q", "--no-edit", "feature"]);
     assert!(out.status.success(), "merge failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let merged = std::fs::read_to_string(&f).unwrap();
     assert!(!merged.contains("<<<<<<<"));
+    assert!(merged.contains(&format!("{ours_user_line}\n")), "our unchanged value keeps its exact ENC string (IV reused):\n{merged}");
     assert_eq!(r.decrypt("secrets/db.yaml"), secret("feature-password", "main-user"));
     let (code, out, _) = r.check(&[]);
     assert_eq!(code, 0, "{out}");
