@@ -24,7 +24,7 @@ use crate::config::{Config, CreationRule, CONFIG_FILE_NAME};
 use crate::error::{Error, Result};
 use crate::metadata::has_sops_key;
 use crate::rules::{effective, CryptRule};
-use crate::stores::{contains, EncryptedFile, Format, Store, StoreSettings};
+use crate::stores::{contains, EncryptedFile, Format, Store};
 use crate::tree::{walk_leaves, Document, Leaf, Mapping, MisplacedComment, Node, Scalar, Value};
 
 use super::display_path;
@@ -86,7 +86,7 @@ enum Scope {
 impl<'a> Checker<'a> {
     /// A checker for `config` (`None`: no `.sops.yaml`, so only `--all` finds anything).
     pub fn new(config: Option<&'a Config>, all: bool) -> Self {
-        let settings = config.map(|c| c.stores).unwrap_or_else(StoreSettings::default);
+        let settings = config.map(|c| c.stores).unwrap_or_default();
         let stores = [Format::Yaml, Format::Json, Format::Dotenv, Format::Ini, Format::Binary]
             .into_iter()
             .map(|f| (f, f.store(&settings)))
@@ -147,7 +147,8 @@ impl<'a> Checker<'a> {
         }
         match std::fs::read(&c.rule_path) {
             Ok(bytes) => self.check_bytes(c, &bytes),
-            Err(e) if !c.explicit && e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            // Deleted but still tracked, or a submodule: nothing to check.
+            Err(e) if !c.explicit && matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::IsADirectory) => Vec::new(),
             Err(e) => vec![Problem::new(&c.display, "(file)", format!("cannot read: {e}"))],
         }
     }
@@ -350,7 +351,8 @@ pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+        // A worker that panicked must not silently drop files from the report: fail closed.
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
     });
     let mut all: Vec<(usize, R)> = parts.drain(..).flatten().collect();
     all.sort_by_key(|(i, _)| *i);
