@@ -285,9 +285,9 @@ fn kms_from_arn(s: &str, profile: &str) -> KeySpec {
     KeySpec::Kms { arn, role, context: Default::default(), aws_profile: profile.to_string() }
 }
 
-/// A PGP fingerprint as sops stores it: spaces removed.
+/// A PGP fingerprint as sops stores it: spaces removed, case kept.
 pub fn normalize_fingerprint(fp: &str) -> String {
-    fp.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_uppercase()
+    crate::keys::pgp::normalize_fingerprint(fp)
 }
 
 fn parse_group(g: &Mapping, group: &mut KeySpecGroup) -> Result<()> {

@@ -107,6 +107,9 @@ pub enum Error {
     #[error("no editor found: set SOPS_EDITOR or EDITOR")]
     NoEditor,
 
+    #[error("could not run the editor: {0}")]
+    Editor(String),
+
     #[error("{0}")]
     Generic(String),
 }
@@ -136,7 +139,7 @@ impl Error {
             Error::PathNotFound(_) => GENERIC,
             Error::InvalidValue(_) => INVALID_SET_FORMAT,
             Error::NotModified => FILE_HAS_NOT_BEEN_MODIFIED,
-            Error::NoEditor => NO_EDITOR_FOUND,
+            Error::NoEditor | Error::Editor(_) => NO_EDITOR_FOUND,
             Error::Generic(_) => GENERIC,
         }
     }

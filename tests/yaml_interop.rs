@@ -55,6 +55,8 @@ fn strip_comments(n: &Node) -> Node {
                 .items
                 .iter()
                 .filter_map(|i| match i {
+                    // sops 3.11 writes list comments as `- ENC[...,type:comment]` items.
+                    SeqItem::Node(Node::Scalar(s)) if matches!(&s.value, Value::Str(v) if v.starts_with("ENC[") && v.ends_with(",type:comment]")) => None,
                     SeqItem::Node(n) => Some(SeqItem::Node(strip_comments(n))),
                     SeqItem::Comment(_) => None,
                 })

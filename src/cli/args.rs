@@ -153,12 +153,132 @@ pub struct LegacyArgs {
     pub io: IoArgs,
     #[command(flatten)]
     pub dec: DecryptArgs,
+    #[command(flatten)]
+    pub rotate_keys: RotateKeyArgs,
     /// The file to work on.
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Ignored (sops warns about arguments after the file).
     #[arg(value_name = "IGNORED", hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub extra: Vec<String>,
+}
+
+/// `--add-*` / `--rm-*` master keys of a rotation (comma-separated lists).
+#[derive(Args, Debug, Clone, Default)]
+pub struct RotateKeyArgs {
+    /// Add these age recipients to the file's first key group.
+    #[arg(long, value_name = "RECIPIENTS")]
+    pub add_age: Option<String>,
+    /// Remove these age recipients.
+    #[arg(long, value_name = "RECIPIENTS")]
+    pub rm_age: Option<String>,
+    /// Add these PGP fingerprints.
+    #[arg(long, value_name = "FINGERPRINTS")]
+    pub add_pgp: Option<String>,
+    /// Remove these PGP fingerprints.
+    #[arg(long, value_name = "FINGERPRINTS")]
+    pub rm_pgp: Option<String>,
+    /// Add these Azure Key Vault key URLs.
+    #[arg(long, value_name = "URLS")]
+    pub add_azure_kv: Option<String>,
+    /// Remove these Azure Key Vault key URLs.
+    #[arg(long, value_name = "URLS")]
+    pub rm_azure_kv: Option<String>,
+    /// Add these AWS KMS ARNs (kvsops cannot wrap with them).
+    #[arg(long, value_name = "ARNS")]
+    pub add_kms: Option<String>,
+    /// Remove these AWS KMS ARNs.
+    #[arg(long, value_name = "ARNS")]
+    pub rm_kms: Option<String>,
+    /// Add these GCP KMS resource ids (kvsops cannot wrap with them).
+    #[arg(long, value_name = "IDS")]
+    pub add_gcp_kms: Option<String>,
+    /// Remove these GCP KMS resource ids.
+    #[arg(long, value_name = "IDS")]
+    pub rm_gcp_kms: Option<String>,
+    /// Add these Vault transit URIs (kvsops cannot wrap with them).
+    #[arg(long, value_name = "URIS")]
+    pub add_hc_vault_transit: Option<String>,
+    /// Remove these Vault transit URIs.
+    #[arg(long, value_name = "URIS")]
+    pub rm_hc_vault_transit: Option<String>,
+}
+
+/// Flags of the commands that change an encrypted file (edit, set, unset).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ChangeArgs {
+    /// Input format (yaml, json, dotenv, ini, binary); default from the extension.
+    #[arg(long, value_name = "FORMAT")]
+    pub input_type: Option<String>,
+    /// Output format; default from the extension.
+    #[arg(long, value_name = "FORMAT")]
+    pub output_type: Option<String>,
+    /// Do not check the MAC.
+    #[arg(long)]
+    pub ignore_mac: bool,
+    /// Order in which key types are tried, e.g. 'age,pgp'.
+    #[arg(long, env = "SOPS_DECRYPTION_ORDER", value_name = "TYPES")]
+    pub decryption_order: Option<String>,
+}
+
+/// The `groups` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum GroupsCommand {
+    /// Add a key group (the data key is split again into Shamir shares).
+    Add {
+        #[command(flatten)]
+        global: GlobalArgs,
+        /// The encrypted file.
+        #[arg(short = 'f', long, value_name = "FILE")]
+        file: PathBuf,
+        /// age recipients of the new group (repeatable, or comma-separated).
+        #[arg(long, value_name = "RECIPIENT")]
+        age: Vec<String>,
+        /// PGP fingerprints of the new group.
+        #[arg(long, value_name = "FINGERPRINT")]
+        pgp: Vec<String>,
+        /// Azure Key Vault key URLs of the new group.
+        #[arg(long, value_name = "URL")]
+        azure_kv: Vec<String>,
+        /// AWS KMS ARNs of the new group (kvsops cannot wrap with them).
+        #[arg(long, value_name = "ARN")]
+        kms: Vec<String>,
+        /// GCP KMS resource ids of the new group (kvsops cannot wrap with them).
+        #[arg(long, value_name = "ID")]
+        gcp_kms: Vec<String>,
+        /// Vault transit URIs of the new group (kvsops cannot wrap with them).
+        #[arg(long, value_name = "URI")]
+        hc_vault_transit: Vec<String>,
+        /// Number of groups needed to decrypt.
+        #[arg(long = "shamir-secret-sharing-threshold", value_name = "N")]
+        shamir_threshold: Option<u32>,
+        /// Write the result back to the file instead of standard output.
+        #[arg(short = 'i', long = "in-place")]
+        in_place: bool,
+        /// Order in which key types are tried, e.g. 'age,pgp'.
+        #[arg(long, env = "SOPS_DECRYPTION_ORDER", value_name = "TYPES")]
+        decryption_order: Option<String>,
+    },
+    /// Delete the key group at INDEX (counted from 0).
+    Delete {
+        #[command(flatten)]
+        global: GlobalArgs,
+        /// The encrypted file.
+        #[arg(short = 'f', long, value_name = "FILE")]
+        file: PathBuf,
+        /// Number of groups needed to decrypt.
+        #[arg(long = "shamir-secret-sharing-threshold", value_name = "N")]
+        shamir_threshold: Option<u32>,
+        /// Write the result back to the file instead of standard output.
+        #[arg(short = 'i', long = "in-place")]
+        in_place: bool,
+        /// Order in which key types are tried, e.g. 'age,pgp'.
+        #[arg(long, env = "SOPS_DECRYPTION_ORDER", value_name = "TYPES")]
+        decryption_order: Option<String>,
+        /// The group's index.
+        #[arg(value_name = "INDEX")]
+        index: usize,
+    },
 }
 
 /// The subcommands.
@@ -247,6 +367,160 @@ pub enum Command {
         /// The file.
         #[arg(value_name = "FILE")]
         file: PathBuf,
+    },
+    /// Edit an encrypted file in $SOPS_EDITOR / $EDITOR (a missing file starts from an example).
+    Edit {
+        #[command(flatten)]
+        global: GlobalArgs,
+        #[command(flatten)]
+        keys: KeyArgs,
+        #[command(flatten)]
+        rules: RuleArgs,
+        #[command(flatten)]
+        change: ChangeArgs,
+        /// Show the sops metadata (master keys) in the editor.
+        #[arg(short = 's', long)]
+        show_master_keys: bool,
+        /// The file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Generate a new data key and re-encrypt every value (optionally adding or removing keys).
+    Rotate {
+        #[command(flatten)]
+        global: GlobalArgs,
+        #[command(flatten)]
+        rotate_keys: RotateKeyArgs,
+        #[command(flatten)]
+        change: ChangeArgs,
+        /// Write the result back to the file.
+        #[arg(short = 'i', long = "in-place")]
+        in_place: bool,
+        /// Write the result to this file instead of standard output.
+        #[arg(long, value_name = "PATH")]
+        output: Option<PathBuf>,
+        /// Use this path for format detection.
+        #[arg(long, value_name = "PATH")]
+        filename_override: Option<PathBuf>,
+        /// The file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Re-wrap files' data keys for the keys their creation rule lists now.
+    Updatekeys {
+        #[command(flatten)]
+        global: GlobalArgs,
+        /// Apply without asking.
+        #[arg(short = 'y', long)]
+        yes: bool,
+        /// Input format; default from the extension.
+        #[arg(long, value_name = "FORMAT")]
+        input_type: Option<String>,
+        /// Number of groups needed to decrypt (default: the rule's, else the file's).
+        #[arg(long = "shamir-secret-sharing-threshold", value_name = "N")]
+        shamir_threshold: Option<u32>,
+        /// Order in which key types are tried, e.g. 'age,pgp'.
+        #[arg(long, env = "SOPS_DECRYPTION_ORDER", value_name = "TYPES")]
+        decryption_order: Option<String>,
+        /// The files.
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Set one value: kvsops set FILE '["key"][0]' '"json value"'.
+    Set {
+        #[command(flatten)]
+        global: GlobalArgs,
+        #[command(flatten)]
+        change: ChangeArgs,
+        /// Read the value from the file named by VALUE (keeps it out of process listings).
+        #[arg(long, conflicts_with = "value_stdin")]
+        value_file: bool,
+        /// Read the value from standard input (VALUE is then omitted).
+        #[arg(long)]
+        value_stdin: bool,
+        /// Do not write the file when the value is already set.
+        #[arg(long)]
+        idempotent: bool,
+        /// The file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The path, e.g. '["data"]["password"]'.
+        #[arg(value_name = "INDEX")]
+        index: String,
+        /// The value as JSON (or a file name with --value-file).
+        #[arg(value_name = "VALUE")]
+        value: Option<String>,
+    },
+    /// Remove one value: kvsops unset FILE '["key"]'.
+    Unset {
+        #[command(flatten)]
+        global: GlobalArgs,
+        #[command(flatten)]
+        change: ChangeArgs,
+        /// Succeed without writing when the path does not exist.
+        #[arg(long)]
+        idempotent: bool,
+        /// The file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The path, e.g. '["data"]["password"]'.
+        #[arg(value_name = "INDEX")]
+        index: String,
+    },
+    /// Run a command with the file's top-level values in its environment.
+    ExecEnv {
+        #[command(flatten)]
+        global: GlobalArgs,
+        #[command(flatten)]
+        change: ChangeArgs,
+        /// Only the decrypted values, without the current environment.
+        #[arg(long)]
+        pristine: bool,
+        /// Run the command as this user (not supported by kvsops).
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// Replace kvsops with the command instead of running a child.
+        #[arg(long)]
+        same_process: bool,
+        /// Do not wait for the command (deprecated in sops).
+        #[arg(long)]
+        background: bool,
+        /// The encrypted file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The command, run with /bin/sh -c.
+        #[arg(value_name = "COMMAND")]
+        command: String,
+    },
+    /// Run a command with the decrypted file readable at a temporary path ({} in COMMAND).
+    ExecFile {
+        #[command(flatten)]
+        global: GlobalArgs,
+        #[command(flatten)]
+        change: ChangeArgs,
+        /// Use a regular (0600) file instead of a FIFO.
+        #[arg(long)]
+        no_fifo: bool,
+        /// Name of the temporary file (default tmp-file).
+        #[arg(long, value_name = "NAME")]
+        filename: Option<String>,
+        /// Run the command as this user (not supported by kvsops).
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// Do not wait for the command (deprecated in sops).
+        #[arg(long)]
+        background: bool,
+        /// The encrypted file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The command, run with /bin/sh -c.
+        #[arg(value_name = "COMMAND")]
+        command: String,
+    },
+    /// Add or delete key groups.
+    Groups {
+        #[command(subcommand)]
+        command: GroupsCommand,
     },
 }
 

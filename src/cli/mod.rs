@@ -4,6 +4,12 @@
 pub mod args;
 pub mod check;
 pub mod gitdiff;
+mod edit;
+mod exec;
+mod groups;
+mod rotate;
+mod set;
+mod updatekeys;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -78,6 +84,30 @@ fn run(cli: Cli) -> std::result::Result<i32, Failure> {
         Some(Command::MergeDriver { global, base, ours, theirs, path }) => {
             gitdiff::merge_driver_cmd(&global, &base, &ours, &theirs, path.as_deref())
         }
+        Some(Command::Edit { global, keys, rules, change, show_master_keys, file }) => {
+            edit::run(&global, &keys, &rules, &change, show_master_keys, &file)
+        }
+        Some(Command::Rotate { global, rotate_keys, change, in_place, output, filename_override, file }) => {
+            rotate::run(&global, &rotate_keys, &change, in_place, output, filename_override, &file)
+        }
+        Some(Command::Updatekeys { global, yes, input_type, shamir_threshold, decryption_order, files }) => {
+            updatekeys::run(&global, yes, input_type.as_deref(), shamir_threshold, decryption_order.as_deref(), &files)
+        }
+        Some(Command::Set { global, change, value_file, value_stdin, idempotent, file, index, value }) => {
+            set::run_set(&global, &change, value_file, value_stdin, idempotent, &file, &index, value.as_deref())
+        }
+        Some(Command::Unset { global, change, idempotent, file, index }) => {
+            set::run_unset(&global, &change, idempotent, &file, &index)
+        }
+        Some(Command::ExecEnv { global, change, pristine, user, same_process, background, file, command }) => {
+            let opts = ops::exec::EnvOptions { pristine, background, same_process };
+            exec::run_env(&global, &change, user.as_deref(), opts, &file, &command)
+        }
+        Some(Command::ExecFile { global, change, no_fifo, filename, user, background, file, command }) => {
+            let opts = ops::exec::FileOptions { no_fifo, filename, background };
+            exec::run_file(&global, &change, user.as_deref(), &opts, &file, &command)
+        }
+        Some(Command::Groups { command }) => groups::run(&command),
         None => legacy(cli.legacy),
     }
 }
@@ -95,11 +125,12 @@ fn legacy(l: args::LegacyArgs) -> std::result::Result<i32, Failure> {
         encrypt_cmd(&l.global, &l.keys, &l.rules, &l.io, &files)
     } else if l.decrypt {
         decrypt_cmd(&l.global, &l.io, &l.dec, &files)
+    } else if l.rotate {
+        rotate::legacy(&l, &files[0])
+    } else if let Some(arg) = l.set.as_deref() {
+        set::legacy(&l, arg, &files[0])
     } else {
-        Err(Failure {
-            file: Some(files[0].clone()),
-            error: Error::Unsupported("this mode (edit/rotate/set) is not implemented yet in kvsops".into()),
-        })
+        edit::legacy(&l, &files[0])
     }
 }
 

@@ -6,10 +6,20 @@
 
 pub mod check;
 pub mod decrypt;
+pub mod edit;
 pub mod encrypt;
 pub mod git;
 pub mod merge;
+pub mod exec;
+pub mod groups;
+pub mod rewrite;
+pub mod rotate;
+pub mod set;
+pub mod signals;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod treepath;
+pub mod updatekeys;
 
 use zeroize::Zeroizing;
 

@@ -1,18 +1,1747 @@
-//! Fresh YAML output in go-yaml v3's style (not yet implemented).
+//! Fresh YAML output, byte for byte as sops 3.11 writes it.
+//!
+//! sops turns its tree into `yaml.Node`s (comments become head/foot comments, every scalar is
+//! encoded by `Node.Encode`, which marshals it alone and parses it back, so its quoting style is
+//! decided once in root context) and hands them to go-yaml v3 (`go.yaml.in/yaml/v3` v3.0.4), whose
+//! emitter is libyaml's with Go changes: regular indentation, block sequences indented under their
+//! key, a narrower step inside compact `- k: v` items, no line folding, comments written at fixed
+//! places (some of them late). Matching that exactly means following the same path, so this module
+//! has three stages:
+//! 1. [`Doc`] building: the tree becomes go-yaml-like nodes with the comments placed where sops's
+//!    `appendTreeBranch`/`appendSequence` put them and each scalar's style as `Node.Encode` leaves it;
+//! 2. event generation, as go-yaml's `encoder.node` does (a key's foot comment travels as the next
+//!    event's tail comment);
+//! 3. a port of the emitter state machine, restricted to what sops can produce (block collections,
+//!    `[]`/`{}` for empty ones, no anchors, only the `!!binary` tag).
+//!
+//! The scalar resolver ([`plain_resolves_to_str`]) is go-yaml's `resolve`: a string is written
+//! plain only if reading it back plain gives the same string.
+//!
+//! Two deliberate differences, both where sops 3.11 itself writes something wrong: a multi-line
+//! string starting with a tab (sops writes `null`, losing the value), and a block scalar that
+//! needs an indentation indicator inside a sequence item or a compact item's mapping when the
+//! indent is not 2 (sops writes a file it cannot read back). Both are written double-quoted.
+//! Everything else is byte-identical to sops (see the golden tests in `emit_tests.rs`).
 
-use crate::tree::{Document, Mapping};
+use base64::Engine as _;
+
+use crate::tree::{Document, MapItem, Mapping, Node, SeqItem, Sequence, Value};
 
 /// Writes documents as go-yaml v3 (as used by sops 3.11) would: `indent` spaces per level,
-/// documents separated by `---\n`.
+/// documents separated by `---\n`, no leading `---`, no `...`; an empty document is `{}\n`.
 pub fn emit_documents(documents: &[Document], indent: usize) -> String {
-    let _ = (documents, indent);
-    String::new()
+    let mut events = vec![Event::new(Ev::StreamStart)];
+    for doc in documents {
+        let root = mapping_node(&doc.root);
+        events.push(Event::new(Ev::DocStart));
+        node_events(&root, Vec::new(), &mut events);
+        events.push(Event::new(Ev::DocEnd));
+    }
+    events.push(Event::new(Ev::StreamEnd));
+    run(events, indent)
 }
 
 /// Writes one mapping as the block content of a mapping nested `base` columns deep (each line
 /// prefixed by `base` spaces), ending with a newline: used to append the `sops:` block to a
-/// document whose own layout is kept.
+/// document whose own layout is kept. It is what go-yaml writes under a top-level key when
+/// `base == indent` (the `sops:` case), shifted by `base - indent` columns otherwise. An empty
+/// mapping gives `{}` on its own line.
 pub fn emit_block_mapping(mapping: &Mapping, indent: usize, base: usize) -> String {
-    let _ = (mapping, indent, base);
-    String::new()
+    // Emit `k: <mapping>` as a whole document and cut the first line: the mapping then sits
+    // exactly where go-yaml puts the value of a top-level key.
+    let mut wrapper = Mapping::new();
+    wrapper.push("k", Node::Map(mapping.clone()));
+    let text = emit_documents(&[Document::new(wrapper)], indent);
+    let body = match text.split_once('\n') {
+        Some(("k:", rest)) => rest.to_string(),
+        // `k: {}`: the empty mapping is written in flow style on the key's line.
+        Some((first, rest)) => {
+            let value = first.strip_prefix("k:").unwrap_or(first).trim_start();
+            let mut s = String::with_capacity(base + value.len() + 1 + rest.len());
+            s.push_str(&" ".repeat(base));
+            s.push_str(value);
+            s.push('\n');
+            s.push_str(rest);
+            return s;
+        }
+        None => return String::new(),
+    };
+    let step = go_indent(indent);
+    if base == step {
+        return body;
+    }
+    let mut out = String::with_capacity(body.len() + 64);
+    for line in body.split_inclusive('\n') {
+        let content = line.trim_end_matches('\n');
+        if content.is_empty() {
+            out.push_str(line);
+            continue;
+        }
+        let lead = content.len() - content.trim_start_matches(' ').len();
+        let new_lead = (lead + base).saturating_sub(step);
+        out.push_str(&" ".repeat(new_lead));
+        out.push_str(&line[lead..]);
+    }
+    out
 }
+
+/// The indentation go-yaml actually uses for a requested one: sops passes its setting to
+/// `SetIndent`, where 0 means 4, and the emitter falls back to 2 outside 2..=9.
+fn go_indent(indent: usize) -> usize {
+    let i = if indent == 0 { 4 } else { indent };
+    if (2..=9).contains(&i) {
+        i
+    } else {
+        2
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage 1: the tree as go-yaml nodes, the way sops builds them.
+
+/// A go-yaml `Node` as sops builds it: only what the emitter looks at.
+#[derive(Debug)]
+struct YNode {
+    kind: YKind,
+    head: Vec<u8>,
+    foot: Vec<u8>,
+}
+
+#[derive(Debug)]
+enum YKind {
+    Map(Vec<(YNode, YNode)>),
+    Seq(Vec<YNode>),
+    Scalar(YScalar),
+}
+
+/// A scalar as `Node.Encode` leaves it: its text, the explicit tag it keeps (`!!binary` for
+/// invalid UTF-8, `!!merge` for a plain `<<`), and the style the root-context emission chose
+/// (which the parse back records).
+#[derive(Debug)]
+struct YScalar {
+    value: Vec<u8>,
+    tag: Option<&'static str>,
+    style: Style,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Style {
+    Plain,
+    Single,
+    Double,
+    Literal,
+}
+
+impl YNode {
+    fn new(kind: YKind) -> Self {
+        YNode { kind, head: Vec::new(), foot: Vec::new() }
+    }
+}
+
+/// sops's `addCommentsHead`: the comments go before any head comment already there.
+fn add_head(node: &mut YNode, comments: &mut Vec<&str>) {
+    if comments.is_empty() {
+        return;
+    }
+    let mut c = join_comments(comments);
+    if !node.head.is_empty() {
+        c.push(b'\n');
+        c.extend_from_slice(&node.head);
+    }
+    node.head = c;
+    comments.clear();
+}
+
+/// sops's `addCommentsFoot`: the comments go after any foot comment already there.
+fn add_foot(node: &mut YNode, comments: &mut Vec<&str>) {
+    if comments.is_empty() {
+        return;
+    }
+    let c = join_comments(comments);
+    if !node.foot.is_empty() {
+        node.foot.push(b'\n');
+    }
+    node.foot.extend_from_slice(&c);
+    comments.clear();
+}
+
+fn join_comments(comments: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, c) in comments.iter().enumerate() {
+        if i > 0 {
+            out.push(b'\n');
+        }
+        out.push(b'#');
+        out.extend_from_slice(c.as_bytes());
+    }
+    out
+}
+
+/// sops's `appendTreeBranch`: comments before the first entry become the mapping's head comment,
+/// comments before a later entry its key's head comment, trailing ones the last key's foot comment.
+fn mapping_node(m: &Mapping) -> YNode {
+    let mut node = YNode::new(YKind::Map(Vec::new()));
+    let mut pairs: Vec<(YNode, YNode)> = Vec::new();
+    let mut comments: Vec<&str> = Vec::new();
+    let mut beginning = true;
+    for item in &m.items {
+        match item {
+            MapItem::Comment(c) => comments.push(&c.text),
+            MapItem::Entry(e) => {
+                if beginning {
+                    add_head(&mut node, &mut comments);
+                    beginning = false;
+                }
+                let mut key = YNode::new(YKind::Scalar(string_scalar(&e.key)));
+                add_head(&mut key, &mut comments);
+                pairs.push((key, value_node(&e.value)));
+            }
+        }
+    }
+    if !comments.is_empty() {
+        match pairs.last_mut() {
+            Some((key, _)) => add_foot(key, &mut comments),
+            None => add_head(&mut node, &mut comments),
+        }
+    }
+    node.kind = YKind::Map(pairs);
+    node
+}
+
+/// sops's `appendSequence`: the same placement rules, with the items in place of the keys.
+fn sequence_node(s: &Sequence) -> YNode {
+    let mut node = YNode::new(YKind::Seq(Vec::new()));
+    let mut items: Vec<YNode> = Vec::new();
+    let mut comments: Vec<&str> = Vec::new();
+    let mut beginning = true;
+    for item in &s.items {
+        match item {
+            SeqItem::Comment(c) => comments.push(&c.text),
+            SeqItem::Node(n) => {
+                if beginning {
+                    add_head(&mut node, &mut comments);
+                    beginning = false;
+                }
+                let mut child = value_node(n);
+                add_head(&mut child, &mut comments);
+                items.push(child);
+            }
+        }
+    }
+    if !comments.is_empty() {
+        match items.last_mut() {
+            Some(last) => add_foot(last, &mut comments),
+            None => add_head(&mut node, &mut comments),
+        }
+    }
+    node.kind = YKind::Seq(items);
+    node
+}
+
+fn value_node(n: &Node) -> YNode {
+    match n {
+        Node::Map(m) => mapping_node(m),
+        Node::Seq(s) => sequence_node(s),
+        Node::Scalar(s) => YNode::new(YKind::Scalar(value_scalar(&s.value))),
+    }
+}
+
+/// A typed value as `Node.Encode` turns it into a scalar node.
+fn value_scalar(v: &Value) -> YScalar {
+    let plain = |s: String| YScalar { value: s.into_bytes(), tag: None, style: Style::Plain };
+    match v {
+        Value::Null => plain("null".to_string()),
+        Value::Bool(b) => plain(b.to_string()),
+        Value::Int(i) => plain(i.to_string()),
+        Value::Float(f) => plain(format_go_float(*f)),
+        Value::Time(t) => plain(t.clone()),
+        Value::Str(s) => string_scalar(s),
+        Value::Bytes(b) => match std::str::from_utf8(b) {
+            Ok(s) => string_scalar(s),
+            Err(_) => binary_scalar(b),
+        },
+    }
+}
+
+/// go-yaml's `stringv` (the requested style) followed by the root-context style selection of the
+/// emitter, which is what the parse back inside `Node.Encode` records.
+fn string_scalar(s: &str) -> YScalar {
+    let requested = if s.contains('\n') {
+        Style::Literal
+    } else if plain_resolves_to_str(s) && !is_base60_float(s) && !is_old_bool(s) {
+        Style::Plain
+    } else {
+        Style::Double
+    };
+    let a = analyze_scalar(s.as_bytes());
+    let mut style = select_style(requested, &a, false, s.is_empty());
+    // sops 3.11 turns such a string into `null`: the literal block go-yaml writes for it starts
+    // with a tab where the parse back inside `Node.Encode` wants indentation, the error is ignored
+    // and the empty node is written as null. Losing the value is not an option here, so it is
+    // written double-quoted, as go-yaml does whenever a block scalar is not possible.
+    if style == Style::Literal && s.starts_with('\t') {
+        style = Style::Double;
+    }
+    // The parse back tags a plain `<<` as a merge key, and the tag is then written out.
+    let tag = (style == Style::Plain && s == "<<").then_some("merge");
+    YScalar { value: s.as_bytes().to_vec(), tag, style }
+}
+
+/// Invalid UTF-8: go-yaml writes `!!binary` base64 in lines of 70 characters (a literal block
+/// when there is more than one line).
+fn binary_scalar(b: &[u8]) -> YScalar {
+    let enc = base64::engine::general_purpose::STANDARD.encode(b);
+    const LINE: usize = 70;
+    let multi = enc.len() / LINE + 1 > 1;
+    let mut value = Vec::with_capacity(enc.len() + enc.len() / LINE + 1);
+    for chunk in enc.as_bytes().chunks(LINE) {
+        value.extend_from_slice(chunk);
+        if multi {
+            value.push(b'\n');
+        }
+    }
+    let style = if multi { Style::Literal } else { Style::Plain };
+    YScalar { value, tag: Some("binary"), style }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage 2: events, as go-yaml's `encoder.node` produces them.
+
+#[derive(Debug)]
+enum Ev {
+    StreamStart,
+    StreamEnd,
+    DocStart,
+    DocEnd,
+    SeqStart,
+    SeqEnd,
+    MapStart,
+    MapEnd,
+    Scalar(YScalarRef),
+}
+
+/// A scalar event's payload (owned copy of the node's scalar).
+#[derive(Debug)]
+struct YScalarRef {
+    value: Vec<u8>,
+    tag: Option<&'static str>,
+    style: Style,
+}
+
+#[derive(Debug)]
+struct Event {
+    ev: Ev,
+    head: Vec<u8>,
+    foot: Vec<u8>,
+    tail: Vec<u8>,
+}
+
+impl Event {
+    fn new(ev: Ev) -> Self {
+        Event { ev, head: Vec::new(), foot: Vec::new(), tail: Vec::new() }
+    }
+}
+
+fn node_events(n: &YNode, tail: Vec<u8>, out: &mut Vec<Event>) {
+    match &n.kind {
+        YKind::Map(pairs) => {
+            let mut start = Event::new(Ev::MapStart);
+            start.head = n.head.clone();
+            start.tail = tail;
+            out.push(start);
+            // A key's foot comment is emitted as the tail comment of the next key, or of the
+            // mapping end, once the key's value has been streamed.
+            let mut pending: Vec<u8> = Vec::new();
+            for (k, v) in pairs {
+                let foot = k.foot.clone();
+                let key = YNode {
+                    kind: match &k.kind {
+                        YKind::Scalar(s) => {
+                            YKind::Scalar(YScalar { value: s.value.clone(), tag: s.tag, style: s.style })
+                        }
+                        // Keys are always scalars in this tree.
+                        _ => YKind::Scalar(YScalar { value: Vec::new(), tag: None, style: Style::Double }),
+                    },
+                    head: k.head.clone(),
+                    foot: Vec::new(),
+                };
+                node_events(&key, std::mem::take(&mut pending), out);
+                pending = foot;
+                node_events(v, Vec::new(), out);
+            }
+            let mut end = Event::new(Ev::MapEnd);
+            end.tail = pending;
+            end.foot = n.foot.clone();
+            out.push(end);
+        }
+        YKind::Seq(items) => {
+            let mut start = Event::new(Ev::SeqStart);
+            start.head = n.head.clone();
+            out.push(start);
+            for item in items {
+                node_events(item, Vec::new(), out);
+            }
+            let mut end = Event::new(Ev::SeqEnd);
+            end.foot = n.foot.clone();
+            out.push(end);
+        }
+        YKind::Scalar(s) => {
+            let mut e = Event::new(Ev::Scalar(YScalarRef { value: s.value.clone(), tag: s.tag, style: s.style }));
+            e.head = n.head.clone();
+            e.foot = n.foot.clone();
+            e.tail = tail;
+            out.push(e);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage 3: the emitter (go-yaml v3.0.4 `emitterc.go`, the parts sops reaches).
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    StreamStart,
+    FirstDocumentStart,
+    DocumentStart,
+    DocumentContent,
+    DocumentEnd,
+    FlowSequenceFirstItem,
+    FlowMappingFirstKey,
+    BlockSequenceFirstItem,
+    BlockSequenceItem,
+    BlockMappingFirstKey,
+    BlockMappingKey,
+    BlockMappingSimpleValue,
+    BlockMappingValue,
+    End,
+}
+
+/// What go-yaml's `yaml_emitter_analyze_scalar` finds out about a scalar.
+#[derive(Clone, Copy, Debug, Default)]
+struct Analysis {
+    multiline: bool,
+    flow_plain_allowed: bool,
+    block_plain_allowed: bool,
+    single_quoted_allowed: bool,
+    block_allowed: bool,
+}
+
+struct Emitter {
+    out: Vec<u8>,
+    best_indent: i64,
+    state: State,
+    states: Vec<State>,
+    indent: i64,
+    indents: Vec<i64>,
+    flow_level: i64,
+    root_context: bool,
+    simple_key_context: bool,
+    column: i64,
+    whitespace: bool,
+    indention: bool,
+    open_ended: bool,
+    foot_indent: i64,
+    head_comment: Vec<u8>,
+    foot_comment: Vec<u8>,
+    tail_comment: Vec<u8>,
+    analysis: Analysis,
+}
+
+fn run(events: Vec<Event>, indent: usize) -> String {
+    let mut e = Emitter {
+        out: Vec::new(),
+        best_indent: go_indent(indent) as i64,
+        state: State::StreamStart,
+        states: Vec::new(),
+        indent: -1,
+        indents: Vec::new(),
+        flow_level: 0,
+        root_context: false,
+        simple_key_context: false,
+        column: 0,
+        whitespace: true,
+        indention: true,
+        open_ended: false,
+        foot_indent: -1,
+        head_comment: Vec::new(),
+        foot_comment: Vec::new(),
+        tail_comment: Vec::new(),
+        analysis: Analysis::default(),
+    };
+    for i in 0..events.len() {
+        e.analyze_event(&events[i]);
+        e.state_machine(&events, i);
+    }
+    match String::from_utf8(e.out) {
+        Ok(s) => s,
+        Err(err) => String::from_utf8_lossy(err.as_bytes()).into_owned(),
+    }
+}
+
+/// The byte length of the UTF-8 sequence starting with `b` (go-yaml's `width`; 1 for a stray byte
+/// so that the loops always advance).
+fn width(b: u8) -> usize {
+    if b & 0x80 == 0 {
+        1
+    } else if b & 0xE0 == 0xC0 {
+        2
+    } else if b & 0xF0 == 0xE0 {
+        3
+    } else if b & 0xF8 == 0xF0 {
+        4
+    } else {
+        1
+    }
+}
+
+fn at(b: &[u8], i: usize) -> u8 {
+    b.get(i).copied().unwrap_or(0)
+}
+
+fn is_space(b: &[u8], i: usize) -> bool {
+    at(b, i) == b' '
+}
+
+fn is_blank(b: &[u8], i: usize) -> bool {
+    matches!(at(b, i), b' ' | b'\t')
+}
+
+fn is_break(b: &[u8], i: usize) -> bool {
+    let c = at(b, i);
+    c == b'\r'
+        || c == b'\n'
+        || (c == 0xC2 && at(b, i + 1) == 0x85)
+        || (c == 0xE2 && at(b, i + 1) == 0x80 && (at(b, i + 2) == 0xA8 || at(b, i + 2) == 0xA9))
+}
+
+fn is_blankz(b: &[u8], i: usize) -> bool {
+    i >= b.len() || is_blank(b, i) || is_break(b, i) || at(b, i) == 0
+}
+
+fn is_printable(b: &[u8], i: usize) -> bool {
+    let c = at(b, i);
+    let c1 = at(b, i + 1);
+    let c2 = at(b, i + 2);
+    c == 0x0A
+        || (0x20..=0x7E).contains(&c)
+        || (c == 0xC2 && c1 >= 0xA0)
+        || (c > 0xC2 && c < 0xED)
+        || (c == 0xED && c1 < 0xA0)
+        || c == 0xEE
+        || (c == 0xEF && !(c1 == 0xBB && c2 == 0xBF) && !(c1 == 0xBF && (c2 == 0xBE || c2 == 0xBF)))
+}
+
+/// go-yaml's `yaml_emitter_analyze_scalar`.
+fn analyze_scalar(value: &[u8]) -> Analysis {
+    if value.is_empty() {
+        return Analysis {
+            multiline: false,
+            flow_plain_allowed: false,
+            block_plain_allowed: true,
+            single_quoted_allowed: true,
+            block_allowed: false,
+        };
+    }
+    let mut block_indicators = false;
+    let mut flow_indicators = false;
+    let mut line_breaks = false;
+    let mut special_characters = false;
+    let mut tab_characters = false;
+    let mut leading_space = false;
+    let mut leading_break = false;
+    let mut trailing_space = false;
+    let mut trailing_break = false;
+    let mut break_space = false;
+    let mut space_break = false;
+    let mut previous_space = false;
+    let mut previous_break = false;
+
+    if value.starts_with(b"---") || value.starts_with(b"...") {
+        block_indicators = true;
+        flow_indicators = true;
+    }
+    let mut preceded_by_whitespace = true;
+    let mut i = 0;
+    while i < value.len() {
+        let w = width(value[i]);
+        let followed_by_whitespace = i + w >= value.len() || is_blank(value, i + w);
+        let c = value[i];
+        if i == 0 {
+            match c {
+                b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\'' | b'"' | b'%'
+                | b'@' | b'`' => {
+                    flow_indicators = true;
+                    block_indicators = true;
+                }
+                b'?' | b':' => {
+                    flow_indicators = true;
+                    if followed_by_whitespace {
+                        block_indicators = true;
+                    }
+                }
+                b'-' if followed_by_whitespace => {
+                    flow_indicators = true;
+                    block_indicators = true;
+                }
+                _ => {}
+            }
+        } else {
+            match c {
+                b',' | b'?' | b'[' | b']' | b'{' | b'}' => flow_indicators = true,
+                b':' => {
+                    flow_indicators = true;
+                    if followed_by_whitespace {
+                        block_indicators = true;
+                    }
+                }
+                b'#' if preceded_by_whitespace => {
+                    flow_indicators = true;
+                    block_indicators = true;
+                }
+                _ => {}
+            }
+        }
+        if c == b'\t' {
+            tab_characters = true;
+        } else if !is_printable(value, i) {
+            special_characters = true;
+        }
+        if is_space(value, i) {
+            if i == 0 {
+                leading_space = true;
+            }
+            if i + w == value.len() {
+                trailing_space = true;
+            }
+            if previous_break {
+                break_space = true;
+            }
+            previous_space = true;
+            previous_break = false;
+        } else if is_break(value, i) {
+            line_breaks = true;
+            if i == 0 {
+                leading_break = true;
+            }
+            if i + w == value.len() {
+                trailing_break = true;
+            }
+            if previous_space {
+                space_break = true;
+            }
+            previous_space = false;
+            previous_break = true;
+        } else {
+            previous_space = false;
+            previous_break = false;
+        }
+        preceded_by_whitespace = is_blankz(value, i);
+        i += w;
+    }
+
+    let mut a = Analysis {
+        multiline: line_breaks,
+        flow_plain_allowed: true,
+        block_plain_allowed: true,
+        single_quoted_allowed: true,
+        block_allowed: true,
+    };
+    if leading_space || leading_break || trailing_space || trailing_break {
+        a.flow_plain_allowed = false;
+        a.block_plain_allowed = false;
+    }
+    if trailing_space {
+        a.block_allowed = false;
+    }
+    if break_space {
+        a.flow_plain_allowed = false;
+        a.block_plain_allowed = false;
+        a.single_quoted_allowed = false;
+    }
+    if space_break || tab_characters || special_characters {
+        a.flow_plain_allowed = false;
+        a.block_plain_allowed = false;
+        a.single_quoted_allowed = false;
+    }
+    if space_break || special_characters {
+        a.block_allowed = false;
+    }
+    if line_breaks {
+        a.flow_plain_allowed = false;
+        a.block_plain_allowed = false;
+    }
+    if flow_indicators {
+        a.flow_plain_allowed = false;
+    }
+    if block_indicators {
+        a.block_plain_allowed = false;
+    }
+    a
+}
+
+/// go-yaml's `yaml_emitter_select_scalar_style` outside flow collections (sops's collections are
+/// block ones; flow is only used for `[]` and `{}`, which hold no scalars). `empty` is whether the
+/// value is the empty string.
+fn select_style(requested: Style, a: &Analysis, simple_key: bool, empty: bool) -> Style {
+    let mut style = requested;
+    if simple_key && a.multiline {
+        style = Style::Double;
+    }
+    if style == Style::Plain && (!a.block_plain_allowed || (empty && simple_key)) {
+        style = Style::Single;
+    }
+    if style == Style::Single && !a.single_quoted_allowed {
+        style = Style::Double;
+    }
+    if style == Style::Literal && (!a.block_allowed || simple_key) {
+        style = Style::Double;
+    }
+    style
+}
+
+impl Emitter {
+    fn analyze_event(&mut self, ev: &Event) {
+        if !ev.head.is_empty() {
+            self.head_comment = ev.head.clone();
+        }
+        if !ev.foot.is_empty() {
+            self.foot_comment = ev.foot.clone();
+        }
+        if !ev.tail.is_empty() {
+            self.tail_comment = ev.tail.clone();
+        }
+        if let Ev::Scalar(s) = &ev.ev {
+            self.analysis = analyze_scalar(&s.value);
+        }
+    }
+
+    fn state_machine(&mut self, events: &[Event], i: usize) {
+        let ev = &events[i];
+        match self.state {
+            State::StreamStart => self.emit_stream_start(ev),
+            State::FirstDocumentStart => self.emit_document_start(ev, true),
+            State::DocumentStart => self.emit_document_start(ev, false),
+            State::DocumentContent => self.emit_document_content(events, i),
+            State::DocumentEnd => self.emit_document_end(ev),
+            State::FlowSequenceFirstItem => self.emit_flow_sequence_first_item(ev),
+            State::FlowMappingFirstKey => self.emit_flow_mapping_first_key(ev),
+            State::BlockSequenceFirstItem => self.emit_block_sequence_item(events, i, true),
+            State::BlockSequenceItem => self.emit_block_sequence_item(events, i, false),
+            State::BlockMappingFirstKey => self.emit_block_mapping_key(events, i, true),
+            State::BlockMappingKey => self.emit_block_mapping_key(events, i, false),
+            State::BlockMappingSimpleValue => self.emit_block_mapping_value(events, i, true),
+            State::BlockMappingValue => self.emit_block_mapping_value(events, i, false),
+            State::End => {}
+        }
+    }
+
+    fn pop_state(&mut self) {
+        self.state = self.states.pop().unwrap_or(State::End);
+    }
+
+    fn pop_indent(&mut self) {
+        self.indent = self.indents.pop().unwrap_or(-1);
+    }
+
+    fn emit_stream_start(&mut self, ev: &Event) {
+        if matches!(ev.ev, Ev::StreamStart) {
+            self.indent = -1;
+            self.column = 0;
+            self.whitespace = true;
+            self.indention = true;
+            self.foot_indent = -1;
+            self.state = State::FirstDocumentStart;
+        }
+    }
+
+    fn emit_document_start(&mut self, ev: &Event, first: bool) {
+        match ev.ev {
+            Ev::DocStart => {
+                // Documents after the first one are explicit.
+                if !first {
+                    self.write_indent();
+                    self.write_indicator(b"---", true, false, false);
+                    self.write_indent();
+                }
+                if !self.head_comment.is_empty() {
+                    self.process_head_comment();
+                    self.put_break();
+                }
+                self.state = State::DocumentContent;
+            }
+            Ev::StreamEnd => {
+                // `Encoder.Close` clears open_ended first: no `...` at the end.
+                self.open_ended = false;
+                self.state = State::End;
+            }
+            _ => {}
+        }
+    }
+
+    fn emit_document_content(&mut self, events: &[Event], i: usize) {
+        self.states.push(State::DocumentEnd);
+        self.process_head_comment();
+        self.emit_node(events, i, true, false);
+        self.process_foot_comment();
+    }
+
+    fn emit_document_end(&mut self, ev: &Event) {
+        if !matches!(ev.ev, Ev::DocEnd) {
+            return;
+        }
+        self.foot_indent = 0;
+        self.process_foot_comment();
+        self.foot_indent = -1;
+        self.write_indent();
+        self.state = State::DocumentStart;
+    }
+
+    /// An empty flow sequence: `[`, then the end event right away.
+    fn emit_flow_sequence_first_item(&mut self, ev: &Event) {
+        self.write_indicator(b"[", true, true, false);
+        self.increase_indent(true, false);
+        self.flow_level += 1;
+        if matches!(ev.ev, Ev::SeqEnd) {
+            self.flow_level -= 1;
+            self.pop_indent();
+            if self.column == 0 {
+                self.write_indent();
+            }
+            self.write_indicator(b"]", false, false, false);
+            self.process_foot_comment();
+            self.pop_state();
+        }
+    }
+
+    /// An empty flow mapping: `{`, then the end event right away.
+    fn emit_flow_mapping_first_key(&mut self, ev: &Event) {
+        self.write_indicator(b"{", true, true, false);
+        self.increase_indent(true, false);
+        self.flow_level += 1;
+        if matches!(ev.ev, Ev::MapEnd) {
+            self.process_head_comment();
+            self.flow_level -= 1;
+            self.pop_indent();
+            self.write_indicator(b"}", false, false, false);
+            self.process_foot_comment();
+            self.pop_state();
+        }
+    }
+
+    fn emit_block_sequence_item(&mut self, events: &[Event], i: usize, first: bool) {
+        if first {
+            self.increase_indent(false, false);
+        }
+        if matches!(events[i].ev, Ev::SeqEnd) {
+            self.pop_indent();
+            self.pop_state();
+            return;
+        }
+        self.process_head_comment();
+        self.write_indent();
+        self.write_indicator(b"-", true, false, true);
+        self.states.push(State::BlockSequenceItem);
+        self.emit_node(events, i, false, false);
+        self.process_foot_comment();
+    }
+
+    fn emit_block_mapping_key(&mut self, events: &[Event], i: usize, first: bool) {
+        if first {
+            self.increase_indent(false, false);
+        }
+        self.process_head_comment();
+        if matches!(events[i].ev, Ev::MapEnd) {
+            self.pop_indent();
+            self.pop_state();
+            return;
+        }
+        self.write_indent();
+        if self.check_simple_key(events, i) {
+            self.states.push(State::BlockMappingSimpleValue);
+            self.emit_node(events, i, false, true);
+        } else {
+            self.write_indicator(b"?", true, false, true);
+            self.states.push(State::BlockMappingValue);
+            self.emit_node(events, i, false, false);
+        }
+    }
+
+    fn emit_block_mapping_value(&mut self, events: &[Event], i: usize, simple: bool) {
+        if simple {
+            self.write_indicator(b":", false, false, false);
+        } else {
+            self.write_indent();
+            self.write_indicator(b":", true, false, true);
+        }
+        self.states.push(State::BlockMappingKey);
+        self.emit_node(events, i, false, false);
+        self.process_foot_comment();
+    }
+
+    fn emit_node(&mut self, events: &[Event], i: usize, root: bool, simple_key: bool) {
+        self.root_context = root;
+        self.simple_key_context = simple_key;
+        match &events[i].ev {
+            Ev::Scalar(s) => self.emit_scalar(s),
+            Ev::SeqStart => {
+                self.state = if self.flow_level > 0 || matches!(events.get(i + 1).map(|e| &e.ev), Some(Ev::SeqEnd)) {
+                    State::FlowSequenceFirstItem
+                } else {
+                    State::BlockSequenceFirstItem
+                };
+            }
+            Ev::MapStart => {
+                self.state = if self.flow_level > 0 || matches!(events.get(i + 1).map(|e| &e.ev), Some(Ev::MapEnd)) {
+                    State::FlowMappingFirstKey
+                } else {
+                    State::BlockMappingFirstKey
+                };
+            }
+            _ => {}
+        }
+    }
+
+    /// go-yaml's `yaml_emitter_check_simple_key` for the event at `i`.
+    fn check_simple_key(&self, events: &[Event], i: usize) -> bool {
+        let next_is = |want: fn(&Ev) -> bool| events.get(i + 1).map(|e| want(&e.ev)).unwrap_or(false);
+        let length = match &events[i].ev {
+            Ev::Scalar(s) => {
+                if self.analysis.multiline {
+                    return false;
+                }
+                let tag_len = s.tag.map_or(0, |t| 2 + t.len());
+                tag_len + s.value.len()
+            }
+            Ev::SeqStart => {
+                if !next_is(|e| matches!(e, Ev::SeqEnd)) {
+                    return false;
+                }
+                0
+            }
+            Ev::MapStart => {
+                if !next_is(|e| matches!(e, Ev::MapEnd)) {
+                    return false;
+                }
+                0
+            }
+            _ => return false,
+        };
+        length <= 128
+    }
+
+    fn emit_scalar(&mut self, s: &YScalarRef) {
+        let a = self.analysis;
+        let mut style = select_style(s.style, &a, self.simple_key_context, s.value.is_empty());
+        if let Some(tag) = s.tag {
+            self.write_tag_handle(b"!!");
+            self.write_tag_content(tag.as_bytes());
+        }
+        let parent = self.indent;
+        self.increase_indent(true, false);
+        // A block scalar starting with a space or a line break gets an indentation indicator of
+        // `best_indent`, which readers add to the enclosing collection's indentation; go-yaml
+        // writes the lines where it would without the indicator. Inside sequence items (and
+        // mappings in compact items) with an indent other than 2 the two differ, and sops 3.11
+        // writes a file it cannot read back ("did not find expected '-' indicator"). Those
+        // values are written double-quoted instead.
+        if style == Style::Literal
+            && (is_space(&s.value, 0) || is_break(&s.value, 0))
+            && self.indent != parent.max(0) + self.best_indent
+        {
+            style = Style::Double;
+        }
+        match style {
+            Style::Plain => self.write_plain_scalar(&s.value),
+            Style::Single => self.write_single_quoted_scalar(&s.value),
+            Style::Double => self.write_double_quoted_scalar(&s.value),
+            Style::Literal => self.write_literal_scalar(&s.value),
+        }
+        self.pop_indent();
+        self.pop_state();
+    }
+
+    fn increase_indent(&mut self, flow: bool, indentless: bool) {
+        self.indents.push(self.indent);
+        if self.indent < 0 {
+            self.indent = if flow { self.best_indent } else { 0 };
+        } else if !indentless {
+            if self.states.last() == Some(&State::BlockSequenceItem) {
+                // The first indent inside a sequence item just skips the "- " indicator.
+                self.indent += 2;
+            } else {
+                self.indent = self.best_indent * ((self.indent + self.best_indent) / self.best_indent);
+            }
+        }
+    }
+
+    fn process_head_comment(&mut self) {
+        if !self.tail_comment.is_empty() {
+            self.write_indent();
+            let c = std::mem::take(&mut self.tail_comment);
+            self.write_comment(&c);
+            self.foot_indent = self.indent.max(0);
+        }
+        if self.head_comment.is_empty() {
+            return;
+        }
+        self.write_indent();
+        let c = std::mem::take(&mut self.head_comment);
+        self.write_comment(&c);
+    }
+
+    fn process_foot_comment(&mut self) {
+        if self.foot_comment.is_empty() {
+            return;
+        }
+        self.write_indent();
+        let c = std::mem::take(&mut self.foot_comment);
+        self.write_comment(&c);
+        self.foot_indent = self.indent.max(0);
+    }
+
+    // --- writers -------------------------------------------------------------------------
+
+    fn put(&mut self, b: u8) {
+        self.out.push(b);
+        self.column += 1;
+    }
+
+    fn put_break(&mut self) {
+        self.out.push(b'\n');
+        self.column = 0;
+        self.indention = true;
+    }
+
+    /// Copies one character from `s` at `*i`.
+    fn write(&mut self, s: &[u8], i: &mut usize) {
+        let w = width(s[*i]).min(s.len() - *i);
+        self.out.extend_from_slice(&s[*i..*i + w]);
+        self.column += 1;
+        *i += w;
+    }
+
+    fn write_all(&mut self, s: &[u8]) {
+        let mut i = 0;
+        while i < s.len() {
+            self.write(s, &mut i);
+        }
+    }
+
+    fn write_break(&mut self, s: &[u8], i: &mut usize) {
+        if s[*i] == b'\n' {
+            self.put_break();
+            *i += 1;
+        } else {
+            self.write(s, i);
+            self.column = 0;
+            self.indention = true;
+        }
+    }
+
+    fn write_indent(&mut self) {
+        let indent = self.indent.max(0);
+        if !self.indention || self.column > indent || (self.column == indent && !self.whitespace) {
+            self.put_break();
+        }
+        if self.foot_indent == indent {
+            self.put_break();
+        }
+        while self.column < indent {
+            self.put(b' ');
+        }
+        self.whitespace = true;
+        self.foot_indent = -1;
+    }
+
+    fn write_indicator(&mut self, indicator: &[u8], need_whitespace: bool, is_whitespace: bool, is_indention: bool) {
+        if need_whitespace && !self.whitespace {
+            self.put(b' ');
+        }
+        self.write_all(indicator);
+        self.whitespace = is_whitespace;
+        self.indention = self.indention && is_indention;
+        self.open_ended = false;
+    }
+
+    fn write_tag_handle(&mut self, value: &[u8]) {
+        if !self.whitespace {
+            self.put(b' ');
+        }
+        self.write_all(value);
+        self.whitespace = false;
+        self.indention = false;
+    }
+
+    fn write_tag_content(&mut self, value: &[u8]) {
+        self.write_all(value);
+        self.whitespace = false;
+        self.indention = false;
+    }
+
+    fn write_plain_scalar(&mut self, value: &[u8]) {
+        if !value.is_empty() && !self.whitespace {
+            self.put(b' ');
+        }
+        let mut breaks = false;
+        let mut i = 0;
+        while i < value.len() {
+            if is_space(value, i) {
+                self.write(value, &mut i);
+            } else if is_break(value, i) {
+                if !breaks && value[i] == b'\n' {
+                    self.put_break();
+                }
+                self.write_break(value, &mut i);
+                breaks = true;
+            } else {
+                if breaks {
+                    self.write_indent();
+                }
+                self.write(value, &mut i);
+                self.indention = false;
+                breaks = false;
+            }
+        }
+        if !value.is_empty() {
+            self.whitespace = false;
+        }
+        self.indention = false;
+        if self.root_context {
+            self.open_ended = true;
+        }
+    }
+
+    fn write_single_quoted_scalar(&mut self, value: &[u8]) {
+        self.write_indicator(b"'", true, false, false);
+        let mut breaks = false;
+        let mut i = 0;
+        while i < value.len() {
+            if is_space(value, i) {
+                self.write(value, &mut i);
+            } else if is_break(value, i) {
+                if !breaks && value[i] == b'\n' {
+                    self.put_break();
+                }
+                self.write_break(value, &mut i);
+                breaks = true;
+            } else {
+                if breaks {
+                    self.write_indent();
+                }
+                if value[i] == b'\'' {
+                    self.put(b'\'');
+                }
+                self.write(value, &mut i);
+                self.indention = false;
+                breaks = false;
+            }
+        }
+        self.write_indicator(b"'", false, false, false);
+        self.whitespace = false;
+        self.indention = false;
+    }
+
+    fn write_double_quoted_scalar(&mut self, value: &[u8]) {
+        self.write_indicator(b"\"", true, false, false);
+        // go-yaml's `is_bom` looks at the start of the value whatever the position, so a value
+        // starting with U+FEFF has every character escaped (seen with the real sops).
+        let starts_with_bom = value.starts_with(&[0xEF, 0xBB, 0xBF]);
+        let mut i = 0;
+        while i < value.len() {
+            let c = value[i];
+            if !is_printable(value, i) || starts_with_bom || is_break(value, i) || c == b'"' || c == b'\\' {
+                let w = width(c).min(value.len() - i);
+                let mut v: u32 = match w {
+                    1 => u32::from(c & 0x7F),
+                    2 => u32::from(c & 0x1F),
+                    3 => u32::from(c & 0x0F),
+                    _ => u32::from(c & 0x07),
+                };
+                for k in 1..w {
+                    v = (v << 6) + u32::from(value[i + k] & 0x3F);
+                }
+                i += w;
+                self.put(b'\\');
+                let short = match v {
+                    0x00 => Some(b'0'),
+                    0x07 => Some(b'a'),
+                    0x08 => Some(b'b'),
+                    0x09 => Some(b't'),
+                    0x0A => Some(b'n'),
+                    0x0B => Some(b'v'),
+                    0x0C => Some(b'f'),
+                    0x0D => Some(b'r'),
+                    0x1B => Some(b'e'),
+                    0x22 => Some(b'"'),
+                    0x5C => Some(b'\\'),
+                    0x85 => Some(b'N'),
+                    0xA0 => Some(b'_'),
+                    0x2028 => Some(b'L'),
+                    0x2029 => Some(b'P'),
+                    _ => None,
+                };
+                match short {
+                    Some(ch) => self.put(ch),
+                    None => {
+                        let (letter, digits) = if v <= 0xFF {
+                            (b'x', 2)
+                        } else if v <= 0xFFFF {
+                            (b'u', 4)
+                        } else {
+                            (b'U', 8)
+                        };
+                        self.put(letter);
+                        for k in (0..digits).rev() {
+                            let d = ((v >> (4 * k)) & 0x0F) as u8;
+                            self.put(if d < 10 { b'0' + d } else { b'A' + d - 10 });
+                        }
+                    }
+                }
+            } else {
+                self.write(value, &mut i);
+            }
+        }
+        self.write_indicator(b"\"", false, false, false);
+        self.whitespace = false;
+        self.indention = false;
+    }
+
+    fn write_block_scalar_hints(&mut self, value: &[u8]) {
+        if is_space(value, 0) || is_break(value, 0) {
+            let hint = [b'0' + self.best_indent as u8];
+            self.write_indicator(&hint, false, false, false);
+        }
+        self.open_ended = false;
+        let mut chomp: Option<u8> = None;
+        if value.is_empty() {
+            chomp = Some(b'-');
+        } else {
+            let mut i = value.len() - 1;
+            while i > 0 && value[i] & 0xC0 == 0x80 {
+                i -= 1;
+            }
+            if !is_break(value, i) {
+                chomp = Some(b'-');
+            } else if i == 0 {
+                chomp = Some(b'+');
+                self.open_ended = true;
+            } else {
+                i -= 1;
+                while i > 0 && value[i] & 0xC0 == 0x80 {
+                    i -= 1;
+                }
+                if is_break(value, i) {
+                    chomp = Some(b'+');
+                    self.open_ended = true;
+                }
+            }
+        }
+        if let Some(c) = chomp {
+            self.write_indicator(&[c], false, false, false);
+        }
+    }
+
+    fn write_literal_scalar(&mut self, value: &[u8]) {
+        self.write_indicator(b"|", true, false, false);
+        self.write_block_scalar_hints(value);
+        // v3.0.4: the header line is ended here (no line comment in sops's nodes).
+        self.put_break();
+        self.whitespace = true;
+        let mut breaks = true;
+        let mut i = 0;
+        while i < value.len() {
+            if is_break(value, i) {
+                self.write_break(value, &mut i);
+                breaks = true;
+            } else {
+                if breaks {
+                    self.write_indent();
+                }
+                self.write(value, &mut i);
+                self.indention = false;
+                breaks = false;
+            }
+        }
+    }
+
+    fn write_comment(&mut self, comment: &[u8]) {
+        let mut breaks = false;
+        let mut pound = false;
+        let mut i = 0;
+        while i < comment.len() {
+            if is_break(comment, i) {
+                self.write_break(comment, &mut i);
+                breaks = true;
+                pound = false;
+            } else {
+                if breaks {
+                    self.write_indent();
+                }
+                if !pound {
+                    if comment[i] != b'#' {
+                        self.put(b'#');
+                        self.put(b' ');
+                    }
+                    pound = true;
+                }
+                self.write(comment, &mut i);
+                self.indention = false;
+                breaks = false;
+            }
+        }
+        if !breaks {
+            self.put_break();
+        }
+        self.whitespace = true;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Numbers and the resolver.
+
+/// A float64 as go-yaml writes it: Go's `strconv.FormatFloat(f, 'g', -1, 64)` (shortest
+/// round-trip digits; exponent form when the decimal exponent is below -4 or at least 6, with a
+/// sign and two digits or more: `1e+06`, `1.5e-07`), and `.inf`, `-.inf`, `.nan`.
+pub(crate) fn format_go_float(f: f64) -> String {
+    if f.is_nan() {
+        return ".nan".to_string();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { ".inf" } else { "-.inf" }.to_string();
+    }
+    // Shortest round-trip digits and the decimal exponent, from Rust's `{:e}` ("1.5e-7").
+    let sci = format!("{:e}", f);
+    let (neg, body) = match sci.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, sci.as_str()),
+    };
+    let (mant, exp) = body.split_once('e').unwrap_or((body, "0"));
+    let exp: i64 = exp.parse().unwrap_or(0);
+    let digits: String = mant.chars().filter(|c| *c != '.').collect();
+    let digits = if digits.chars().all(|c| c == '0') { "0".to_string() } else { digits };
+    let nd = digits.len() as i64;
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    // Go's 'g' with the shortest precision uses %e when exp < -4 || exp >= 6.
+    if !(-4..6).contains(&exp) {
+        out.push_str(&digits[..1]);
+        if nd > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        out.push(if exp < 0 { '-' } else { '+' });
+        let a = exp.unsigned_abs();
+        if a < 10 {
+            out.push('0');
+        }
+        out.push_str(&a.to_string());
+    } else if exp < 0 {
+        out.push_str("0.");
+        for _ in 0..(-exp - 1) {
+            out.push('0');
+        }
+        out.push_str(&digits);
+    } else {
+        let dp = (exp + 1) as usize;
+        if digits.len() <= dp {
+            out.push_str(&digits);
+            for _ in digits.len()..dp {
+                out.push('0');
+            }
+        } else {
+            out.push_str(&digits[..dp]);
+            out.push('.');
+            out.push_str(&digits[dp..]);
+        }
+    }
+    out
+}
+
+/// go-yaml's `isOldBool`: YAML 1.1 booleans, quoted on output for YAML 1.1 readers.
+fn is_old_bool(s: &str) -> bool {
+    matches!(
+        s,
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF"
+    )
+}
+
+/// go-yaml's `isBase60Float`: `^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`.
+fn is_base60_float(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    if matches!(b.first(), Some(b'+') | Some(b'-')) {
+        i = 1;
+    }
+    if !b.get(i).is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
+    i += 1;
+    while b.get(i).is_some_and(|c| c.is_ascii_digit() || *c == b'_') {
+        i += 1;
+    }
+    let mut groups = 0;
+    while b.get(i) == Some(&b':') {
+        i += 1;
+        // [0-5]?[0-9]: one or two digits, the first of two at most 5.
+        let d1 = b.get(i).copied();
+        let d2 = b.get(i + 1).copied();
+        match (d1, d2) {
+            (Some(x), Some(y)) if (b'0'..=b'5').contains(&x) && y.is_ascii_digit() => i += 2,
+            (Some(x), _) if x.is_ascii_digit() => i += 1,
+            _ => return false,
+        }
+        groups += 1;
+    }
+    if groups == 0 {
+        return false;
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        while b.get(i).is_some_and(|c| c.is_ascii_digit() || *c == b'_') {
+            i += 1;
+        }
+    }
+    i == b.len()
+}
+
+/// Whether go-yaml's `resolve("", s)` gives `!!str`, i.e. `s` written plain reads back as the
+/// same string (not a null, bool, int, float, timestamp or merge key).
+pub(crate) fn plain_resolves_to_str(s: &str) -> bool {
+    let b = s.as_bytes();
+    let hint = match b.first() {
+        None => b'N',
+        Some(b'+') | Some(b'-') => b'S',
+        Some(c) if c.is_ascii_digit() => b'D',
+        Some(b'y' | b'Y' | b'n' | b'N' | b't' | b'T' | b'f' | b'F' | b'o' | b'O' | b'~') => b'M',
+        Some(b'.') => b'.',
+        Some(_) => return true,
+    };
+    if matches!(
+        s,
+        "true"
+            | "True"
+            | "TRUE"
+            | "false"
+            | "False"
+            | "FALSE"
+            | ""
+            | "~"
+            | "null"
+            | "Null"
+            | "NULL"
+            | ".nan"
+            | ".NaN"
+            | ".NAN"
+            | ".inf"
+            | ".Inf"
+            | ".INF"
+            | "+.inf"
+            | "+.Inf"
+            | "+.INF"
+            | "-.inf"
+            | "-.Inf"
+            | "-.INF"
+    ) {
+        return false;
+    }
+    match hint {
+        b'.' => !go_parse_float_ok(s),
+        b'D' | b'S' => {
+            if parse_timestamp(s) {
+                return false;
+            }
+            let plain: String = s.chars().filter(|c| *c != '_').collect();
+            if go_parse_int_ok(&plain) || go_parse_uint_ok(&plain) {
+                return false;
+            }
+            if yaml_style_float(&plain) && !plain.parse::<f64>().map(f64::is_infinite).unwrap_or(true) {
+                return false;
+            }
+            true
+        }
+        _ => true,
+    }
+}
+
+/// Go's `strconv.ParseUint(s, 0, 64)` succeeds (`s` has no underscores).
+fn go_parse_uint_ok(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.is_empty() {
+        return false;
+    }
+    let (base, digits): (u32, &[u8]) = if b[0] == b'0' {
+        let p = b.get(1).map(|c| c.to_ascii_lowercase());
+        match p {
+            Some(b'b') if b.len() >= 3 => (2, &b[2..]),
+            Some(b'o') if b.len() >= 3 => (8, &b[2..]),
+            Some(b'x') if b.len() >= 3 => (16, &b[2..]),
+            _ => (8, &b[1..]),
+        }
+    } else {
+        (10, b)
+    };
+    let mut n: u64 = 0;
+    for &c in digits {
+        let d = match c {
+            b'0'..=b'9' => u32::from(c - b'0'),
+            b'a'..=b'z' => u32::from(c - b'a') + 10,
+            b'A'..=b'Z' => u32::from(c - b'A') + 10,
+            _ => return false,
+        };
+        if d >= base {
+            return false;
+        }
+        n = match n.checked_mul(u64::from(base)).and_then(|n| n.checked_add(u64::from(d))) {
+            Some(n) => n,
+            None => return false,
+        };
+    }
+    true
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)` succeeds.
+fn go_parse_int_ok(s: &str) -> bool {
+    let (neg, rest) = match s.as_bytes().first() {
+        Some(b'+') => (false, &s[1..]),
+        Some(b'-') => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if !go_parse_uint_ok(rest) {
+        return false;
+    }
+    // Range: recompute the magnitude (it fits in u64 here).
+    let b = rest.as_bytes();
+    let (base, digits): (u64, &[u8]) = if b[0] == b'0' {
+        match b.get(1).map(|c| c.to_ascii_lowercase()) {
+            Some(b'b') if b.len() >= 3 => (2, &b[2..]),
+            Some(b'o') if b.len() >= 3 => (8, &b[2..]),
+            Some(b'x') if b.len() >= 3 => (16, &b[2..]),
+            _ => (8, &b[1..]),
+        }
+    } else {
+        (10, b)
+    };
+    let mut n: u64 = 0;
+    for &c in digits {
+        let d = (c as char).to_digit(36).map(u64::from).unwrap_or(0);
+        n = n.wrapping_mul(base).wrapping_add(d);
+    }
+    let cutoff = 1u64 << 63;
+    if neg {
+        n <= cutoff
+    } else {
+        n < cutoff
+    }
+}
+
+/// go-yaml's `yamlStyleFloat`: `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`.
+fn yaml_style_float(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    if matches!(b.first(), Some(b'+') | Some(b'-')) {
+        i = 1;
+    }
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while b.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i - start
+    };
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    } else {
+        if digits(&mut i) == 0 {
+            return false;
+        }
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            digits(&mut i);
+        }
+    }
+    if matches!(b.get(i), Some(b'e') | Some(b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+') | Some(b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// Go's `strconv.ParseFloat(s, 64)` succeeds, for strings starting with `.` (decimal mantissa
+/// with underscores between digits, optional exponent, no overflow).
+fn go_parse_float_ok(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut saw_digits = false;
+    let mut saw_dot = false;
+    while i < b.len() {
+        match b[i] {
+            b'_' => {}
+            b'.' if !saw_dot => saw_dot = true,
+            b'0'..=b'9' => saw_digits = true,
+            _ => break,
+        }
+        i += 1;
+    }
+    if !saw_digits {
+        return false;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            i += 1;
+        }
+        if i >= b.len() || !b[i].is_ascii_digit() {
+            return false;
+        }
+        while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
+            i += 1;
+        }
+    }
+    if i != b.len() {
+        return false;
+    }
+    if s.contains('_') && !underscore_ok(s) {
+        return false;
+    }
+    let plain: String = s.chars().filter(|c| *c != '_').collect();
+    plain.parse::<f64>().map(|f| f.is_finite()).unwrap_or(false)
+}
+
+/// Go's `underscoreOK` for a decimal literal: underscores only between digits.
+fn underscore_ok(s: &str) -> bool {
+    let mut saw = b'^';
+    for &c in s.as_bytes() {
+        if c.is_ascii_digit() {
+            saw = b'0';
+            continue;
+        }
+        if c == b'_' {
+            if saw != b'0' {
+                return false;
+            }
+            saw = b'_';
+            continue;
+        }
+        if saw == b'_' {
+            return false;
+        }
+        saw = b'!';
+    }
+    saw != b'_'
+}
+
+/// go-yaml's `parseTimestamp`: `s` parses with one of its four Go layouts
+/// (`2006-1-2T15:4:5.999999999Z07:00`, the same with `t`, `2006-1-2 15:4:5.999999999`,
+/// `2006-1-2`), with Go's range checks.
+pub(crate) fn parse_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    let year_digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    if year_digits != 4 || b.get(4) != Some(&b'-') {
+        return false;
+    }
+    let Some((date_end, year, month, day)) = parse_date(b) else { return false };
+    let _ = (year, month, day);
+    if date_end == b.len() {
+        return true;
+    }
+    let sep = b[date_end];
+    let rest = &b[date_end + 1..];
+    match sep {
+        b'T' | b't' => match parse_clock(rest) {
+            Some(n) => parse_zone(&rest[n..]),
+            None => false,
+        },
+        b' ' => matches!(parse_clock(rest), Some(n) if n == rest.len()),
+        _ => false,
+    }
+}
+
+/// Go's `getnum(s, false)`: one or two digits.
+fn getnum(b: &[u8], i: usize) -> Option<(u32, usize)> {
+    let d0 = b.get(i).filter(|c| c.is_ascii_digit())?;
+    match b.get(i + 1).filter(|c| c.is_ascii_digit()) {
+        Some(d1) => Some((u32::from(d0 - b'0') * 10 + u32::from(d1 - b'0'), i + 2)),
+        None => Some((u32::from(d0 - b'0'), i + 1)),
+    }
+}
+
+/// `2006-1-2`: returns where the date ends and its fields, checking Go's ranges.
+fn parse_date(b: &[u8]) -> Option<(usize, u32, u32, u32)> {
+    let year: u32 = std::str::from_utf8(&b[0..4]).ok()?.parse().ok()?;
+    if b.get(4) != Some(&b'-') {
+        return None;
+    }
+    let (month, i) = getnum(b, 5)?;
+    if b.get(i) != Some(&b'-') {
+        return None;
+    }
+    let (day, i) = getnum(b, i + 1)?;
+    if !(1..=12).contains(&month) {
+        return None;
+    }
+    let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
+    let days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if day < 1 || day > days {
+        return None;
+    }
+    Some((i, year, month, day))
+}
+
+/// `15:4:5.999999999`: returns how many bytes it took.
+fn parse_clock(b: &[u8]) -> Option<usize> {
+    let (h, i) = getnum(b, 0)?;
+    if b.get(i) != Some(&b':') {
+        return None;
+    }
+    let (m, i) = getnum(b, i + 1)?;
+    if b.get(i) != Some(&b':') {
+        return None;
+    }
+    let (sec, mut i) = getnum(b, i + 1)?;
+    if h >= 24 || m >= 60 || sec >= 60 {
+        return None;
+    }
+    // Optional fraction: a period or comma followed by digits.
+    if matches!(b.get(i), Some(b'.') | Some(b',')) && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+    }
+    Some(i)
+}
+
+/// `Z07:00`: `Z`, or a sign, two-digit hours, `:`, two-digit minutes; nothing after it.
+fn parse_zone(b: &[u8]) -> bool {
+    if b == b"Z" {
+        return true;
+    }
+    if b.len() != 6 || !matches!(b[0], b'+' | b'-') || b[3] != b':' {
+        return false;
+    }
+    let two = |x: &[u8]| x.iter().all(u8::is_ascii_digit).then(|| u32::from(x[0] - b'0') * 10 + u32::from(x[1] - b'0'));
+    match (two(&b[1..3]), two(&b[4..6])) {
+        (Some(h), Some(m)) => h <= 24 && m <= 60,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+#[path = "emit_tests.rs"]
+mod tests;

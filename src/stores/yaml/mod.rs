@@ -1,22 +1,184 @@
-//! The yaml store (not yet implemented).
+//! The YAML store: reads YAML as sops 3.11 does (go-yaml v3 typing, comments as tree items, one
+//! `sops` block per document) and writes it back by splicing, so that only the bytes of changed
+//! values move and `decrypt(encrypt(file)) == file`.
+//!
+//! Reading ([`load`]) records a [`Src`] on every scalar, comment and collection. Writing with the
+//! source ([`splice`]) rewrites each changed scalar in place in a style that keeps the original
+//! quoting recoverable (`'x'` becomes `'ENC[...]'`, a literal block becomes `|-` plus one ENC line
+//! at the block's indentation, ...), turns comments into `#ENC[...]`, and appends or removes the
+//! `sops:` block of each document. Anything that cannot be spliced (new nodes, flow roots, aliases)
+//! is written fresh by [`emit`], in go-yaml v3's style, as sops itself would.
+//!
+//! `Src.style` of a scalar: bits 0-2 the scalar style ([`style`]), [`FLOW`] when inside a flow
+//! collection, [`STR_TAG`] when a `!!str` or custom tag makes it a string whatever it looks like.
+//! `Src.aux`: for block scalars the header length (bits 0-7) and content indentation (bits 8-31);
+//! for other scalars of a block sequence, the offset of the item's `-` plus one. Comments carry
+//! [`TRAILING`] when they follow content on their line. Collections: style 1 = flow, aux = column.
 
 pub mod emit;
+mod load;
+mod resolve;
+mod splice;
 
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
-use crate::stores::{EncryptedFile, Format, Store};
-use crate::tree::Document;
+use crate::stores::{contains, EncryptedFile, Format, Store};
+use crate::tree::{Document, MapItem, Node};
 
-/// The yaml store.
-pub struct YamlStore { #[allow(dead_code)] indent: usize }
-impl YamlStore { /// A store with its settings.
- pub fn new(indent: usize) -> Self { YamlStore { indent } } }
+/// Scalar styles stored in the low bits of `Src.style`.
+pub mod style {
+    pub const PLAIN: u8 = 0;
+    pub const SINGLE: u8 = 1;
+    pub const DOUBLE: u8 = 2;
+    pub const LITERAL: u8 = 3;
+    pub const FOLDED: u8 = 4;
+}
+
+/// `Src.style` bit: the scalar stands inside a flow collection (`[...]`, `{...}`).
+pub const FLOW: u8 = 0x08;
+/// `Src.style` bit: a `!!str` or custom tag keeps the scalar a string.
+pub const STR_TAG: u8 = 0x10;
+/// `Src.style` bit of a comment that follows content on its line.
+pub const TRAILING: u8 = 0x40;
+
+/// The Flux marker of an encrypted YAML file.
+const MARKER: &[u8] = b"mac: ENC[";
+
+/// The YAML store.
+pub struct YamlStore {
+    indent: usize,
+}
+
+impl YamlStore {
+    /// A store writing fresh YAML with `indent` spaces per level (sops's default is 4).
+    pub fn new(indent: usize) -> Self {
+        YamlStore { indent: if indent == 0 { 4 } else { indent } }
+    }
+
+    fn text(input: &[u8]) -> Result<&str> {
+        std::str::from_utf8(input).map_err(|e| Error::parse("yaml", format!("the file is not UTF-8 (byte {})", e.valid_up_to())))
+    }
+}
+
+/// Parses YAML text into documents (the `sops` key, if any, still in place).
+pub(crate) fn parse_documents(text: &str) -> Result<Vec<Document>> {
+    let t = load::Text::new(text);
+    let raw = load::parse(&t)?;
+    load::to_documents(&t, raw)
+}
+
+/// Removes the top-level `sops` entry of each document, recording its byte range; returns the
+/// first document's metadata mapping.
+pub(crate) fn split_metadata(text: &str, docs: &mut [Document]) -> Option<crate::tree::Mapping> {
+    let t = load::Text::new(text);
+    let mut first = None;
+    for (i, doc) in docs.iter_mut().enumerate() {
+        let mut range = None;
+        let mut kept = Vec::with_capacity(doc.root.items.len());
+        for item in doc.root.items.drain(..) {
+            match item {
+                MapItem::Entry(e) if e.key == "sops" => {
+                    if i == 0 && first.is_none() {
+                        if let Node::Map(m) = &e.value {
+                            first = Some(m.clone());
+                        } else {
+                            first = Some(crate::tree::Mapping::new());
+                        }
+                    }
+                    if range.is_none() {
+                        range = entry_range(&t, &e);
+                    }
+                }
+                other => kept.push(other),
+            }
+        }
+        doc.root.items = kept;
+        // Drop the blank line written before the block to keep a final indented comment in place.
+        if let Some((a, b)) = range {
+            if a >= 1 && t.b[a - 1] == b'\n' && a >= 2 && t.b[a - 2] == b'\n' && ends_with_indented_comment(&t, a - 1) {
+                range = Some((a - 1, b));
+            }
+        }
+        if let Some(l) = doc.layout.as_mut() {
+            l.metadata = range;
+        }
+    }
+    first
+}
+
+/// True when the last non-blank line before `at` is a full-line comment that is indented.
+pub(crate) fn ends_with_indented_comment(t: &load::Text<'_>, at: usize) -> bool {
+    let mut p = at;
+    while p > 0 && t.b[p - 1].is_ascii_whitespace() {
+        p -= 1;
+    }
+    if p == 0 {
+        return false;
+    }
+    let ls = t.line_start(p - 1);
+    let line = &t.b[ls..p];
+    let indent = line.iter().take_while(|c| **c == b' ').count();
+    indent > 0 && line.get(indent) == Some(&b'#')
+}
+
+/// The whole lines of an entry: from its key's line start through the line break after its value.
+fn entry_range(t: &load::Text<'_>, e: &crate::tree::Entry) -> Option<(usize, usize)> {
+    let k = e.key_src?;
+    let ls = t.line_start(k.start);
+    if !t.b[ls..k.start].iter().all(|c| *c == b' ') {
+        return None;
+    }
+    let vend = match &e.value {
+        Node::Map(m) => m.src.map(|s| s.end),
+        Node::Seq(s) => s.src.map(|s| s.end),
+        Node::Scalar(s) => s.src.map(|s| s.end),
+    }?
+    .max(k.end);
+    let le = t.line_end(vend);
+    let mut end = le;
+    if end < t.b.len() && t.b[end] == b'\r' {
+        end += 1;
+    }
+    if end < t.b.len() && t.b[end] == b'\n' {
+        end += 1;
+        Some((ls, end))
+    } else if ls > 0 && t.b[ls - 1] == b'\n' {
+        // The block ends the file without a line break: take the one before it instead.
+        Some((ls - 1, end))
+    } else {
+        Some((ls, end))
+    }
+}
 
 impl Store for YamlStore {
-    fn format(&self) -> Format { Format::Yaml }
-    fn load_plain(&self, _input: &[u8]) -> Result<Vec<Document>> { Err(Error::Unsupported("yaml is not implemented yet".into())) }
-    fn load_encrypted(&self, _input: &[u8]) -> Result<EncryptedFile> { Err(Error::Unsupported("yaml is not implemented yet".into())) }
-    fn emit_plain(&self, _d: &[Document], _s: Option<&[u8]>) -> Result<Vec<u8>> { Err(Error::Unsupported("yaml is not implemented yet".into())) }
-    fn emit_encrypted(&self, _d: &[Document], _m: &Metadata, _s: Option<&[u8]>) -> Result<Vec<u8>> { Err(Error::Unsupported("yaml is not implemented yet".into())) }
-    fn has_marker(&self, _input: &[u8]) -> bool { false }
+    fn format(&self) -> Format {
+        Format::Yaml
+    }
+
+    fn load_plain(&self, input: &[u8]) -> Result<Vec<Document>> {
+        parse_documents(Self::text(input)?)
+    }
+
+    fn load_encrypted(&self, input: &[u8]) -> Result<EncryptedFile> {
+        let text = Self::text(input)?;
+        let mut documents = parse_documents(text)?;
+        let meta = split_metadata(text, &mut documents).ok_or(Error::MetadataNotFound)?;
+        let metadata = Metadata::from_mapping(&meta)?;
+        Ok(EncryptedFile { documents, metadata })
+    }
+
+    fn emit_plain(&self, documents: &[Document], source: Option<&[u8]>) -> Result<Vec<u8>> {
+        splice::emit(documents, None, source, self.indent)
+    }
+
+    fn emit_encrypted(&self, documents: &[Document], metadata: &Metadata, source: Option<&[u8]>) -> Result<Vec<u8>> {
+        splice::emit(documents, Some(metadata), source, self.indent)
+    }
+
+    fn has_marker(&self, input: &[u8]) -> bool {
+        contains(input, MARKER)
+    }
 }
+
+#[cfg(test)]
+mod tests;

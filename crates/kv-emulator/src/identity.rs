@@ -1,0 +1,371 @@
+//! Token issuers: the App Service managed identity endpoint (plain HTTP on the emulator's port)
+//! and Entra ID's client-credentials token endpoint with the discovery documents MSAL (Go) reads
+//! before it (served inside the `login.microsoftonline.com` tunnel).
+//!
+//! Tokens are opaque random strings; the emulator remembers which identity and credential kind
+//! obtained each one, so tests can assert which credential a process used and how often.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use hyper::header::HeaderMap;
+use hyper::Method;
+
+use crate::respond::{add_retry_after, json, Outcome};
+use crate::state::{CredentialKind, Op, State};
+
+/// Header carrying the managed identity secret (`IDENTITY_HEADER`).
+pub const IDENTITY_HEADER_NAME: &str = "x-identity-header";
+
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
+}
+
+fn token_fault(state: &State) -> Option<Outcome> {
+    let f = state.take_fault(Op::Token)?;
+    let mut r = json(
+        f.status,
+        &serde_json::json!({
+            "error": if f.status == 429 { "temporarily_unavailable" } else { "server_error" },
+            "error_description": format!("kv-emulator injected HTTP {} on the token endpoint", f.status),
+            "statusCode": f.status,
+        }),
+    );
+    add_retry_after(&mut r, &f);
+    let mut o = Outcome::plain(r).op(Some(Op::Token));
+    o.injected = true;
+    Some(o)
+}
+
+/// `GET /msi/token?resource=...&api-version=2019-08-01` with `X-IDENTITY-HEADER`.
+pub fn managed_identity(
+    state: &Arc<State>,
+    method: &Method,
+    query: &str,
+    headers: &HeaderMap,
+) -> Outcome {
+    let op = Some(Op::Token);
+    if method != Method::GET {
+        return Outcome::plain(json(
+            405,
+            &serde_json::json!({"error": "method_not_allowed"}),
+        ))
+        .op(op);
+    }
+    let secret_ok = headers
+        .get(IDENTITY_HEADER_NAME)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == state.settings.identity_header);
+    if !secret_ok {
+        return Outcome::plain(json(
+            401,
+            &serde_json::json!({"statusCode": 401, "message": "The X-IDENTITY-HEADER is missing or does not match IDENTITY_HEADER."}),
+        ))
+        .op(op);
+    }
+    let pairs = query_pairs(query);
+    let Some(resource) = param(&pairs, "resource") else {
+        return Outcome::plain(json(
+            400,
+            &serde_json::json!({"statusCode": 400, "message": "The resource parameter is required."}),
+        ))
+        .op(op);
+    };
+    let user_assigned = [
+        "client_id",
+        "object_id",
+        "principal_id",
+        "mi_res_id",
+        "msi_res_id",
+    ]
+    .iter()
+    .find_map(|k| param(&pairs, k));
+    let identity = match user_assigned {
+        Some(id) => format!("managed-identity:{id}"),
+        None => "managed-identity".to_string(),
+    };
+    if let Some(o) = token_fault(state) {
+        return o.who(&identity, CredentialKind::ManagedIdentity);
+    }
+    let (token, expires_on) =
+        state.issue_token(&identity, CredentialKind::ManagedIdentity, resource, None);
+    let mut body = serde_json::json!({
+        "access_token": token,
+        "expires_on": expires_on.to_string(),
+        "resource": resource,
+        "token_type": "Bearer",
+    });
+    if let (Some(id), Some(obj)) = (user_assigned, body.as_object_mut()) {
+        obj.insert(
+            "client_id".into(),
+            serde_json::Value::String(id.to_string()),
+        );
+    }
+    Outcome::plain(json(200, &body))
+        .op(op)
+        .who(&identity, CredentialKind::ManagedIdentity)
+}
+
+/// Requests to an Entra ID authority host (`login.microsoftonline.com` or a custom one).
+pub fn entra(
+    state: &Arc<State>,
+    authority_hosts: &[String],
+    host: &str,
+    method: &Method,
+    path: &str,
+    query: &str,
+    body: &[u8],
+) -> Outcome {
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (method, segs.as_slice()) {
+        (&Method::GET, [_tenant, "discovery", "instance"])
+        | (&Method::GET, [_tenant, "discovery", "v2.0", "keys"]) => {
+            Outcome::plain(json(200, &instance_discovery(authority_hosts, host, query)))
+        }
+        (&Method::GET, [tenant, "v2.0", ".well-known", "openid-configuration"]) => {
+            Outcome::plain(json(200, &openid_configuration(host, tenant, true)))
+        }
+        (&Method::GET, [tenant, ".well-known", "openid-configuration"]) => {
+            Outcome::plain(json(200, &openid_configuration(host, tenant, false)))
+        }
+        (&Method::POST, [tenant, "oauth2", "v2.0", "token"]) => token(state, tenant, body, true),
+        (&Method::POST, [tenant, "oauth2", "token"]) => token(state, tenant, body, false),
+        _ => Outcome::plain(json(
+            404,
+            &serde_json::json!({"error": "not_found", "error_description": "kv-emulator does not serve this Entra ID path"}),
+        )),
+    }
+}
+
+fn aad_error(error: &str, description: &str) -> serde_json::Value {
+    serde_json::json!({
+        "error": error,
+        "error_description": description,
+        "error_codes": [],
+        "timestamp": "",
+        "trace_id": "00000000-0000-0000-0000-000000000000",
+        "correlation_id": "00000000-0000-0000-0000-000000000000",
+    })
+}
+
+/// The client-credentials grant (secret, or assertion for workload identity / certificates).
+fn token(state: &Arc<State>, tenant: &str, body: &[u8], v2: bool) -> Outcome {
+    let op = Some(Op::Token);
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    let bad = |status: u16, error: &str, desc: &str| {
+        Outcome::plain(json(status, &aad_error(error, desc))).op(op)
+    };
+    if param(&pairs, "grant_type") != Some("client_credentials") {
+        return bad(
+            400,
+            "unsupported_grant_type",
+            "AADSTS70003: kv-emulator supports only the client_credentials grant.",
+        );
+    }
+    let Some(client_id) = param(&pairs, "client_id") else {
+        return bad(
+            400,
+            "invalid_request",
+            "AADSTS900144: The request body must contain the following parameter: 'client_id'.",
+        );
+    };
+    let kind = if let Some(secret) = param(&pairs, "client_secret") {
+        if let Some(expected) = &state.settings.client_secret {
+            if secret != expected {
+                return bad(
+                    401,
+                    "invalid_client",
+                    "AADSTS7000215: Invalid client secret provided.",
+                )
+                .who(client_id, CredentialKind::ClientSecret);
+            }
+        }
+        CredentialKind::ClientSecret
+    } else if let Some(assertion) = param(&pairs, "client_assertion") {
+        assertion_kind(assertion)
+    } else {
+        return bad(401, "invalid_client", "AADSTS7000216: 'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.");
+    };
+    let resource = if v2 {
+        param(&pairs, "scope")
+            .and_then(|s| s.split_whitespace().find(|s| s.contains("://")))
+            .map(str::to_string)
+    } else {
+        param(&pairs, "resource").map(str::to_string)
+    };
+    let Some(resource) = resource else {
+        return bad(
+            400,
+            "invalid_scope",
+            "AADSTS1002012: The provided value for scope is not valid.",
+        );
+    };
+    if let Some(o) = token_fault(state) {
+        return o.who(client_id, kind);
+    }
+    let (token, expires_on) = state.issue_token(client_id, kind, &resource, Some(tenant));
+    let lifetime = expires_on.saturating_sub(crate::state::now_unix());
+    Outcome::plain(json(
+        200,
+        &serde_json::json!({
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+            "access_token": token,
+        }),
+    ))
+    .op(op)
+    .who(client_id, kind)
+}
+
+/// A client assertion is a JWT; certificate credentials put the thumbprint (`x5t`) in its header,
+/// federated (workload identity) tokens do not.
+fn assertion_kind(assertion: &str) -> CredentialKind {
+    let header = assertion
+        .split('.')
+        .next()
+        .and_then(|h| URL_SAFE_NO_PAD.decode(h.trim_end_matches('=')).ok())
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    match header {
+        Some(h) if h.get("x5t").is_some() || h.get("x5t#S256").is_some() => {
+            CredentialKind::ClientCertificate
+        }
+        _ => CredentialKind::ClientAssertion,
+    }
+}
+
+fn instance_discovery(state_hosts: &[String], host: &str, query: &str) -> serde_json::Value {
+    // `authorization_endpoint=https://<authority>/<tenant>/oauth2/v2.0/authorize` names the
+    // authority the client was configured with (AZURE_AUTHORITY_HOST) and the tenant. MSAL asks
+    // the well-known host about unknown authorities, so answer for the authority asked about.
+    let pairs = query_pairs(query);
+    let endpoint = param(&pairs, "authorization_endpoint").unwrap_or("");
+    let mut parts = endpoint.strip_prefix("https://").unwrap_or("").split('/');
+    let asked_host = parts
+        .next()
+        .map(crate::config::authority_host)
+        .unwrap_or_default();
+    let authority = if state_hosts.contains(&asked_host) {
+        asked_host.as_str()
+    } else {
+        host
+    };
+    let tenant = parts.next().filter(|t| !t.is_empty()).unwrap_or("common");
+    serde_json::json!({
+        "tenant_discovery_endpoint": format!("https://{authority}/{tenant}/v2.0/.well-known/openid-configuration"),
+        "api-version": "1.1",
+        "metadata": [{
+            "preferred_network": authority,
+            "preferred_cache": authority,
+            "aliases": [authority],
+        }]
+    })
+}
+
+fn openid_configuration(host: &str, tenant: &str, v2: bool) -> serde_json::Value {
+    let base = format!("https://{host}/{tenant}");
+    let (token, authorize, issuer) = if v2 {
+        (
+            format!("{base}/oauth2/v2.0/token"),
+            format!("{base}/oauth2/v2.0/authorize"),
+            format!("{base}/v2.0"),
+        )
+    } else {
+        (
+            format!("{base}/oauth2/token"),
+            format!("{base}/oauth2/authorize"),
+            format!("https://sts.windows.net/{tenant}/"),
+        )
+    };
+    serde_json::json!({
+        "token_endpoint": token,
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{base}/discovery/v2.0/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": issuer,
+        "request_uri_parameter_supported": false,
+        "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
+        "authorization_endpoint": authorize,
+        "device_authorization_endpoint": format!("{base}/oauth2/v2.0/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{base}/oauth2/v2.0/logout"),
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "tid"],
+        "kerberos_endpoint": format!("{base}/kerberos"),
+        "tenant_region_scope": "EU",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+        "rbac_url": "https://pas.windows.net"
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assertion_kind_tells_certificates_from_federated_tokens() {
+        let h = |json: &str| format!("{}.e30.sig", URL_SAFE_NO_PAD.encode(json));
+        assert_eq!(
+            assertion_kind(&h(r#"{"alg":"RS256","x5t":"abc"}"#)),
+            CredentialKind::ClientCertificate
+        );
+        assert_eq!(
+            assertion_kind(&h(r#"{"alg":"RS256","kid":"k"}"#)),
+            CredentialKind::ClientAssertion
+        );
+        assert_eq!(assertion_kind("not a jwt"), CredentialKind::ClientAssertion);
+    }
+
+    #[test]
+    fn discovery_points_at_the_tenant_document() {
+        let hosts = vec![
+            "login.microsoftonline.com".to_string(),
+            "login.example.test".to_string(),
+        ];
+        let v = instance_discovery(
+            &hosts,
+            "login.microsoftonline.com",
+            "api-version=1.1&authorization_endpoint=https%3A%2F%2Flogin.microsoftonline.com%2Fmytenant%2Foauth2%2Fv2.0%2Fauthorize",
+        );
+        assert_eq!(
+            v["tenant_discovery_endpoint"],
+            "https://login.microsoftonline.com/mytenant/v2.0/.well-known/openid-configuration"
+        );
+        let v = instance_discovery(
+            &hosts,
+            "login.microsoftonline.com",
+            "authorization_endpoint=https://login.example.test/t2/oauth2/v2.0/authorize",
+        );
+        assert_eq!(
+            v["tenant_discovery_endpoint"],
+            "https://login.example.test/t2/v2.0/.well-known/openid-configuration"
+        );
+        assert_eq!(v["metadata"][0]["aliases"][0], "login.example.test");
+        let v = instance_discovery(
+            &hosts,
+            "login.microsoftonline.com",
+            "authorization_endpoint=https://evil.example/t/x",
+        );
+        assert_eq!(
+            v["metadata"][0]["preferred_network"],
+            "login.microsoftonline.com"
+        );
+    }
+}

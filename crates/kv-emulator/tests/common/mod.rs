@@ -1,0 +1,87 @@
+//! Helpers shared by the integration tests: bounded child processes and the sops skip rule.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// What a bounded child process did.
+pub struct Output {
+    /// Exit status; `None` when it was killed at the deadline.
+    pub status: Option<ExitStatus>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Output {
+    /// Exited 0 before the deadline.
+    pub fn success(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+}
+
+/// Runs `cmd` with `stdin`, killing it if it is still running after `deadline`.
+pub fn run_with_deadline(mut cmd: Command, stdin: &[u8], deadline: Duration) -> Output {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn child process");
+    if let Some(mut si) = child.stdin.take() {
+        let _ = si.write_all(stdin);
+    }
+    let mut so = child.stdout.take().expect("stdout pipe");
+    let mut se = child.stderr.take().expect("stderr pipe");
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = so.read_to_string(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = se.read_to_string(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break Some(st),
+            Ok(None) if start.elapsed() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    Output {
+        status,
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+    }
+}
+
+/// Whether `sops` can be run. Missing sops skips (with a notice) unless KVSOPS_REQUIRE_INTEROP=1,
+/// in which case it is a failure.
+pub fn sops_available(test: &str) -> bool {
+    let found = Command::new("sops")
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if found {
+        return true;
+    }
+    if std::env::var("KVSOPS_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
+        panic!("{test}: `sops` is not on PATH and KVSOPS_REQUIRE_INTEROP=1");
+    }
+    // Written to the real stderr, not through eprintln!, which the test harness captures.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: `sops` is not on PATH (set KVSOPS_REQUIRE_INTEROP=1 to make this a failure)"
+    );
+    false
+}

@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""Benchmarks kvsops against the real sops (and rops when installed) in the same run.
+
+Builds release, generates the inputs, runs every tool several times per case and prints a
+Markdown table of medians (wall time), peak memory (max RSS) and the sops/kvsops ratio. With
+--write it also stores the table, with the machine it ran on, in docs/performance.md.
+
+Cases (issue 7): a small Secret; a 9.4 MB YAML Secret with 100,000 keys (encrypt, decrypt); a 10 MB
+JSON (encrypt, decrypt); a 10 MB binary file (encrypt, decrypt); 300 Azure Key Vault files through
+the emulator with 20 ms latency per call (decrypt: one kvsops batch vs a loop of sops calls).
+
+Usage: scripts/bench.py [--quick] [--write] [--skip-azure]
+"""
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEY_FILE = os.path.join(ROOT, "testdata", "sops-3.11", "key1.txt")
+RECIPIENT = "age16rgx9xmhnd8afawnn75f8lvcnjx6luphk8uapvsuy78a4pdat4wq2tkw9v"
+
+
+def run_measured(argv, stdin_path=None, env=None, stdout_path=None):
+    """Runs a command; returns (seconds, peak RSS in MB). Raises on failure."""
+    stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+    stdout = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if stdin_path:
+        stdin.close()
+    if stdout_path:
+        stdout.close()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError(f"{argv[0]} exited {code}: {err[-2000:]}")
+    return elapsed, usage.ru_maxrss / 1024.0
+
+
+def measure(label, argv_fn, runs, **kw):
+    times, rss = [], []
+    for i in range(runs):
+        t, m = run_measured(argv_fn(i), **kw)
+        times.append(t)
+        rss.append(m)
+    return {"median": statistics.median(times), "rss": max(rss)}
+
+
+def gen_small_secret(path):
+    with open(path, "w") as f:
+        f.write(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\ntype: Opaque\n"
+            "stringData:\n  username: admin\n  password: hunter2-very-secret\n  token: abcdef0123456789\n"
+        )
+
+
+def gen_big_yaml(path, keys=100_000):
+    rnd = random.Random(1)
+    with open(path, "w") as f:
+        f.write("apiVersion: v1\nkind: Secret\nmetadata:\n  name: big\ntype: Opaque\nstringData:\n")
+        for i in range(keys):
+            val = "".join(rnd.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(72))
+            f.write(f"  key_{i:06d}: {val}\n")
+
+
+def gen_big_json(path, target=10 * 1024 * 1024):
+    rnd = random.Random(2)
+    items = []
+    size = 0
+    i = 0
+    while size < target:
+        val = "".join(rnd.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(80))
+        items.append((f"k{i:07d}", {"user": f"u{i}", "secret": val, "n": i, "ok": i % 2 == 0}))
+        size += 130
+        i += 1
+    with open(path, "w") as f:
+        json.dump(dict(items), f, indent="\t")
+        f.write("\n")
+
+
+def gen_binary(path, size=10 * 1024 * 1024):
+    with open(path, "wb") as f:
+        f.write(random.Random(3).randbytes(size))
+
+
+def tool_env(extra=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
+    env["SOPS_AGE_KEY_FILE"] = KEY_FILE
+    env["SOPS_DISABLE_VERSION_CHECK"] = "1"
+    env["ROPS_AGE"] = open(KEY_FILE).read().strip().splitlines()[-1]
+    if extra:
+        env.update(extra)
+    return env
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer runs and smaller inputs")
+    ap.add_argument("--write", action="store_true", help="store the table in docs/performance.md")
+    ap.add_argument("--skip-azure", action="store_true")
+    args = ap.parse_args()
+
+    subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "kvsops", "-p", "kv-emulator"], cwd=ROOT, check=True)
+    kvsops = os.path.join(ROOT, "target", "release", "kvsops")
+    sops = shutil.which("sops")
+    rops = shutil.which("rops")
+    if not sops:
+        sys.exit("sops is not installed: run scripts/install-test-deps")
+    work = tempfile.mkdtemp(prefix="kvsops-bench-")
+    env = tool_env()
+    small_runs, big_runs = (3, 1) if args.quick else (10, 3)
+    rows = []
+
+    def case(name, fmt, gen, runs, ext):
+        src = os.path.join(work, f"{name}.{ext}")
+        gen(src)
+        size_mb = os.path.getsize(src) / 1e6
+        enc = {}
+        results = {}
+        tools = [("kvsops", kvsops), ("sops", sops)] + ([("rops", rops)] if rops and fmt in ("yaml", "json") else [])
+        for tname, exe in tools:
+            out = os.path.join(work, f"{name}.{tname}.enc.{ext}")
+            if tname == "rops":
+                argv = lambda i: [exe, "encrypt", "--age", RECIPIENT, "-f", fmt]
+                results[(tname, "encrypt")] = measure(name, argv, runs, stdin_path=src, env=env, stdout_path=out)
+            else:
+                argv = lambda i: [exe, "encrypt", "--age", RECIPIENT, "--input-type", fmt, "--output-type", fmt, src]
+                results[(tname, "encrypt")] = measure(name, argv, runs, env=env, stdout_path=out)
+            enc[tname] = out
+        for tname, exe in tools:
+            dec_out = os.path.join(work, f"{name}.{tname}.dec")
+            if tname == "rops":
+                argv = lambda i: [exe, "decrypt", "-f", fmt]
+                results[(tname, "decrypt")] = measure(name, argv, runs, stdin_path=enc[tname], env=env, stdout_path=dec_out)
+            else:
+                # Both decrypt the file sops wrote, so the comparison is on the same input.
+                argv = lambda i: [exe, "decrypt", "--input-type", fmt, "--output-type", fmt, enc["sops"]]
+                results[(tname, "decrypt")] = measure(name, argv, runs, env=env, stdout_path=dec_out)
+        for op in ("encrypt", "decrypt"):
+            k = results[("kvsops", op)]
+            s = results[("sops", op)]
+            r = results.get(("rops", op))
+            rows.append({
+                "case": f"{op} {name} ({size_mb:.1f} MB)",
+                "kvsops": k, "sops": s, "rops": r,
+                "ratio": s["median"] / k["median"] if k["median"] > 0 else float("inf"),
+            })
+            print(f"  {rows[-1]['case']}: kvsops {k['median']:.3f}s, sops {s['median']:.3f}s", file=sys.stderr)
+
+    print("benchmarking (this takes a few minutes)...", file=sys.stderr)
+    case("small-secret", "yaml", gen_small_secret, small_runs, "yaml")
+    case("big-secret", "yaml", (lambda p: gen_big_yaml(p, 10_000)) if args.quick else gen_big_yaml, big_runs, "yaml")
+    case("big", "json", gen_big_json if not args.quick else (lambda p: gen_big_json(p, 1024 * 1024)), big_runs, "json")
+    case("blob", "binary", gen_binary if not args.quick else (lambda p: gen_binary(p, 1024 * 1024)), big_runs, "bin")
+
+    if not args.skip_azure:
+        try:
+            rows.extend(azure_batch(kvsops, sops, work, 30 if args.quick else 300))
+        except Exception as e:  # the table still reports the other cases
+            print(f"azure batch skipped: {e}", file=sys.stderr)
+
+    table = render(rows, rops is not None)
+    print(table)
+    if args.write:
+        write_doc(table, args.quick)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def azure_batch(kvsops, sops, work, count):
+    """300 files encrypted with a Key Vault key through the emulator (20 ms per call)."""
+    emu_bin = os.path.join(ROOT, "target", "release", "kv-emulator")
+    env_file = os.path.join(work, "emu.env")
+    emu = subprocess.Popen([emu_bin, "--env-file", env_file, "--state-dir", os.path.join(work, "emu")],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if os.path.exists(env_file) and os.path.getsize(env_file) > 0:
+                break
+            time.sleep(0.1)
+        emu_env = {}
+        for line in open(env_file):
+            line = line.strip()
+            if line.startswith("export ") and "=" in line:
+                k, v = line[len("export "):].split("=", 1)
+                emu_env[k] = v.strip("'\"")
+        env = tool_env(emu_env)
+        url = "https://bench-vault.vault.azure.net/keys/sops-key"
+        files_dir = os.path.join(work, "azure")
+        os.makedirs(files_dir)
+        files = []
+        for i in range(count):
+            p = os.path.join(files_dir, f"s{i:03d}.yaml")
+            with open(p, "w") as f:
+                f.write(f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s{i}\nstringData:\n  password: pw-{i}\n")
+            files.append(p)
+        subprocess.run([kvsops, "encrypt", "--in-place", "--azure-kv", url, "--encrypted-regex", "^(data|stringData)$"] + files,
+                       env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        admin = emu_env["KVSOPS_EMULATOR_ADMIN"]
+        req = urllib.request.Request(admin + "/_admin/faults", data=json.dumps({"latency_ms": 20}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        urllib.request.urlopen(req, timeout=5).read()
+        out_dir = os.path.join(work, "azure-out")
+        t0 = time.perf_counter()
+        k = run_measured([kvsops, "decrypt", "--output-dir", out_dir] + files, env=env)
+        t_sops = time.perf_counter()
+        peak = 0.0
+        for p in files:
+            _, m = run_measured([sops, "decrypt", p], env=env)
+            peak = max(peak, m)
+        s_time = time.perf_counter() - t_sops
+        return [{
+            "case": f"decrypt {count} Azure Key Vault files (20 ms/call)",
+            "kvsops": {"median": k[0], "rss": k[1]},
+            "sops": {"median": s_time, "rss": peak},
+            "rops": None,
+            "ratio": s_time / k[0],
+        }]
+    finally:
+        emu.terminate()
+        emu.wait()
+
+
+def render(rows, with_rops):
+    head = "| case | kvsops | sops | rops | sops/kvsops |\n|---|---|---|---|---|\n"
+    lines = []
+    for r in rows:
+        def cell(m):
+            return "n/a" if not m else f"{m['median']:.3f} s, {m['rss']:.0f} MB"
+        lines.append(f"| {r['case']} | {cell(r['kvsops'])} | {cell(r['sops'])} | {cell(r['rops']) if with_rops else 'not installed'} | {r['ratio']:.1f}x |")
+    return head + "\n".join(lines) + "\n"
+
+
+def write_doc(table, quick):
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    sops_v = subprocess.run(["sops", "--version", "--disable-version-check"], capture_output=True, text=True).stdout.splitlines()[0]
+    text = open(os.path.join(ROOT, "docs", "performance.md")).read() if os.path.exists(os.path.join(ROOT, "docs", "performance.md")) else ""
+    marker = "<!-- bench-table -->"
+    block = (f"{marker}\nMeasured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({cpu}), {platform.system()}, "
+             f"{sops_v}{', quick mode' if quick else ''}. Medians of repeated whole-process runs; memory is peak RSS.\n\n"
+             f"{table}{marker}")
+    if marker in text:
+        pre, _, rest = text.partition(marker)
+        _, _, post = rest.partition(marker)
+        text = pre + block + post
+    else:
+        text += "\n" + block + "\n"
+    with open(os.path.join(ROOT, "docs", "performance.md"), "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()

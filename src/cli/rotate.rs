@@ -1,0 +1,73 @@
+//! `kvsops rotate FILE` and the legacy `-r`: a new data key, optionally with keys added/removed.
+
+use std::path::{Path, PathBuf};
+
+use super::args::{ChangeArgs, GlobalArgs, IoArgs, KeyArgs, LegacyArgs, RotateKeyArgs};
+use super::{at, Failure};
+use crate::error::Result;
+use crate::fsio::{self, Sensitivity};
+use crate::keys::KeySpecGroup;
+use crate::ops::rotate::RotateOptions;
+
+/// The keys of the `--add-*` (`add == true`) or `--rm-*` flags.
+fn keys_of(r: &RotateKeyArgs, add: bool) -> Result<KeySpecGroup> {
+    let pick = |a: &Option<String>, b: &Option<String>| if add { a.clone() } else { b.clone() };
+    super::flag_keys(&KeyArgs {
+        age: pick(&r.add_age, &r.rm_age),
+        pgp: pick(&r.add_pgp, &r.rm_pgp),
+        azure_kv: pick(&r.add_azure_kv, &r.rm_azure_kv),
+        kms: pick(&r.add_kms, &r.rm_kms),
+        aws_profile: None,
+        gcp_kms: pick(&r.add_gcp_kms, &r.rm_gcp_kms),
+        hc_vault_transit: pick(&r.add_hc_vault_transit, &r.rm_hc_vault_transit),
+    })
+}
+
+/// `kvsops -r FILE`.
+pub(super) fn legacy(l: &LegacyArgs, file: &Path) -> std::result::Result<i32, Failure> {
+    let change = super::edit::legacy_change(l);
+    run(&l.global, &l.rotate_keys, &change, l.io.in_place, l.io.output.clone(), l.io.filename_override.clone(), file)
+}
+
+/// `kvsops rotate`.
+pub(super) fn run(
+    global: &GlobalArgs,
+    rotate_keys: &RotateKeyArgs,
+    change: &ChangeArgs,
+    in_place: bool,
+    output: Option<PathBuf>,
+    filename_override: Option<PathBuf>,
+    file: &Path,
+) -> std::result::Result<i32, Failure> {
+    let fail = at(Some(file));
+    let add = keys_of(rotate_keys, true).map_err(at(Some(file)))?;
+    let remove = keys_of(rotate_keys, false).map_err(at(Some(file)))?;
+    let changes_keys = !add.is_empty() || !remove.is_empty();
+    if changes_keys && !file.exists() {
+        eprintln!(
+            "kvsops: {}: cannot add or remove keys on a file that does not exist; use `kvsops edit` to create it",
+            file.display()
+        );
+        return Ok(crate::error::exit::CANNOT_CHANGE_KEYS_FROM_NON_EXISTENT_FILE);
+    }
+    let io = IoArgs { in_place, output, filename_override, ..super::edit::io_of(change) };
+    let result = (|| -> Result<()> {
+        let files = [file.to_path_buf()];
+        let sink = super::sink(&io, &files)?;
+        let cfg = super::load_config(global)?;
+        let settings = super::store_settings(cfg.as_ref(), &io);
+        let (in_fmt, out_fmt) = super::formats(Some(file), &io)?;
+        let keyring = super::edit::keyring_of(change)?;
+        let input = fsio::read_file(file)?;
+        let opts = RotateOptions { ignore_mac: change.ignore_mac, add: &add, remove: &remove };
+        let out = crate::ops::rotate::rotate(
+            &input,
+            in_fmt.store(&settings).as_ref(),
+            out_fmt.store(&settings).as_ref(),
+            &keyring,
+            opts,
+        )?;
+        super::deliver(&sink, Some(file), &out, Sensitivity::Encrypted)
+    })();
+    result.map(|_| 0).map_err(fail)
+}

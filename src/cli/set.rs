@@ -1,0 +1,117 @@
+//! `kvsops set` / `kvsops unset` and the legacy `--set '["a"][0] value'`. The file is rewritten in
+//! place, as with sops; the value never appears in messages.
+
+use std::path::Path;
+
+use super::args::{ChangeArgs, GlobalArgs, LegacyArgs};
+use super::{at, Failure};
+use crate::error::{Error, Result};
+use crate::fsio::{self, Sensitivity};
+use crate::ops::decrypt::DecryptOptions;
+use crate::ops::treepath::Step;
+use crate::tree::Node;
+
+fn parse_index(index: &str) -> Result<Vec<Step>> {
+    crate::ops::treepath::parse(index)
+        .map_err(|_| Error::InvalidValue("invalid index format: expected a path like '[\"key\"][0]'".into()))
+}
+
+/// `kvsops --set '["a"][0] value' FILE`.
+pub(super) fn legacy(l: &LegacyArgs, arg: &str, file: &Path) -> std::result::Result<i32, Failure> {
+    let (path, value) = crate::ops::set::parse_legacy(arg).map_err(at(Some(file)))?;
+    apply_set(&l.global, &super::edit::legacy_change(l), file, &path, value, false)
+}
+
+/// `kvsops set`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn run_set(
+    global: &GlobalArgs,
+    change: &ChangeArgs,
+    value_file: bool,
+    value_stdin: bool,
+    idempotent: bool,
+    file: &Path,
+    index: &str,
+    value: Option<&str>,
+) -> std::result::Result<i32, Failure> {
+    let fail = at(Some(file));
+    let parsed = (|| -> Result<(Vec<Step>, Node)> {
+        let path = parse_index(index)?;
+        let text = match (value_stdin, value) {
+            (true, Some(_)) => {
+                return Err(Error::Conflict("with --value-stdin, give only FILE and INDEX".into()));
+            }
+            (true, None) => String::from_utf8(fsio::read_stdin()?)
+                .map_err(|_| Error::InvalidValue("the value on standard input is not UTF-8".into()))?,
+            (false, None) => return Err(Error::Conflict("missing VALUE (or use --value-stdin)".into())),
+            (false, Some(v)) if value_file => String::from_utf8(fsio::read_file(Path::new(v))?)
+                .map_err(|_| Error::InvalidValue("the value file is not UTF-8".into()))?,
+            (false, Some(v)) => v.to_string(),
+        };
+        let node = crate::ops::set::parse_value(&text)?;
+        Ok((path, node))
+    })();
+    let (path, node) = parsed.map_err(fail)?;
+    apply_set(global, change, file, &path, node, idempotent)
+}
+
+fn apply_set(
+    global: &GlobalArgs,
+    change: &ChangeArgs,
+    file: &Path,
+    path: &[Step],
+    value: Node,
+    idempotent: bool,
+) -> std::result::Result<i32, Failure> {
+    let result = (|| -> Result<i32> {
+        let (input, in_store, out_store, keyring) = prepare(global, change, file)?;
+        let opts = DecryptOptions { ignore_mac: change.ignore_mac };
+        let outcome = crate::ops::set::set(&input, in_store.as_ref(), out_store.as_ref(), &keyring, opts, path, value)?;
+        if idempotent && !outcome.changed {
+            eprintln!("kvsops: {}: not written: the value is already set", file.display());
+            return Ok(0);
+        }
+        fsio::write_atomic(file, &outcome.output, Sensitivity::Encrypted)?;
+        Ok(0)
+    })();
+    result.map_err(at(Some(file)))
+}
+
+type Prepared = (Vec<u8>, Box<dyn crate::stores::Store>, Box<dyn crate::stores::Store>, crate::keys::Keyring);
+
+fn prepare(global: &GlobalArgs, change: &ChangeArgs, file: &Path) -> Result<Prepared> {
+    let cfg = super::load_config(global)?;
+    let io = super::edit::io_of(change);
+    let settings = super::store_settings(cfg.as_ref(), &io);
+    let (in_fmt, out_fmt) = super::formats(Some(file), &io)?;
+    let keyring = super::edit::keyring_of(change)?;
+    let input = fsio::read_file(file)?;
+    Ok((input, in_fmt.store(&settings), out_fmt.store(&settings), keyring))
+}
+
+/// `kvsops unset`.
+pub(super) fn run_unset(
+    global: &GlobalArgs,
+    change: &ChangeArgs,
+    idempotent: bool,
+    file: &Path,
+    index: &str,
+) -> std::result::Result<i32, Failure> {
+    let result = (|| -> Result<i32> {
+        let path = parse_index(index)?;
+        let (input, in_store, out_store, keyring) = prepare(global, change, file)?;
+        let opts = DecryptOptions { ignore_mac: change.ignore_mac };
+        match crate::ops::set::unset(&input, in_store.as_ref(), out_store.as_ref(), &keyring, opts, &path) {
+            Ok(out) => {
+                fsio::write_atomic(file, &out, Sensitivity::Encrypted)?;
+                Ok(0)
+            }
+            Err(Error::PathNotFound(_)) if idempotent => {
+                eprintln!("kvsops: {}: not written: {index} does not exist", file.display());
+                Ok(0)
+            }
+            Err(e) => Err(e),
+        }
+    })();
+    result.map_err(at(Some(file)))
+}

@@ -1,0 +1,94 @@
+//! `kvsops updatekeys FILE...`: show each file's key changes against its creation rule, ask
+//! (unless `-y`), re-wrap the data key. With several files every file is tried and the exit code
+//! is 1 when any failed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::{at, Failure};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::fsio::{self, Sensitivity};
+use crate::keys::Keyring;
+use crate::stores::Format;
+
+/// `kvsops updatekeys`.
+pub(super) fn run(
+    global: &super::args::GlobalArgs,
+    yes: bool,
+    input_type: Option<&str>,
+    shamir_threshold: Option<u32>,
+    decryption_order: Option<&str>,
+    files: &[PathBuf],
+) -> std::result::Result<i32, Failure> {
+    let cfg = super::load_config(global).map_err(at(None))?.ok_or_else(|| Failure {
+        file: None,
+        error: Error::Config("config file not found: updatekeys needs a .sops.yaml with creation rules".into()),
+    })?;
+    let keyring = super::keyring(Some(&super::args::DecryptArgs {
+        decryption_order: decryption_order.map(str::to_string),
+        ..Default::default()
+    }))
+    .map_err(at(None))?;
+    let mut failed = 0;
+    for file in files {
+        if let Err(e) = update_one(&cfg, &keyring, yes, input_type, shamir_threshold, file) {
+            if files.len() == 1 {
+                return Err(at(Some(file))(e));
+            }
+            eprintln!("kvsops: {}: {e}", file.display());
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        eprintln!("kvsops: failed updating {failed} of {} files", files.len());
+        return Ok(crate::error::exit::GENERIC);
+    }
+    Ok(0)
+}
+
+fn update_one(
+    cfg: &Config,
+    keyring: &Keyring,
+    yes: bool,
+    input_type: Option<&str>,
+    shamir_threshold: Option<u32>,
+    file: &Path,
+) -> Result<()> {
+    if file.is_dir() {
+        return Err(Error::Conflict("can't operate on a directory".into()));
+    }
+    let fmt = match input_type {
+        Some(t) => super::parse_format(t)?,
+        None => Format::from_path(file),
+    };
+    let store = fmt.store(&cfg.stores);
+    let input = fsio::read_file(file)?;
+    let rule = cfg.rule_for(file).ok_or_else(|| {
+        Error::Config(format!("no creation rule in {} matches this file", cfg.path.display()))
+    })?;
+    let plan = crate::ops::updatekeys::plan(&input, store.as_ref(), &rule.key_groups, rule.shamir_threshold, shamir_threshold)?;
+    if !plan.changes_anything() {
+        eprintln!("kvsops: {}: already up to date", file.display());
+        return Ok(());
+    }
+    println!("{}:", file.display());
+    print!("{}", plan.render());
+    if !yes {
+        print!("Is this okay? [y/N] ");
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        match std::io::stdin().read_line(&mut answer) {
+            Ok(n) if n > 0 => {}
+            _ => return Err(Error::Generic("no answer (standard input is closed); use -y to update without asking".into())),
+        }
+        if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+            eprintln!("kvsops: {}: left unchanged", file.display());
+            return Ok(());
+        }
+    }
+    let out = plan.apply(&input, store.as_ref(), keyring)?;
+    fsio::write_atomic(file, &out, Sensitivity::Encrypted)?;
+    eprintln!("kvsops: {}: synced with new keys", file.display());
+    Ok(())
+}

@@ -1,0 +1,1220 @@
+//! Reading YAML into the tree, with exact byte spans and sops 3.11's comment placement.
+//!
+//! `saphyr-parser` gives the structure (events, scalar values and styles); its spans count
+//! characters and are loose around quotes, properties and block scalars, so every span is
+//! re-measured here on the bytes. Comments are not events: they are found in the text outside
+//! scalars and placed where go-yaml v3 + sops put them (a line comment becomes an item before the
+//! entry or list item it follows, a full-line comment belongs to the innermost open block whose
+//! indentation it reaches, or else heads the next item), because their tree position decides their
+//! AAD (the path of the enclosing mapping) and the comment-regex rules.
+
+use std::collections::{HashMap, HashSet};
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
+
+use super::resolve::{resolve_plain, Resolved};
+use super::{style, FLOW, STR_TAG};
+use crate::error::{Error, Result};
+use crate::tree::{Comment, DocLayout, Document, Entry, MapItem, Mapping, Node, Scalar, SeqItem, Sequence, Src, Value};
+
+/// A parsed document before typing: its root node and byte regions.
+pub(crate) struct RawDoc {
+    pub root: Option<YNode>,
+    /// Where the document's content begins (after a `---` line) and ends (before the next
+    /// document's `---`, or the end of the text).
+    pub start: usize,
+    pub end: usize,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct YNode {
+    pub kind: YKind,
+    pub start: usize,
+    pub end: usize,
+    /// Indentation column (bytes from the line start) of a block container's items.
+    pub col: usize,
+    /// Copied from an alias: it has no place of its own in the text.
+    pub copied: bool,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum YKind {
+    Scalar(YScalar),
+    Map { items: Vec<MItem>, flow: bool },
+    Seq { items: Vec<SItem>, flow: bool },
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct YScalar {
+    pub value: String,
+    pub style: u8,
+    /// Block scalars: length of the `|-`/`>2` header and the content indentation.
+    pub header_len: usize,
+    pub content_indent: usize,
+    /// The tag, as go-yaml names it (`!!str`, `!!int`, `!custom`), if any.
+    pub tag: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum MItem {
+    Pair(YNode, YNode),
+    Comment(YComment),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum SItem {
+    Node(YNode, Option<usize>),
+    Comment(YComment),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct YComment {
+    /// Position of `#` and end of the line (before the line break).
+    pub start: usize,
+    pub end: usize,
+    pub trailing: bool,
+}
+
+impl YNode {
+    fn clone_shallow(&self) -> YNode {
+        YNode { kind: YKind::Seq { items: Vec::new(), flow: false }, start: self.start, end: self.end, col: self.col, copied: self.copied }
+    }
+}
+
+impl MItem {
+    fn start(&self) -> usize {
+        match self {
+            MItem::Pair(k, _) => k.start,
+            MItem::Comment(c) => c.start,
+        }
+    }
+}
+
+impl SItem {
+    fn start(&self) -> usize {
+        match self {
+            SItem::Node(n, dash) => dash.unwrap_or(n.start),
+            SItem::Comment(c) => c.start,
+        }
+    }
+}
+
+fn perr(msg: impl Into<String>) -> Error {
+    Error::parse("yaml", msg)
+}
+
+/// Line/column lookups on the source.
+pub(crate) struct Text<'a> {
+    pub s: &'a str,
+    pub b: &'a [u8],
+    line_starts: Vec<usize>,
+}
+
+impl<'a> Text<'a> {
+    pub fn new(s: &'a str) -> Self {
+        let mut line_starts = vec![0];
+        for (i, c) in s.bytes().enumerate() {
+            if c == b'\n' {
+                line_starts.push(i + 1);
+            }
+        }
+        Text { s, b: s.as_bytes(), line_starts }
+    }
+    pub fn line_of(&self, pos: usize) -> usize {
+        match self.line_starts.binary_search(&pos) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        }
+    }
+    pub fn line_start(&self, pos: usize) -> usize {
+        self.line_starts[self.line_of(pos)]
+    }
+    pub fn col(&self, pos: usize) -> usize {
+        pos - self.line_start(pos)
+    }
+    /// End of the line holding `pos`, before its `\r\n` or `\n`.
+    pub fn line_end(&self, pos: usize) -> usize {
+        let mut i = pos;
+        while i < self.b.len() && self.b[i] != b'\n' {
+            i += 1;
+        }
+        if i > pos && self.b[i - 1] == b'\r' {
+            i - 1
+        } else {
+            i
+        }
+    }
+    /// Indentation (leading spaces) of the line holding `pos`.
+    pub fn indent_of_line(&self, pos: usize) -> usize {
+        let ls = self.line_start(pos);
+        let mut i = ls;
+        while i < self.b.len() && self.b[i] == b' ' {
+            i += 1;
+        }
+        i - ls
+    }
+}
+
+enum Frame {
+    Map { node: YNode, pending_key: Option<YNode>, keys: HashSet<String> },
+    Seq { node: YNode, pending_dash: Option<usize> },
+}
+
+struct Builder<'a> {
+    t: &'a Text<'a>,
+    c2b: Vec<usize>,
+    prev_end: usize,
+    anchors: HashMap<usize, YNode>,
+    anchor_stack: Vec<(usize, usize)>,
+    stack: Vec<Frame>,
+    flow_depth: usize,
+    scalars: Vec<(usize, usize)>,
+}
+
+/// Parses the text into raw documents with comments placed.
+pub(crate) fn parse(t: &Text<'_>) -> Result<Vec<RawDoc>> {
+    let mut c2b = Vec::with_capacity(t.s.len() + 1);
+    for (i, _) in t.s.char_indices() {
+        c2b.push(i);
+    }
+    c2b.push(t.s.len());
+    let mut b = Builder {
+        t,
+        c2b,
+        prev_end: 0,
+        anchors: HashMap::new(),
+        anchor_stack: Vec::new(),
+        stack: Vec::new(),
+        flow_depth: 0,
+        scalars: Vec::new(),
+    };
+    let mut parser = Parser::new_from_str(t.s);
+    let mut docs: Vec<RawDoc> = Vec::new();
+    let mut cur_root: Option<YNode> = None;
+    let mut doc_start = 0usize;
+    loop {
+        let (ev, span) = match parser.next_event() {
+            None => break,
+            Some(Err(e)) => {
+                return Err(perr(format!(
+                    "{} at line {} column {}",
+                    e.info(),
+                    e.marker().line(),
+                    e.marker().col() + 1
+                )))
+            }
+            Some(Ok(x)) => x,
+        };
+        let sp_start = b.byte(span.start.index());
+        let sp_end = b.byte(span.end.index());
+        match ev {
+            Event::StreamStart | Event::Nothing => {}
+            Event::StreamEnd => break,
+            Event::DocumentStart(explicit) => {
+                cur_root = None;
+                doc_start = if explicit {
+                    // Content begins after the `---` line.
+                    let le = t.line_end(sp_start);
+                    if le < t.b.len() { le + if t.b[le] == b'\r' { 2 } else { 1 } } else { le }
+                } else {
+                    docs.last().map_or(0, |d| d.end)
+                };
+                if explicit {
+                    b.prev_end = b.prev_end.max(sp_end);
+                }
+            }
+            Event::DocumentEnd => {
+                // The region ends where the next document's marker line (or `...`) begins.
+                let end = if sp_end > sp_start { t.line_start(sp_start) } else { t.b.len() };
+                docs.push(RawDoc { root: cur_root.take(), start: doc_start, end });
+                if sp_end > sp_start {
+                    b.prev_end = b.prev_end.max(sp_end);
+                }
+            }
+            Event::Alias(id) => {
+                let mut node = b.anchors.get(&id).cloned().ok_or_else(|| perr("an alias refers to an unknown anchor"))?;
+                mark_copied(&mut node);
+                b.take_dash(sp_start);
+                b.prev_end = b.prev_end.max(sp_end);
+                if let Some(root) = b.add(node)? {
+                    cur_root = Some(root);
+                }
+            }
+            Event::Scalar(value, sstyle, anchor, tag) => {
+                b.take_dash(sp_start);
+                let node = b.scalar(&value, sstyle, tag.as_deref(), sp_start, sp_end)?;
+                if anchor != 0 {
+                    b.anchors.insert(anchor, node.clone());
+                }
+                if let Some(root) = b.add(node)? {
+                    cur_root = Some(root);
+                }
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                let is_map = matches!(ev, Event::MappingStart(..));
+                let flow = t.b.get(sp_start).is_some_and(|c| *c == b'[' || *c == b'{') && sp_end > sp_start;
+                let start = if flow { sp_start } else { b.skip_to_content(b.prev_end, sp_start) };
+                b.take_dash(start);
+                if flow {
+                    b.flow_depth += 1;
+                    b.prev_end = b.prev_end.max(sp_start + 1);
+                }
+                let col = t.col(start);
+                let kind = if is_map { YKind::Map { items: Vec::new(), flow } } else { YKind::Seq { items: Vec::new(), flow } };
+                let node = YNode { kind, start, end: start, col, copied: false };
+                if anchor != 0 {
+                    b.anchor_stack.push((anchor, b.stack.len()));
+                }
+                b.stack.push(if is_map {
+                    Frame::Map { node, pending_key: None, keys: HashSet::new() }
+                } else {
+                    Frame::Seq { node, pending_dash: None }
+                });
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let frame = b.stack.pop().ok_or_else(|| perr("unbalanced collection"))?;
+                let mut node = match frame {
+                    Frame::Map { node, pending_key, .. } => {
+                        if pending_key.is_some() {
+                            return Err(perr("a mapping key has no value"));
+                        }
+                        node
+                    }
+                    Frame::Seq { node, .. } => node,
+                };
+                let flow = matches!(node.kind, YKind::Map { flow: true, .. } | YKind::Seq { flow: true, .. });
+                if flow {
+                    b.flow_depth = b.flow_depth.saturating_sub(1);
+                    // The end token is the closing bracket (the span may run on over a comment).
+                    let close = if is_close(t.b.get(sp_start)) { sp_start } else { find_close(t.b, sp_start) };
+                    node.end = close + 1;
+                    b.prev_end = b.prev_end.max(node.end);
+                } else {
+                    node.end = last_end(&node).max(node.start);
+                }
+                if let Some(&(anchor, depth)) = b.anchor_stack.last() {
+                    if depth == b.stack.len() {
+                        b.anchor_stack.pop();
+                        b.anchors.insert(anchor, node.clone());
+                    }
+                }
+                if let Some(root) = b.add(node)? {
+                    cur_root = Some(root);
+                }
+            }
+        }
+    }
+    if docs.is_empty() {
+        if t.s.trim().is_empty() {
+            return Err(Error::NoDocuments);
+        }
+        return Err(perr("no YAML document found (the file holds only comments)"));
+    }
+    let comments = find_comments(t, &b.scalars);
+    place_comments(t, &mut docs, comments);
+    Ok(docs)
+}
+
+fn is_close(c: Option<&u8>) -> bool {
+    matches!(c, Some(b']') | Some(b'}'))
+}
+
+fn find_close(b: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while i < b.len() && b[i] != b']' && b[i] != b'}' {
+        i += 1;
+    }
+    i.min(b.len().saturating_sub(1))
+}
+
+fn last_end(node: &YNode) -> usize {
+    match &node.kind {
+        YKind::Map { items, .. } => items
+            .iter()
+            .filter_map(|i| match i {
+                MItem::Pair(k, v) => Some(k.end.max(v.end)),
+                MItem::Comment(_) => None,
+            })
+            .max()
+            .unwrap_or(node.start),
+        YKind::Seq { items, .. } => items
+            .iter()
+            .filter_map(|i| match i {
+                SItem::Node(n, _) => Some(n.end),
+                SItem::Comment(_) => None,
+            })
+            .max()
+            .unwrap_or(node.start),
+        YKind::Scalar(_) => node.end,
+    }
+}
+
+fn mark_copied(node: &mut YNode) {
+    node.copied = true;
+    match &mut node.kind {
+        YKind::Scalar(_) => {}
+        YKind::Map { items, .. } => {
+            for it in items {
+                if let MItem::Pair(k, v) = it {
+                    mark_copied(k);
+                    mark_copied(v);
+                }
+            }
+        }
+        YKind::Seq { items, .. } => {
+            for it in items {
+                if let SItem::Node(n, _) = it {
+                    mark_copied(n);
+                }
+            }
+        }
+    }
+}
+
+impl Builder<'_> {
+    fn byte(&self, ci: usize) -> usize {
+        self.c2b.get(ci).copied().unwrap_or(self.t.b.len())
+    }
+
+    /// Skips spaces, line breaks, comments and indicators (`:`, `-`, `?`, `,`) from `from`, but
+    /// not past `limit`.
+    fn skip_to_content(&self, from: usize, limit: usize) -> usize {
+        let b = self.t.b;
+        let mut i = from;
+        while i < limit && i < b.len() {
+            match b[i] {
+                b' ' | b'\t' | b'\r' | b'\n' | b':' | b'?' | b',' => i += 1,
+                b'-' if i + 1 >= b.len() || matches!(b[i + 1], b' ' | b'\t' | b'\r' | b'\n') => i += 1,
+                b'#' if i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n') => {
+                    while i < b.len() && b[i] != b'\n' {
+                        i += 1;
+                    }
+                }
+                _ => break,
+            }
+        }
+        i.min(limit)
+    }
+
+    /// For an item of a block sequence starting at `node_start`: finds its `-`.
+    fn take_dash(&mut self, node_start: usize) -> Option<usize> {
+        let in_block_seq = matches!(self.stack.last(), Some(Frame::Seq { node: YNode { kind: YKind::Seq { flow: false, .. }, .. }, .. }));
+        if !in_block_seq {
+            return None;
+        }
+        let b = self.t.b;
+        let mut i = self.prev_end;
+        let mut found = None;
+        while i < node_start && i < b.len() {
+            match b[i] {
+                b'-' if i + 1 >= b.len() || matches!(b[i + 1], b' ' | b'\t' | b'\r' | b'\n') => {
+                    found = Some(i);
+                    break;
+                }
+                b'#' if i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n') => {
+                    while i < b.len() && b[i] != b'\n' {
+                        i += 1;
+                    }
+                }
+                _ => i += 1,
+            }
+        }
+        if let Some(d) = found {
+            self.prev_end = self.prev_end.max(d + 1);
+            if let Some(Frame::Seq { pending_dash, .. }) = self.stack.last_mut() {
+                *pending_dash = Some(d);
+            }
+        }
+        found
+    }
+
+    fn scalar(&mut self, value: &str, sstyle: ScalarStyle, tag: Option<&Tag>, sp_start: usize, sp_end: usize) -> Result<YNode> {
+        let t = self.t;
+        let b = t.b;
+        let tag_name = tag.map(go_tag);
+        let in_flow = self.flow_depth > 0;
+        let (mut start, mut end, mut header_len, mut content_indent) = (sp_start, sp_end, 0, 0);
+        let st = match sstyle {
+            ScalarStyle::Plain => style::PLAIN,
+            ScalarStyle::SingleQuoted => style::SINGLE,
+            ScalarStyle::DoubleQuoted => style::DOUBLE,
+            ScalarStyle::Literal => style::LITERAL,
+            ScalarStyle::Folded => style::FOLDED,
+        };
+        match st {
+            style::LITERAL | style::FOLDED => {
+                // The header is the first `|`/`>` after the previous token.
+                let mut i = self.prev_end;
+                while i < b.len() && b[i] != b'|' && b[i] != b'>' {
+                    if b[i] == b'#' && (i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n')) {
+                        while i < b.len() && b[i] != b'\n' {
+                            i += 1;
+                        }
+                        continue;
+                    }
+                    i += 1;
+                }
+                if i >= b.len() {
+                    return Err(perr("could not locate a block scalar header"));
+                }
+                start = i;
+                let mut h = i + 1;
+                while h < b.len() && (b[h].is_ascii_digit() || b[h] == b'+' || b[h] == b'-') {
+                    h += 1;
+                }
+                header_len = h - i;
+                let explicit: Option<usize> = b[i + 1..h].iter().find(|c| c.is_ascii_digit()).map(|c| (c - b'0') as usize);
+                // Content lines follow the header line.
+                let le = t.line_end(h);
+                let first_line = if le < b.len() { le + if b[le] == b'\r' { 2 } else { 1 } } else { b.len() };
+                let mut line = first_line;
+                let parent_indent = t.indent_of_line(start);
+                let mut indent = explicit.map(|d| parent_indent + d);
+                let mut last_content_end = None;
+                while line < b.len() {
+                    let lend = t.line_end(line);
+                    let text = &b[line..lend];
+                    let spaces = text.iter().take_while(|c| **c == b' ').count();
+                    let blank = text.iter().all(|c| *c == b' ' || *c == b'\t');
+                    if blank {
+                        line = if lend < b.len() { lend + if b[lend] == b'\r' { 2 } else { 1 } } else { b.len() };
+                        continue;
+                    }
+                    if indent.is_none() && spaces <= parent_indent {
+                        break;
+                    }
+                    let need = *indent.get_or_insert(spaces);
+                    if spaces < need || need == 0 && (text.starts_with(b"---") || text.starts_with(b"...")) {
+                        break;
+                    }
+                    last_content_end = Some(lend);
+                    line = if lend < b.len() { lend + if b[lend] == b'\r' { 2 } else { 1 } } else { b.len() };
+                }
+                content_indent = indent.unwrap_or(0);
+                end = last_content_end.unwrap_or(h);
+                if let Some(e) = last_content_end {
+                    self.scalars.push((first_line, e));
+                }
+                self.scalars.push((start, h));
+            }
+            _ => {
+                // Skip properties (anchor, tag) that the span includes.
+                let mut i = start;
+                while i < b.len() && (b[i] == b'&' || b[i] == b'!') {
+                    while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
+                        i += 1;
+                    }
+                    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
+                        i += 1;
+                    }
+                }
+                start = i;
+                match st {
+                    style::SINGLE => {
+                        let mut j = start + 1;
+                        loop {
+                            if j >= b.len() {
+                                return Err(perr("unterminated single-quoted scalar"));
+                            }
+                            if b[j] == b'\'' {
+                                if j + 1 < b.len() && b[j + 1] == b'\'' {
+                                    j += 2;
+                                    continue;
+                                }
+                                break;
+                            }
+                            j += 1;
+                        }
+                        end = j + 1;
+                    }
+                    style::DOUBLE => {
+                        let mut j = start + 1;
+                        loop {
+                            if j >= b.len() {
+                                return Err(perr("unterminated double-quoted scalar"));
+                            }
+                            match b[j] {
+                                b'\\' => j += 2,
+                                b'"' => break,
+                                _ => j += 1,
+                            }
+                        }
+                        end = j + 1;
+                    }
+                    _ => {
+                        if value.is_empty() {
+                            // An empty plain scalar: a zero-width span after the indicator.
+                            let mut p = sp_start.min(b.len());
+                            if p < b.len() && matches!(b[p], b':' | b'-' | b'?') {
+                                p += 1;
+                            }
+                            start = p;
+                            end = p;
+                        } else {
+                            end = end.max(start);
+                            while end > start && matches!(b[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
+                                end -= 1;
+                            }
+                        }
+                    }
+                }
+                self.scalars.push((start, end));
+            }
+        }
+        // Include a core type tag in the span: rewriting the value must drop it.
+        let mut stbits = st;
+        if in_flow {
+            stbits |= FLOW;
+        }
+        match tag_name.as_deref() {
+            None => {}
+            Some("!!str") | Some("!") => stbits |= STR_TAG,
+            Some(t) if t.starts_with("!!") => {
+                // `!!int 1`, `!!binary ...`: the tag becomes part of the span.
+                if let Some(tpos) = find_tag_before(b, self.prev_end, start) {
+                    start = tpos;
+                }
+            }
+            Some(_) => stbits |= STR_TAG,
+        }
+        self.prev_end = self.prev_end.max(end);
+        let col = t.col(start);
+        Ok(YNode {
+            kind: YKind::Scalar(YScalar {
+                value: value.to_string(),
+                style: stbits,
+                header_len,
+                content_indent,
+                tag: tag_name,
+            }),
+            start,
+            end,
+            col,
+            copied: false,
+        })
+    }
+
+    /// Adds a finished node to the open collection; returns it when it is a document root.
+    fn add(&mut self, node: YNode) -> Result<Option<YNode>> {
+        let t = self.t;
+        match self.stack.last_mut() {
+            None => Ok(Some(node)),
+            Some(Frame::Seq { node: seq, pending_dash }) => {
+                let dash = pending_dash.take();
+                if let YKind::Seq { items, .. } = &mut seq.kind {
+                    if items.is_empty() && !matches!(seq.kind, YKind::Seq { flow: true, .. }) {
+                        if let Some(d) = dash {
+                            seq.start = seq.start.min(d);
+                            seq.col = t.col(seq.start);
+                        }
+                    }
+                }
+                if let YKind::Seq { items, .. } = &mut seq.kind {
+                    items.push(SItem::Node(node, dash));
+                }
+                Ok(None)
+            }
+            Some(Frame::Map { node: map, pending_key, keys }) => {
+                match pending_key.take() {
+                    None => {
+                        // A key: it must be a string, as sops requires.
+                        let key = match &node.kind {
+                            YKind::Scalar(s) => key_string(s).ok_or_else(|| {
+                                Error::Unsupported(format!(
+                                    "the YAML key at line {} is not a string; sops supports only string keys",
+                                    t.line_of(node.start) + 1
+                                ))
+                            })?,
+                            _ => {
+                                return Err(Error::Unsupported(format!(
+                                    "the YAML key at line {} is a collection; sops supports only string keys",
+                                    t.line_of(node.start) + 1
+                                )))
+                            }
+                        };
+                        if !keys.insert(key.clone()) {
+                            return Err(Error::DuplicateKey { key, where_: format!("line {}", t.line_of(node.start) + 1) });
+                        }
+                        *pending_key = Some(node);
+                    }
+                    Some(key) => {
+                        if let YKind::Map { items, .. } = &mut map.kind {
+                            items.push(MItem::Pair(key, node));
+                        }
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// The `!!tag` token just before a scalar.
+fn find_tag_before(b: &[u8], from: usize, start: usize) -> Option<usize> {
+    let mut i = start;
+    while i > from {
+        i -= 1;
+        if b[i] == b'!' && (i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n' | b':' | b'-' | b'[' | b'{' | b',')) {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// go-yaml's short name of a tag.
+fn go_tag(t: &Tag) -> String {
+    if t.handle == "tag:yaml.org,2002:" || t.handle == "!!" {
+        format!("!!{}", t.suffix)
+    } else if t.handle.is_empty() {
+        t.suffix.clone()
+    } else {
+        format!("{}{}", t.handle, t.suffix)
+    }
+}
+
+/// A key as sops sees it, or `None` when go-yaml would decode it as a non-string.
+fn key_string(s: &YScalar) -> Option<String> {
+    if s.style & 7 != style::PLAIN || s.style & STR_TAG != 0 {
+        return Some(s.value.clone());
+    }
+    if s.tag.as_deref().is_some_and(|t| t != "!!str") {
+        return None;
+    }
+    if s.value == "<<" {
+        return Some(s.value.clone());
+    }
+    match resolve_plain(&s.value) {
+        Resolved::Value(Value::Str(v)) => Some(v),
+        _ => None,
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Comments
+
+/// Every `#` comment outside scalars: `(start of '#', end of line, trailing)`.
+fn find_comments(t: &Text<'_>, scalars: &[(usize, usize)]) -> Vec<YComment> {
+    let mut spans: Vec<(usize, usize)> = scalars.iter().copied().filter(|(a, b)| b > a).collect();
+    spans.sort();
+    let b = t.b;
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut si = 0;
+    while i < b.len() {
+        while si < spans.len() && spans[si].1 <= i {
+            si += 1;
+        }
+        if si < spans.len() && spans[si].0 <= i {
+            i = spans[si].1;
+            continue;
+        }
+        if b[i] == b'#' && (i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n' | b'\r')) {
+            let end = t.line_end(i);
+            let ls = t.line_start(i);
+            let trailing = b[ls..i].iter().any(|c| !matches!(c, b' ' | b'\t'));
+            out.push(YComment { start: i, end, trailing });
+            i = end;
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
+fn place_comments(t: &Text<'_>, docs: &mut [RawDoc], comments: Vec<YComment>) {
+    let innermost = innermost_feet(t, docs, &comments);
+    for c in comments {
+        let di = docs
+            .iter()
+            .position(|d| c.start >= d.start && c.start < d.end)
+            .or_else(|| docs.iter().position(|d| c.start < d.start))
+            .unwrap_or(docs.len().saturating_sub(1));
+        if docs.is_empty() {
+            continue;
+        }
+        let doc = &mut docs[di];
+        let root = doc.root.get_or_insert_with(|| YNode {
+            kind: YKind::Map { items: Vec::new(), flow: false },
+            start: c.start,
+            end: c.start,
+            col: 0,
+            copied: false,
+        });
+        // A document whose root is a null scalar keeps its comments in an empty mapping.
+        if let YKind::Scalar(s) = &root.kind {
+            if s.value.is_empty() || resolve_plain(&s.value) == Resolved::Value(Value::Null) {
+                *root = YNode { kind: YKind::Map { items: Vec::new(), flow: false }, start: c.start, end: c.start, col: 0, copied: false };
+            } else {
+                continue;
+            }
+        }
+        if c.trailing {
+            if let Some(target) = trailing_target(t, root, &c) {
+                insert_trailing(root, target, c.clone());
+                continue;
+            }
+        }
+        if let Some(&cin) = innermost.get(&c.start) {
+            if insert_at_end(root, cin, c.clone()) {
+                continue;
+            }
+        }
+        let col = t.col(c.start);
+        place_full(root, c, col);
+    }
+}
+
+/// go-yaml makes the first lines of a comment group a foot of the token before them (so they
+/// land at the end of the innermost block holding that token, whatever their column) when the
+/// group is cut by a line, or the next token, that is less indented than that block and than the
+/// comment: `a:\n  b:\n    c: 1\n  # X\nd: 1` puts `# X` under `b`. Returns, for each such
+/// comment, the start of that innermost block.
+fn innermost_feet(t: &Text<'_>, docs: &[RawDoc], comments: &[YComment]) -> HashMap<usize, usize> {
+    let mut out = HashMap::new();
+    let full: Vec<&YComment> = comments.iter().filter(|c| !c.trailing).collect();
+    let trailing_at: HashMap<usize, usize> = comments.iter().filter(|c| c.trailing).map(|c| (t.line_of(c.start), c.start)).collect();
+    let mut i = 0;
+    while i < full.len() {
+        // A group: comment lines with only blank lines between them.
+        let mut j = i + 1;
+        while j < full.len() && t.b[full[j - 1].end..full[j].start].iter().all(|c| c.is_ascii_whitespace()) {
+            j += 1;
+        }
+        let group = &full[i..j];
+        i = j;
+        // The token before the group.
+        let first = group[0];
+        let mut p = t.line_start(first.start);
+        loop {
+            while p > 0 && t.b[p - 1].is_ascii_whitespace() {
+                p -= 1;
+            }
+            if p == 0 {
+                break;
+            }
+            match trailing_at.get(&t.line_of(p - 1)) {
+                Some(&cs) if cs < p => p = cs,
+                _ => break,
+            }
+        }
+        if p == 0 || matches!(t.b[p - 1], b':' | b'-' | b'?' | b'[' | b'{' | b',') {
+            continue;
+        }
+        let pos = p - 1;
+        let Some(doc) = docs.iter().find(|d| d.root.as_ref().is_some_and(|r| r.start <= pos && pos < r.end.max(r.start + 1))) else { continue };
+        let Some(root) = &doc.root else { continue };
+        let Some((cin, next_indent)) = block_container_at(root, pos) else { continue };
+        // The next token after the group, if any, and its column (`---`/`...` count as column 0).
+        let mut n = group[group.len() - 1].end;
+        while n < t.b.len() && t.b[n].is_ascii_whitespace() {
+            n += 1;
+        }
+        let next_col = if n < t.b.len() { Some(t.col(n)) } else { None };
+        let p_line = t.line_of(pos);
+        let mut first_empty = t.line_of(first.start) == p_line + 1;
+        let mut seg: Vec<usize> = vec![first.start];
+        let mut seg_col = t.col(first.start);
+        let mut seg_line = t.line_of(first.start);
+        let mut prior = true;
+        let close = |seg: &mut Vec<usize>, innermost: bool, out: &mut HashMap<usize, usize>| {
+            if innermost {
+                for s in seg.iter() {
+                    out.insert(*s, cin);
+                }
+            }
+            seg.clear();
+        };
+        let mut prev_line = seg_line;
+        for c in &group[1..] {
+            let line = t.line_of(c.start);
+            let col = t.col(c.start);
+            if line > prev_line + 1 && first_empty {
+                first_empty = false;
+                if seg_line == p_line + 1 || seg_col < next_indent {
+                    close(&mut seg, seg_col >= next_indent && prior, &mut out);
+                    prior = false;
+                    seg_col = col;
+                    seg_line = line;
+                }
+            } else if line > prev_line + 1 {
+                first_empty = false;
+            }
+            if !seg.is_empty() && col < next_indent && col != seg_col {
+                close(&mut seg, prior, &mut out);
+                prior = false;
+                seg_col = col;
+                seg_line = line;
+            }
+            if seg.is_empty() {
+                seg_col = col;
+                seg_line = line;
+            }
+            seg.push(c.start);
+            prev_line = line;
+        }
+        if let Some(nc) = next_col {
+            let nline = t.line_of(n);
+            if nline > prev_line + 1 && first_empty && (seg_line == p_line + 1 || seg_col < next_indent) {
+                close(&mut seg, seg_col >= next_indent && prior, &mut out);
+            } else if nc < next_indent && nc != seg_col {
+                close(&mut seg, prior, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// The deepest block collection holding `pos`: its start and the column of its items.
+fn block_container_at(node: &YNode, pos: usize) -> Option<(usize, usize)> {
+    if node.copied || pos < node.start || pos >= node.end {
+        return None;
+    }
+    let (flow, children): (bool, Vec<&YNode>) = match &node.kind {
+        YKind::Scalar(_) => return None,
+        YKind::Map { items, flow } => (
+            *flow,
+            items
+                .iter()
+                .filter_map(|i| match i {
+                    MItem::Pair(_, v) => Some(v),
+                    MItem::Comment(_) => None,
+                })
+                .collect(),
+        ),
+        YKind::Seq { items, flow } => (
+            *flow,
+            items
+                .iter()
+                .filter_map(|i| match i {
+                    SItem::Node(n, _) => Some(n),
+                    SItem::Comment(_) => None,
+                })
+                .collect(),
+        ),
+    };
+    for c in children {
+        if let Some(found) = block_container_at(c, pos) {
+            return Some(found);
+        }
+    }
+    if flow {
+        None
+    } else {
+        Some((node.start, node.col))
+    }
+}
+
+/// Inserts a comment, by position, into the collection that starts at `start`.
+fn insert_at_end(node: &mut YNode, start: usize, c: YComment) -> bool {
+    if node.copied {
+        return false;
+    }
+    if node.start == start && !matches!(node.kind, YKind::Scalar(_)) {
+        match &mut node.kind {
+            YKind::Map { items, .. } => {
+                let idx = items.iter().position(|it| it.start() > c.start).unwrap_or(items.len());
+                items.insert(idx, MItem::Comment(c));
+                return true;
+            }
+            YKind::Seq { items, .. } => {
+                let idx = items.iter().position(|it| it.start() > c.start).unwrap_or(items.len());
+                items.insert(idx, SItem::Comment(c));
+                return true;
+            }
+            YKind::Scalar(_) => {}
+        }
+    }
+    match &mut node.kind {
+        YKind::Scalar(_) => false,
+        YKind::Map { items, .. } => items.iter_mut().any(|i| match i {
+            MItem::Pair(_, v) => insert_at_end(v, start, c.clone()),
+            MItem::Comment(_) => false,
+        }),
+        YKind::Seq { items, .. } => items.iter_mut().any(|i| match i {
+            SItem::Node(n, _) => insert_at_end(n, start, c.clone()),
+            SItem::Comment(_) => false,
+        }),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Target {
+    /// Before the item whose scalar (key, value or item) ends here.
+    Scalar(usize),
+    /// First in the flow collection that closes here.
+    FlowEnd(usize),
+}
+
+/// The token a line comment follows: the last scalar or flow end before it on its line.
+fn trailing_target(t: &Text<'_>, root: &YNode, c: &YComment) -> Option<Target> {
+    let ls = t.line_start(c.start);
+    let mut best: Option<(usize, Target)> = None;
+    fn visit(n: &YNode, ls: usize, pos: usize, best: &mut Option<(usize, Target)>) {
+        if n.copied {
+            return;
+        }
+        let consider = |end: usize, tg: Target, best: &mut Option<(usize, Target)>| {
+            if end >= ls && end <= pos && best.is_none_or(|(e, _)| end >= e) {
+                *best = Some((end, tg));
+            }
+        };
+        match &n.kind {
+            YKind::Scalar(_) => consider(n.end, Target::Scalar(n.end), best),
+            YKind::Map { items, flow } => {
+                for it in items {
+                    if let MItem::Pair(k, v) = it {
+                        visit(k, ls, pos, best);
+                        visit(v, ls, pos, best);
+                    }
+                }
+                if *flow {
+                    consider(n.end, Target::FlowEnd(n.end), best);
+                }
+            }
+            YKind::Seq { items, flow } => {
+                for it in items {
+                    if let SItem::Node(x, _) = it {
+                        visit(x, ls, pos, best);
+                    }
+                }
+                if *flow {
+                    consider(n.end, Target::FlowEnd(n.end), best);
+                }
+            }
+        }
+    }
+    visit(root, ls, c.start, &mut best);
+    best.map(|(_, tg)| tg)
+}
+
+fn insert_trailing(node: &mut YNode, target: Target, c: YComment) -> bool {
+    let flow = matches!(node.kind, YKind::Map { flow: true, .. } | YKind::Seq { flow: true, .. });
+    if flow && target == Target::FlowEnd(node.end) && !node.copied {
+        match &mut node.kind {
+            YKind::Map { items, .. } => items.insert(0, MItem::Comment(c)),
+            YKind::Seq { items, .. } => items.insert(0, SItem::Comment(c)),
+            YKind::Scalar(_) => {}
+        }
+        return true;
+    }
+    match &mut node.kind {
+        YKind::Scalar(_) => false,
+        YKind::Map { items, .. } => {
+            for i in 0..items.len() {
+                if let MItem::Pair(k, v) = &mut items[i] {
+                    let direct = |n: &YNode| !n.copied && matches!(n.kind, YKind::Scalar(_)) && target == Target::Scalar(n.end);
+                    if direct(k) || direct(v) {
+                        items.insert(i, MItem::Comment(c));
+                        return true;
+                    }
+                    if insert_trailing(v, target, c.clone()) {
+                        return true;
+                    }
+                }
+            }
+            false
+        }
+        YKind::Seq { items, .. } => {
+            for i in 0..items.len() {
+                if let SItem::Node(n, _) = &mut items[i] {
+                    if !n.copied && matches!(n.kind, YKind::Scalar(_)) && target == Target::Scalar(n.end) {
+                        items.insert(i, SItem::Comment(c));
+                        return true;
+                    }
+                    if insert_trailing(n, target, c.clone()) {
+                        return true;
+                    }
+                }
+            }
+            false
+        }
+    }
+}
+
+/// Places a full-line comment: inside the item before it when the comment lies within that
+/// item's value or is indented at least as deep as the value's block; otherwise between items.
+fn place_full(node: &mut YNode, c: YComment, col: usize) {
+    let p = c.start;
+    match &mut node.kind {
+        YKind::Scalar(_) => {}
+        YKind::Map { items, .. } => {
+            let idx = items.iter().position(|it| it.start() > p).unwrap_or(items.len());
+            let prev = items[..idx].iter_mut().rev().find_map(|it| match it {
+                MItem::Pair(_, v) => Some(v),
+                MItem::Comment(_) => None,
+            });
+            if let Some(v) = prev {
+                if descend(v, p, col) {
+                    place_full(v, c, col);
+                    return;
+                }
+            }
+            items.insert(idx, MItem::Comment(c));
+        }
+        YKind::Seq { items, .. } => {
+            let idx = items.iter().position(|it| it.start() > p).unwrap_or(items.len());
+            let prev = items[..idx].iter_mut().rev().find_map(|it| match it {
+                SItem::Node(n, _) => Some(n),
+                SItem::Comment(_) => None,
+            });
+            if let Some(v) = prev {
+                if descend(v, p, col) {
+                    place_full(v, c, col);
+                    return;
+                }
+            }
+            items.insert(idx, SItem::Comment(c));
+        }
+    }
+}
+
+fn descend(v: &YNode, p: usize, col: usize) -> bool {
+    if v.copied {
+        return false;
+    }
+    match &v.kind {
+        YKind::Scalar(_) => false,
+        YKind::Map { flow, .. } | YKind::Seq { flow, .. } => p < v.end || (!flow && col >= v.col && v.end > v.start),
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Typing
+
+/// Converts raw documents into the tree (types resolved as go-yaml v3 does for sops).
+pub(crate) fn to_documents(t: &Text<'_>, raw: Vec<RawDoc>) -> Result<Vec<Document>> {
+    let mut out = Vec::with_capacity(raw.len());
+    for d in raw {
+        let layout = Some(DocLayout { start: d.start, end: d.end, metadata: None });
+        let root = match d.root {
+            None => Mapping::new(),
+            Some(n) => match n.kind {
+                YKind::Map { .. } => match convert(t, n)? {
+                    Node::Map(m) => m,
+                    _ => Mapping::new(),
+                },
+                YKind::Seq { .. } => {
+                    return Err(Error::Unsupported("YAML documents that are sequences are not supported".into()))
+                }
+                YKind::Scalar(ref s) => {
+                    let is_null = s.style & 7 == style::PLAIN && s.tag.is_none() && resolve_plain(&s.value) == Resolved::Value(Value::Null);
+                    if !is_null {
+                        return Err(Error::Unsupported("YAML documents that are values are not supported".into()));
+                    }
+                    Mapping::new()
+                }
+            },
+        };
+        out.push(Document { root, layout });
+    }
+    Ok(out)
+}
+
+fn src_of(n: &YNode, style: u8, aux: u32) -> Option<Src> {
+    if n.copied {
+        None
+    } else {
+        Some(Src { start: n.start, end: n.end, style, aux })
+    }
+}
+
+fn comment_of(t: &Text<'_>, c: &YComment) -> Comment {
+    let text = t.s.get(c.start + 1..c.end).unwrap_or("").to_string();
+    Comment { text, src: Some(Src { start: c.start, end: c.end, style: if c.trailing { super::TRAILING } else { 0 }, aux: 0 }) }
+}
+
+fn convert(t: &Text<'_>, n: YNode) -> Result<Node> {
+    let line = t.line_of(n.start) + 1;
+    let shell = n.clone_shallow();
+    Ok(match n.kind {
+        YKind::Scalar(ref s) => {
+            let value = scalar_value(s, line)?;
+            let aux = if s.style & 7 >= style::LITERAL { (s.header_len as u32) | ((s.content_indent as u32) << 8) } else { 0 };
+            Node::Scalar(Scalar { value, src: src_of(&n, s.style, aux) })
+        }
+        YKind::Map { items, flow } => {
+            let src = src_of(&shell, if flow { 1 } else { 0 }, shell.col as u32);
+            let mut m = Mapping { items: Vec::with_capacity(items.len()), src };
+            for it in items {
+                match it {
+                    MItem::Comment(c) => m.items.push(MapItem::Comment(comment_of(t, &c))),
+                    MItem::Pair(k, v) => {
+                        let key = match &k.kind {
+                            YKind::Scalar(s) => key_string(s).unwrap_or_default(),
+                            _ => String::new(),
+                        };
+                        let key_src = match &k.kind {
+                            YKind::Scalar(s) => src_of(&k, s.style, 0),
+                            _ => None,
+                        };
+                        let value = convert(t, v)?;
+                        m.items.push(MapItem::Entry(Entry { key, value, key_src }));
+                    }
+                }
+            }
+            Node::Map(m)
+        }
+        YKind::Seq { items, flow } => {
+            let src = src_of(&shell, if flow { 1 } else { 0 }, shell.col as u32);
+            let mut s = Sequence { items: Vec::with_capacity(items.len()), src };
+            for it in items {
+                match it {
+                    SItem::Comment(c) => s.items.push(SeqItem::Comment(comment_of(t, &c))),
+                    SItem::Node(x, dash) => {
+                        let mut node = convert(t, x)?;
+                        if let (Node::Scalar(Scalar { src: Some(src), .. }), Some(d)) = (&mut node, dash) {
+                            if src.style & 7 < style::LITERAL {
+                                src.aux = d as u32 + 1;
+                            }
+                        }
+                        s.items.push(SeqItem::Node(node));
+                    }
+                }
+            }
+            Node::Seq(s)
+        }
+    })
+}
+
+fn scalar_value(s: &YScalar, line: usize) -> Result<Value> {
+    let quoted_or_block = s.style & 7 != style::PLAIN;
+    match s.tag.as_deref() {
+        Some("!!binary") => {
+            use base64::Engine;
+            let cleaned: String = s.value.chars().filter(|c| !c.is_whitespace()).collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(cleaned)
+                .map_err(|_| perr(format!("!!binary value at line {line} contains invalid base64 data")))?;
+            return Ok(match String::from_utf8(bytes) {
+                Ok(s) => Value::Str(s),
+                Err(e) => Value::Bytes(e.into_bytes()),
+            });
+        }
+        Some("!!str") | Some("!") => return Ok(Value::Str(s.value.clone())),
+        Some(tag) if tag.starts_with("!!") => {
+            let r = resolve_plain(&s.value);
+            let ok = |v: Value| Ok(v);
+            return match (tag, r) {
+                ("!!int", Resolved::Value(Value::Int(i))) => ok(Value::Int(i)),
+                ("!!float", Resolved::Value(Value::Float(f))) => ok(Value::Float(f)),
+                ("!!float", Resolved::Value(Value::Int(i))) => ok(Value::Float(i as f64)),
+                ("!!bool", Resolved::Value(Value::Bool(b))) => ok(Value::Bool(b)),
+                ("!!null", Resolved::Value(Value::Null)) => ok(Value::Null),
+                ("!!timestamp", Resolved::Value(Value::Time(x))) => ok(Value::Time(x)),
+                ("!!map", _) | ("!!seq", _) | ("!!merge", _) => ok(Value::Str(s.value.clone())),
+                _ => Err(perr(format!("cannot decode the value at line {line} as a {tag}"))),
+            };
+        }
+        Some(_) => return Ok(Value::Str(s.value.clone())),
+        None => {}
+    }
+    if quoted_or_block {
+        return Ok(Value::Str(s.value.clone()));
+    }
+    match resolve_plain(&s.value) {
+        Resolved::Value(v) => Ok(v),
+        Resolved::Uint => Err(Error::Unsupported(format!(
+            "the integer at line {line} does not fit in a signed 64-bit integer; sops cannot encrypt it (quote it to keep it a string)"
+        ))),
+    }
+}

@@ -1,0 +1,396 @@
+//! Scalar typing as go-yaml v3 does it when sops decodes a document into `interface{}`, and the
+//! inverse: plain spellings that read back as the same typed value.
+//!
+//! sops hands every plain scalar to yaml.v3's `resolve`, so `yes`/`on` stay strings (YAML 1.2
+//! booleans only), `0755` is octal, `08` is a float, integers beyond i64 become `uint64` (which
+//! sops cannot walk) or floats, and unquoted timestamps in four layouts become `time.Time`.
+
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+
+use crate::tree::Value;
+
+/// What a scalar resolves to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Resolved {
+    Value(Value),
+    /// An integer between i64::MAX and u64::MAX: go-yaml gives a `uint64`, which sops refuses.
+    Uint,
+}
+
+/// Resolves a plain (unquoted, untagged) scalar.
+pub fn resolve_plain(s: &str) -> Resolved {
+    Resolved::Value(match s {
+        "" | "~" | "null" | "Null" | "NULL" => Value::Null,
+        "true" | "True" | "TRUE" => Value::Bool(true),
+        "false" | "False" | "FALSE" => Value::Bool(false),
+        ".nan" | ".NaN" | ".NAN" => Value::Float(f64::NAN),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => Value::Float(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => Value::Float(f64::NEG_INFINITY),
+        _ => {
+            let first = s.as_bytes()[0];
+            match first {
+                b'.' => match go_parse_float(s) {
+                    Some(f) => Value::Float(f),
+                    None => Value::Str(s.to_string()),
+                },
+                b'+' | b'-' | b'0'..=b'9' => return resolve_number(s),
+                _ => Value::Str(s.to_string()),
+            }
+        }
+    })
+}
+
+fn resolve_number(s: &str) -> Resolved {
+    if let Some(t) = parse_timestamp(s) {
+        return Resolved::Value(Value::Time(t));
+    }
+    let plain: String = s.chars().filter(|c| *c != '_').collect();
+    match go_parse_int(&plain) {
+        IntParse::I64(i) => return Resolved::Value(Value::Int(i)),
+        IntParse::U64 => return Resolved::Uint,
+        IntParse::None => {}
+    }
+    if is_yaml_float(&plain) {
+        if let Some(f) = go_parse_float(&plain) {
+            return Resolved::Value(Value::Float(f));
+        }
+    }
+    for (prefix, neg, radix) in [("0b", false, 2), ("-0b", true, 2), ("0o", false, 8), ("-0o", true, 8)] {
+        if let Some(digits) = plain.strip_prefix(prefix) {
+            if let Ok(u) = u64::from_str_radix(digits, radix) {
+                if neg {
+                    if u <= i64::MAX as u64 + 1 {
+                        return Resolved::Value(Value::Int((u as i128).wrapping_neg() as i64));
+                    }
+                } else if u <= i64::MAX as u64 {
+                    return Resolved::Value(Value::Int(u as i64));
+                } else {
+                    return Resolved::Uint;
+                }
+            }
+        }
+    }
+    Resolved::Value(Value::Str(s.to_string()))
+}
+
+enum IntParse {
+    I64(i64),
+    U64,
+    None,
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)` then `ParseUint(s, 0, 64)`: sign, then `0x`/`0o`/`0b`/`0`
+/// prefixes (a leading `0` means octal).
+fn go_parse_int(s: &str) -> IntParse {
+    let (neg, body) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if body.is_empty() {
+        return IntParse::None;
+    }
+    let lower = body.to_ascii_lowercase();
+    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
+        (16, d.to_string())
+    } else if let Some(d) = lower.strip_prefix("0o") {
+        (8, d.to_string())
+    } else if let Some(d) = lower.strip_prefix("0b") {
+        (2, d.to_string())
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        (8, lower[1..].to_string())
+    } else {
+        (10, lower.clone())
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return IntParse::None;
+    }
+    match u128::from_str_radix(&digits, radix) {
+        Ok(u) => {
+            if neg {
+                if u <= i64::MAX as u128 + 1 {
+                    IntParse::I64((u as i128).wrapping_neg() as i64)
+                } else {
+                    IntParse::None
+                }
+            } else if u <= i64::MAX as u128 {
+                IntParse::I64(u as i64)
+            } else if u <= u64::MAX as u128 && !s.starts_with('+') {
+                IntParse::U64
+            } else {
+                IntParse::None
+            }
+        }
+        Err(_) => IntParse::None,
+    }
+}
+
+/// `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`
+fn is_yaml_float(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+        i += 1;
+    }
+    let digits = |i: &mut usize| {
+        let st = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i - st
+    };
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    } else {
+        if digits(&mut i) == 0 {
+            return false;
+        }
+        if i < b.len() && b[i] == b'.' {
+            i += 1;
+            digits(&mut i);
+        }
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// Go's `strconv.ParseFloat` for decimal spellings (Rust's parser agrees on these).
+fn go_parse_float(s: &str) -> Option<f64> {
+    let t = s.strip_prefix('+').unwrap_or(s);
+    if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-')) {
+        return None;
+    }
+    t.parse::<f64>().ok()
+}
+
+/// go-yaml v3's `parseTimestamp`: `2006-1-2T15:4:5.999999999Z07:00` (also with `t`),
+/// `2006-1-2 15:4:5.999999999` (UTC) and `2006-1-2`. Returns Go's `MarshalText` form.
+pub fn parse_timestamp(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    if b.len() < 5 || !b[..4].iter().all(|c| c.is_ascii_digit()) || b[4] != b'-' {
+        return None;
+    }
+    let mut p = Cursor { b, i: 5 };
+    let year: i32 = s[..4].parse().ok()?;
+    let month = p.num(2)?;
+    p.lit(b'-')?;
+    let day = p.num(2)?;
+    let date = Date::from_calendar_date(year, Month::try_from(month as u8).ok()?, u8::try_from(day).ok()?).ok()?;
+    if p.done() {
+        return Some(crate::timefmt::format_rfc3339_nano(PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_utc()));
+    }
+    let with_zone = match b[p.i] {
+        b'T' | b't' => true,
+        b' ' => false,
+        _ => return None,
+    };
+    p.i += 1;
+    let hour = p.num(2)?;
+    p.lit(b':')?;
+    let minute = p.num(2)?;
+    p.lit(b':')?;
+    let second = p.num(2)?;
+    let mut nanos = 0u32;
+    if p.i < b.len() && b[p.i] == b'.' && p.i + 1 < b.len() && b[p.i + 1].is_ascii_digit() {
+        p.i += 1;
+        let st = p.i;
+        while p.i < b.len() && b[p.i].is_ascii_digit() {
+            p.i += 1;
+        }
+        let frac = &s[st..p.i];
+        let mut digits: String = frac.chars().take(9).collect();
+        while digits.len() < 9 {
+            digits.push('0');
+        }
+        nanos = digits.parse().ok()?;
+    }
+    let time = Time::from_hms_nano(u8::try_from(hour).ok()?, u8::try_from(minute).ok()?, u8::try_from(second).ok()?, nanos).ok()?;
+    let offset = if with_zone {
+        if p.i >= b.len() {
+            return None;
+        }
+        match b[p.i] {
+            b'Z' => {
+                p.i += 1;
+                UtcOffset::UTC
+            }
+            b'+' | b'-' => {
+                let neg = b[p.i] == b'-';
+                p.i += 1;
+                let h = p.fixed(2)?;
+                p.lit(b':')?;
+                let m = p.fixed(2)?;
+                if h > 24 || m > 59 {
+                    return None;
+                }
+                let (h, m) = (h as i8, m as i8);
+                if neg { UtcOffset::from_hms(-h, -m, 0).ok()? } else { UtcOffset::from_hms(h, m, 0).ok()? }
+            }
+            _ => return None,
+        }
+    } else {
+        UtcOffset::UTC
+    };
+    if !p.done() {
+        return None;
+    }
+    let t: OffsetDateTime = PrimitiveDateTime::new(date, time).assume_offset(offset);
+    Some(crate::timefmt::format_rfc3339_nano(t))
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Cursor<'_> {
+    /// One or up to `max` digits (Go's non-fixed numeric fields).
+    fn num(&mut self, max: usize) -> Option<u32> {
+        let st = self.i;
+        while self.i < self.b.len() && self.i - st < max && self.b[self.i].is_ascii_digit() {
+            self.i += 1;
+        }
+        if self.i == st {
+            return None;
+        }
+        std::str::from_utf8(&self.b[st..self.i]).ok()?.parse().ok()
+    }
+    fn fixed(&mut self, n: usize) -> Option<u32> {
+        if self.i + n > self.b.len() || !self.b[self.i..self.i + n].iter().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let v = std::str::from_utf8(&self.b[self.i..self.i + n]).ok()?.parse().ok();
+        self.i += n;
+        v
+    }
+    fn lit(&mut self, c: u8) -> Option<()> {
+        if self.i < self.b.len() && self.b[self.i] == c {
+            self.i += 1;
+            Some(())
+        } else {
+            None
+        }
+    }
+    fn done(&self) -> bool {
+        self.i == self.b.len()
+    }
+}
+
+/// A plain spelling that go-yaml reads back as this non-string value.
+pub fn plain_text(v: &Value) -> String {
+    match v {
+        Value::Null => "null".to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => float_text(*f),
+        Value::Time(t) => match t.strip_suffix("T00:00:00Z") {
+            Some(date) => date.to_string(),
+            None => t.clone(),
+        },
+        Value::Str(s) => s.clone(),
+        Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
+/// A float that reads back as a float: decimal (with `.0` when integral) for exponents in
+/// -4..16, otherwise Go's exponent form (`1e+20`, `1.5e-07`).
+pub fn float_text(f: f64) -> String {
+    if f.is_nan() {
+        return ".nan".to_string();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { ".inf" } else { "-.inf" }.to_string();
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0.0" } else { "0.0" }.to_string();
+    }
+    let exp = f.abs().log10().floor() as i32;
+    if (-4..16).contains(&exp) {
+        let s = crate::cipher::format_float(f);
+        if s.contains('.') { s } else { format!("{s}.0") }
+    } else {
+        // Rust's `{:e}` gives the shortest mantissa: `1.5e-7`; Go pads the exponent to 2 digits.
+        let e = format!("{f:e}");
+        match e.split_once('e') {
+            Some((m, x)) => {
+                let (sign, digits) = match x.strip_prefix('-') {
+                    Some(d) => ('-', d),
+                    None => ('+', x),
+                };
+                format!("{m}e{sign}{digits:0>2}")
+            }
+            None => e,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Value {
+        match resolve_plain(s) {
+            Resolved::Value(v) => v,
+            Resolved::Uint => panic!("uint for {s}"),
+        }
+    }
+
+    #[test]
+    fn resolves_like_go_yaml_v3() {
+        assert_eq!(v("yes"), Value::Str("yes".into()));
+        assert_eq!(v("on"), Value::Str("on".into()));
+        assert_eq!(v("True"), Value::Bool(true));
+        assert_eq!(v("~"), Value::Null);
+        assert_eq!(v("42"), Value::Int(42));
+        assert_eq!(v("-7"), Value::Int(-7));
+        assert_eq!(v("+7"), Value::Int(7));
+        assert_eq!(v("0x1F"), Value::Int(31));
+        assert_eq!(v("0o17"), Value::Int(15));
+        assert_eq!(v("0b101"), Value::Int(5));
+        assert_eq!(v("0755"), Value::Int(493));
+        assert_eq!(v("08"), Value::Float(8.0));
+        assert_eq!(v("1_000"), Value::Int(1000));
+        assert_eq!(v("1.0"), Value::Float(1.0));
+        assert_eq!(v("1e10"), Value::Float(1e10));
+        assert_eq!(v(".5"), Value::Float(0.5));
+        assert_eq!(v("99999999999999999999"), Value::Float(1e20));
+        assert_eq!(resolve_plain("18446744073709551615"), Resolved::Uint);
+        assert_eq!(v("-9223372036854775808"), Value::Int(i64::MIN));
+        assert!(matches!(v(".nan"), Value::Float(f) if f.is_nan()));
+        assert_eq!(v("-.inf"), Value::Float(f64::NEG_INFINITY));
+        assert_eq!(v("1.2.3"), Value::Str("1.2.3".into()));
+        assert_eq!(v("3.11.0"), Value::Str("3.11.0".into()));
+        assert_eq!(v("-"), Value::Str("-".into()));
+        assert_eq!(v("2024-01-02"), Value::Time("2024-01-02T00:00:00Z".into()));
+        assert_eq!(v("2024-1-2"), Value::Time("2024-01-02T00:00:00Z".into()));
+        assert_eq!(v("2024-01-02T03:04:05Z"), Value::Time("2024-01-02T03:04:05Z".into()));
+        assert_eq!(v("2024-01-02t03:04:05.120+01:00"), Value::Time("2024-01-02T03:04:05.12+01:00".into()));
+        assert_eq!(v("2024-01-02 03:04:05"), Value::Time("2024-01-02T03:04:05Z".into()));
+        assert_eq!(v("2024-01-02T03:04:05+00:00"), Value::Time("2024-01-02T03:04:05Z".into()));
+        assert_eq!(v("2024-02-30"), Value::Str("2024-02-30".into()));
+        assert_eq!(v("2001-12-14 21:59:43.10 -5"), Value::Str("2001-12-14 21:59:43.10 -5".into()));
+    }
+
+    #[test]
+    fn canonical_spellings_read_back_as_the_same_value() {
+        for f in [1.0, 3.25, -0.25, 1e10, 6.02e23, 1.5e-7, 0.0001, 123456789.5, 1e16] {
+            let t = float_text(f);
+            assert_eq!(v(&t), Value::Float(f), "{t}");
+        }
+        assert_eq!(float_text(1.0), "1.0");
+        assert_eq!(float_text(6.02e23), "6.02e+23");
+        assert_eq!(float_text(1.5e-7), "1.5e-07");
+        assert_eq!(plain_text(&Value::Time("2024-01-02T00:00:00Z".into())), "2024-01-02");
+    }
+}
