@@ -393,3 +393,50 @@ fn textconv_prints_undecryptable_files_as_they_are() {
     c.arg(&plain);
     assert_eq!(ok(c), b"just text\n");
 }
+
+#[test]
+fn merge_driver_merges_json_edited_with_set_and_keeps_our_ciphertext() {
+    let r = Repo::new();
+    r.sb.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - path_regex: secrets/.*\\.json$\n    age: {KEY1_RECIPIENT}\n"),
+    );
+    setup_git_drivers(&r);
+    r.sb.write(".gitattributes", "secrets/*.json diff=sops merge=sops\n");
+    let f = r.sb.write("secrets/app.json", "{\n\t\"db\": {\n\t\t\"password\": \"base\",\n\t\t\"port\": 5432\n\t},\n\t\"token\": \"t0\"\n}\n");
+    r.encrypt("secrets/app.json");
+    r.git_ok(&["add", "-A"]);
+    r.git_ok(&["commit", "-q", "-m", "base"]);
+
+    let set = |index: &str, value: &str| {
+        let mut c = r.kv(&["set", "secrets/app.json", index, value]);
+        c.env("SOPS_AGE_KEY_FILE", key1_file());
+        ok(c);
+    };
+    r.git_ok(&["checkout", "-q", "-b", "feature"]);
+    set(r#"["db"]["password"]"#, r#""from-feature""#);
+    set(r#"["added"]"#, r#""new-key""#);
+    r.git_ok(&["commit", "-q", "-am", "feature"]);
+    r.git_ok(&["checkout", "-q", "main"]);
+    set(r#"["token"]"#, r#""t1""#);
+    r.git_ok(&["commit", "-q", "-am", "main"]);
+    let ours = std::fs::read_to_string(&f).unwrap();
+
+    let out = r.git_in(r.path(), ["merge", "-q", "--no-edit", "feature"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let merged = std::fs::read_to_string(&f).unwrap();
+    let line = |text: &str, key: &str| text.lines().find(|l| l.trim_start().starts_with(&format!("\"{key}\""))).map(str::to_string);
+    assert_eq!(line(&merged, "token"), line(&ours, "token"), "our change keeps its ciphertext");
+    assert_eq!(line(&merged, "port"), line(&ours, "port"), "an untouched value keeps its ciphertext");
+    assert_eq!(line(&merged, "recipient"), line(&ours, "recipient"), "our master keys");
+    let plain = r.decrypt("secrets/app.json");
+    for want in ["\"from-feature\"", "\"t1\"", "\"new-key\"", "5432"] {
+        assert!(plain.contains(want), "{want} missing from\n{plain}");
+    }
+    if have("sops") {
+        let mut c = r.sb.sops();
+        scrub(&mut c);
+        c.env("SOPS_AGE_KEY_FILE", key1_file()).args(["decrypt", "--extract", r#"["added"]"#, "secrets/app.json"]);
+        assert_eq!(ok(c), b"new-key");
+    }
+}
