@@ -27,6 +27,7 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEY_FILE = os.path.join(ROOT, "testdata", "sops-3.11", "key1.txt")
+TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
 RECIPIENT = "age16rgx9xmhnd8afawnn75f8lvcnjx6luphk8uapvsuy78a4pdat4wq2tkw9v"
 
 
@@ -114,7 +115,7 @@ def main():
     args = ap.parse_args()
 
     subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "kvsops", "-p", "kv-emulator"], cwd=ROOT, check=True)
-    kvsops = os.path.join(ROOT, "target", "release", "kvsops")
+    kvsops = os.path.join(TARGET, "release", "kvsops")
     sops = shutil.which("sops")
     rops = shutil.which("rops")
     if not sops:
@@ -181,7 +182,7 @@ def main():
 
 def azure_batch(kvsops, sops, work, count):
     """300 files encrypted with a Key Vault key through the emulator (20 ms per call)."""
-    emu_bin = os.path.join(ROOT, "target", "release", "kv-emulator")
+    emu_bin = os.path.join(TARGET, "release", "kv-emulator")
     env_file = os.path.join(work, "emu.env")
     emu = subprocess.Popen([emu_bin, "--env-file", env_file, "--state-dir", os.path.join(work, "emu")],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

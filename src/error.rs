@@ -53,6 +53,10 @@ pub enum Error {
     #[error("{0}")]
     Unsupported(String),
 
+    /// The tree cannot be written in the output format (a nested value for dotenv or INI).
+    #[error("could not write the output: {0}")]
+    DumpTree(String),
+
     #[error("sops metadata not found")]
     MetadataNotFound,
 
@@ -125,6 +129,7 @@ impl Error {
             Error::Parse { .. } | Error::DuplicateKey { .. } => COULD_NOT_READ_INPUT_FILE,
             Error::NoDocuments => NEED_AT_LEAST_ONE_DOCUMENT,
             Error::Unsupported(_) => GENERIC,
+            Error::DumpTree(_) => ERROR_DUMPING_TREE,
             Error::MetadataNotFound | Error::InvalidMetadata(_) => GENERIC,
             Error::AlreadyEncrypted => FILE_ALREADY_ENCRYPTED,
             Error::DecryptValue { .. } => ERROR_DECRYPTING_TREE,

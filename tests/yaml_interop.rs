@@ -18,11 +18,17 @@ fn yaml_store() -> Box<dyn kvsops::stores::Store> {
 }
 
 fn corpus() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(testdata("yaml"))
-        .expect("testdata/yaml")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-        .collect();
+    let mut files = Vec::new();
+    let mut dirs = vec![testdata("yaml")];
+    while let Some(dir) = dirs.pop() {
+        for p in std::fs::read_dir(&dir).expect("testdata/yaml").filter_map(|e| e.ok().map(|e| e.path())) {
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                files.push(p);
+            }
+        }
+    }
     files.sort();
     assert!(files.len() >= 5, "the YAML corpus is missing");
     files
@@ -63,7 +69,15 @@ fn strip_comments(n: &Node) -> Node {
                 .collect(),
             src: None,
         }),
-        Node::Scalar(s) => Node::Scalar(kvsops::tree::Scalar::new(s.value.clone())),
+        Node::Scalar(s) => Node::Scalar(kvsops::tree::Scalar::new(normalize(&s.value))),
+    }
+}
+
+/// sops writes an integral float as an integer (`1.0` decrypts to `1`): compare numbers by value.
+fn normalize(v: &Value) -> Value {
+    match v {
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::Int(*f as i64),
+        other => other.clone(),
     }
 }
 
@@ -138,18 +152,25 @@ fn rule_variants(file: &Path) -> Vec<Vec<&'static str>> {
     let mut v: Vec<Vec<&'static str>> = vec![vec![]];
     if name.contains("secret") || name.contains("k8s") {
         v.push(vec!["--encrypted-regex", "^(data|stringData)$"]);
+        v.push(vec!["--encrypted-regex", "^(data|stringData)$", "--mac-only-encrypted"]);
     }
     if name.contains("rules") {
         v.push(vec!["--unencrypted-regex", "^(public|meta)"]);
+        v.push(vec!["--encrypted-regex", "(?i)^(PASSWORD|token)"]);
         v.push(vec!["--encrypted-suffix", "_secret"]);
         v.push(vec!["--unencrypted-suffix", "_plain"]);
+        v.push(vec!["--encrypted-comment-regex", "sops:enc"]);
+        v.push(vec!["--unencrypted-comment-regex", "sops:plain"]);
+        v.push(vec!["--unencrypted-suffix", "_plain", "--mac-only-encrypted"]);
     }
     v
 }
 
 fn sops_encrypt(sb: &Sandbox, file: &Path, flags: &[&str]) -> Vec<u8> {
+    // The legacy form: sops 3.11's `encrypt` subcommand lacks the comment-regex and
+    // --mac-only-encrypted flags.
     let mut c = sb.sops();
-    c.arg("encrypt").arg("--age").arg(KEY1_RECIPIENT).args(flags).arg(file);
+    c.arg("-e").arg("--age").arg(KEY1_RECIPIENT).args(flags).arg(file);
     ok(c)
 }
 
@@ -205,7 +226,10 @@ fn sops_output_decrypts_with_kvsops() {
             let out = decrypt_with(sb.kvsops(), &enc);
             let got = store.load_plain(&out).unwrap_or_else(|e| panic!("{what}: kvsops output: {e}\n{}", String::from_utf8_lossy(&out)));
             assert_eq!(data_of(&got), data_of(&want), "kvsops decrypt of sops output, {what}");
-            assert_eq!(comments_of(&got), comments_of(&want), "comments, {what}");
+            // sops 3.11 moves some comments when it writes a file and then cannot decrypt them
+            // itself ("Found possibly unencrypted comment"): the reference is what sops decrypts.
+            let by_sops = store.load_plain(&decrypt_with(sb.sops(), &enc)).unwrap();
+            assert_eq!(comments_of(&got), comments_of(&by_sops), "comments, {what}");
         }
     }
 }

@@ -150,7 +150,7 @@ fn render_value(key: &str, node: &Node) -> Result<Vec<u8>> {
         Node::Scalar(Scalar { value: Value::Str(s), .. }) => Ok(s.replace('\n', "\\n").into_bytes()),
         Node::Scalar(Scalar { value: Value::Bytes(b), .. }) => Ok(replace_bytes(b, b"\n", b"\\n")),
         Node::Scalar(s) => Ok(val_to_string(&s.value)),
-        _ => Err(Error::Unsupported(format!("cannot use complex value in dotenv file; offending key {key}"))),
+        _ => Err(Error::DumpTree(format!("cannot use complex value in dotenv file; offending key {key}"))),
     }
 }
 

@@ -309,7 +309,7 @@ fn sections_from_tree(root: &Mapping) -> Result<Vec<Section>> {
     let mut out = Vec::new();
     for e in root.entries() {
         let Node::Map(items) = &e.value else {
-            return Err(Error::Unsupported(format!(
+            return Err(Error::DumpTree(format!(
                 "INI section {:?} must be a mapping of keys (INI cannot hold nested values)",
                 e.key
             )));

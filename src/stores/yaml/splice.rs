@@ -253,6 +253,10 @@ fn render_scalar(t: &Text<'_>, src: &Src, v: &Value, indent: usize) -> Vec<Edit>
                     _ => {
                         if plain_ok(s, flow, strtag) {
                             s.clone()
+                        } else if !strtag && !s.contains('\n') && resolve_plain(s) != Resolved::Value(Value::Str(s.clone())) {
+                            // go-yaml forces double quotes on a string that would read back as
+                            // another type (`"1"`, `"true"`, `"null"`), as sops writes it.
+                            double_quoted(s)
                         } else if flow {
                             if s.starts_with("ENC[") && single_ok(s) { single_quoted(s) } else { quoted(s) }
                         } else if s.contains('\n') && rest_of_line_empty(t, end) {
