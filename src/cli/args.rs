@@ -310,6 +310,53 @@ pub enum Command {
         #[arg(value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Check that every value .sops.yaml wants encrypted is encrypted (no keys needed; for hooks and CI).
+    Check {
+        #[command(flatten)]
+        global: GlobalArgs,
+        /// Check the staged blobs (what the next commit would contain) instead of the working tree.
+        #[arg(long)]
+        staged: bool,
+        /// Also flag plaintext Kubernetes Secrets outside every creation rule.
+        #[arg(long)]
+        all: bool,
+        /// Files or directories (default: every file git tracks, or the current directory tree outside git).
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Manage the git pre-commit hook.
+    Hook {
+        #[command(subcommand)]
+        action: HookAction,
+    },
+    /// For `git diff` (diff.sops.textconv): print the file decrypted, or unchanged when it cannot be.
+    DiffTextconv {
+        #[command(flatten)]
+        global: GlobalArgs,
+        /// Input format; default from the extension.
+        #[arg(long, value_name = "FORMAT")]
+        input_type: Option<String>,
+        /// The file git hands over.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Git merge driver (merge.sops.driver = "kvsops merge-driver %O %A %B %P"): merges values, not lines.
+    MergeDriver {
+        #[command(flatten)]
+        global: GlobalArgs,
+        /// The common ancestor (%O).
+        #[arg(value_name = "BASE")]
+        base: PathBuf,
+        /// Our version (%A); receives the result.
+        #[arg(value_name = "OURS")]
+        ours: PathBuf,
+        /// Their version (%B).
+        #[arg(value_name = "THEIRS")]
+        theirs: PathBuf,
+        /// The file's path in the repository (%P), for its format and messages.
+        #[arg(value_name = "PATH")]
+        path: Option<PathBuf>,
+    },
     /// Print {"encrypted":true|false} for a file.
     Filestatus {
         #[command(flatten)]
@@ -474,5 +521,16 @@ pub enum Command {
     Groups {
         #[command(subcommand)]
         command: GroupsCommand,
+    },
+}
+
+/// What `kvsops hook` does.
+#[derive(Subcommand, Debug)]
+pub enum HookAction {
+    /// Install the pre-commit hook (`kvsops check --staged`) in this repository's hooks directory.
+    Install {
+        /// Replace a different existing pre-commit hook (it is kept as pre-commit.kvsops-backup).
+        #[arg(long)]
+        force: bool,
     },
 }

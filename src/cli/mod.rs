@@ -2,6 +2,8 @@
 //! writes results, and maps errors to sops's exit codes. No format or crypto logic lives here.
 
 pub mod args;
+pub mod check;
+pub mod gitdiff;
 mod edit;
 mod exec;
 mod groups;
@@ -76,6 +78,12 @@ fn run(cli: Cli) -> std::result::Result<i32, Failure> {
         Some(Command::Encrypt { global, keys, rules, io, files }) => encrypt_cmd(&global, &keys, &rules, &io, &files),
         Some(Command::Decrypt { global, io, dec, files }) => decrypt_cmd(&global, &io, &dec, &files),
         Some(Command::Filestatus { global, input_type, file }) => filestatus_cmd(&global, input_type.as_deref(), &file),
+        Some(Command::Check { global, staged, all, paths }) => check::check_cmd(&global, staged, all, &paths),
+        Some(Command::Hook { action: args::HookAction::Install { force } }) => check::hook_install_cmd(force),
+        Some(Command::DiffTextconv { global, input_type, file }) => gitdiff::textconv_cmd(&global, input_type.as_deref(), &file),
+        Some(Command::MergeDriver { global, base, ours, theirs, path }) => {
+            gitdiff::merge_driver_cmd(&global, &base, &ours, &theirs, path.as_deref())
+        }
         Some(Command::Edit { global, keys, rules, change, show_master_keys, file }) => {
             edit::run(&global, &keys, &rules, &change, show_master_keys, &file)
         }

@@ -4,9 +4,12 @@
 //! Every operation works on bytes in and bytes out; writing files (atomically) is the caller's
 //! job, so a failure anywhere leaves the input untouched.
 
+pub mod check;
 pub mod decrypt;
 pub mod edit;
 pub mod encrypt;
+pub mod git;
+pub mod merge;
 pub mod exec;
 pub mod groups;
 pub mod rewrite;
