@@ -258,12 +258,19 @@ pub fn open(key: &DataKey, enc: &EncValue, aad: &str) -> Result<Zeroizing<Vec<u8
 pub struct Cipher {
     key: DataKey,
     stash: HashMap<(String, Vec<u8>), [u8; IV_LEN]>,
+    remember_ivs: bool,
 }
 
 impl Cipher {
     /// A cipher for one file's data key.
     pub fn new(key: DataKey) -> Self {
-        Cipher { key, stash: HashMap::new() }
+        Cipher { key, stash: HashMap::new(), remember_ivs: true }
+    }
+
+    /// A cipher that does not remember IVs: for a plain decryption, whose values are never
+    /// re-encrypted, so a large file does not keep a second copy of every plaintext.
+    pub fn without_iv_reuse(key: DataKey) -> Self {
+        Cipher { key, stash: HashMap::new(), remember_ivs: false }
     }
 
     /// The data key this cipher uses.
@@ -281,7 +288,8 @@ impl Cipher {
         if plaintext.is_empty() {
             return String::new();
         }
-        let iv = match self.stash.get(&(aad.to_string(), plaintext.to_vec())) {
+        let remembered = if self.stash.is_empty() { None } else { self.stash.get(&(aad.to_string(), plaintext.to_vec())) };
+        let iv = match remembered {
             Some(iv) => *iv,
             None => {
                 let mut iv = [0u8; IV_LEN];
@@ -311,8 +319,10 @@ impl Cipher {
         }
         let enc = EncValue::parse(s)?;
         let plain = open(&self.key, &enc, aad)?;
-        if let Ok(iv) = <[u8; IV_LEN]>::try_from(enc.iv.as_slice()) {
-            self.stash.insert((aad.to_string(), plain.to_vec()), iv);
+        if self.remember_ivs {
+            if let Ok(iv) = <[u8; IV_LEN]>::try_from(enc.iv.as_slice()) {
+                self.stash.insert((aad.to_string(), plain.to_vec()), iv);
+            }
         }
         leaf_from_bytes(plain.to_vec(), &enc.datatype)
     }
@@ -387,6 +397,15 @@ mod tests {
             assert!(s.ends_with(&format!("type:{}]", v.type_name())));
             assert_eq!(c.decrypt_str(&s, "k:").unwrap(), Leaf::Scalar(Scalar::new(v)));
         }
+    }
+
+    #[test]
+    fn a_cipher_without_iv_reuse_forgets() {
+        let mut c = Cipher::new(kat_key());
+        let first = c.encrypt_leaf(&Leaf::Scalar(Scalar::str("v")), "a:");
+        let mut d = Cipher::without_iv_reuse(kat_key());
+        d.decrypt_str(&first, "a:").unwrap();
+        assert_ne!(d.encrypt_leaf(&Leaf::Scalar(Scalar::str("v")), "a:"), first);
     }
 
     #[test]

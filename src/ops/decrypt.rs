@@ -24,11 +24,15 @@ pub struct DecryptOptions {
 
 /// Loads and decrypts an encrypted file, checking its MAC unless told not to.
 pub fn decrypt_file(input: &[u8], store: &dyn Store, keyring: &Keyring, opts: DecryptOptions) -> Result<Decrypted> {
+    decrypt_file_with(input, store, keyring, opts, true)
+}
+
+fn decrypt_file_with(input: &[u8], store: &dyn Store, keyring: &Keyring, opts: DecryptOptions, remember_ivs: bool) -> Result<Decrypted> {
     let file = store.load_encrypted(input)?;
     let mut documents = file.documents;
     let metadata = file.metadata;
     let key = super::get_data_key(&metadata, keyring)?;
-    let mut cipher = Cipher::new(key);
+    let mut cipher = if remember_ivs { Cipher::new(key) } else { Cipher::without_iv_reuse(key) };
     let computed = super::decrypt_documents(&mut documents, &metadata, &mut cipher)?;
     if !opts.ignore_mac {
         super::verify_mac(&metadata, &mut cipher, &computed)?;
@@ -44,7 +48,7 @@ pub fn decrypt_bytes(
     keyring: &Keyring,
     opts: DecryptOptions,
 ) -> Result<Vec<u8>> {
-    let d = decrypt_file(input, in_store, keyring, opts)?;
+    let d = decrypt_file_with(input, in_store, keyring, opts, false)?;
     let source = (in_store.format() == out_store.format()).then_some(input);
     out_store.emit_plain(&d.documents, source)
 }
