@@ -60,6 +60,45 @@ impl YamlStore {
     }
 }
 
+/// The last text loaded on this thread with its documents as loaded (before the caller changed
+/// them). Writing a file back compares the new tree with the source's, and a file is written by the
+/// same thread that read it: this spares a second parse of the same text.
+struct LastParse {
+    text: String,
+    split: bool,
+    documents: Vec<Document>,
+}
+
+thread_local! {
+    static LAST_PARSE: std::cell::RefCell<Option<LastParse>> = const { std::cell::RefCell::new(None) };
+}
+
+fn remember_parse(text: &str, split: bool, documents: &[Document]) {
+    LAST_PARSE.with(|c| {
+        *c.borrow_mut() = Some(LastParse { text: text.to_string(), split, documents: documents.to_vec() });
+    });
+}
+
+/// The documents of `text` as loaded, with the `sops` entries split off when `split`: from the
+/// thread's last load when it was of the same text, otherwise parsed again.
+pub(crate) fn original_documents(text: &str, split: bool) -> Result<Vec<Document>> {
+    let cached = LAST_PARSE.with(|c| {
+        let mut slot = c.borrow_mut();
+        match slot.as_ref() {
+            Some(last) if last.split == split && last.text == text => slot.take().map(|l| l.documents),
+            _ => None,
+        }
+    });
+    if let Some(docs) = cached {
+        return Ok(docs);
+    }
+    let mut docs = parse_documents(text)?;
+    if split {
+        split_metadata(text, &mut docs);
+    }
+    Ok(docs)
+}
+
 /// Parses YAML text into documents (the `sops` key, if any, still in place).
 pub(crate) fn parse_documents(text: &str) -> Result<Vec<Document>> {
     let t = load::Text::new(text);
@@ -156,7 +195,10 @@ impl Store for YamlStore {
     }
 
     fn load_plain(&self, input: &[u8]) -> Result<Vec<Document>> {
-        parse_documents(Self::text(input)?)
+        let text = Self::text(input)?;
+        let documents = parse_documents(text)?;
+        remember_parse(text, false, &documents);
+        Ok(documents)
     }
 
     fn load_encrypted(&self, input: &[u8]) -> Result<EncryptedFile> {
@@ -164,6 +206,7 @@ impl Store for YamlStore {
         let mut documents = parse_documents(text)?;
         let meta = split_metadata(text, &mut documents).ok_or(Error::MetadataNotFound)?;
         let metadata = Metadata::from_mapping(&meta)?;
+        remember_parse(text, true, &documents);
         Ok(EncryptedFile { documents, metadata })
     }
 

@@ -35,10 +35,7 @@ pub(crate) fn emit(docs: &[Document], metadata: Option<&Metadata>, source: Optio
     };
     let Some(source) = source else { return fresh_all() };
     let Ok(text) = std::str::from_utf8(source) else { return fresh_all() };
-    let Ok(mut orig) = super::parse_documents(text) else { return fresh_all() };
-    if metadata.is_none() {
-        super::split_metadata(text, &mut orig);
-    }
+    let Ok(orig) = super::original_documents(text, metadata.is_none()) else { return fresh_all() };
     if orig.len() != docs.len() {
         return fresh_all();
     }
