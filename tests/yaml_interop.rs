@@ -306,3 +306,22 @@ fn tampering_fails_with_sops_exit_codes() {
         assert_eq!(fails(c).status.code(), Some(25));
     }
 }
+
+#[test]
+fn tagged_block_scalars_lose_their_tag_when_encrypted() {
+    // A `!!binary |` block must not keep its tag in front of the ENC value: the file would no
+    // longer parse (regression).
+    let sb = Sandbox::new();
+    let plain = sb.write("b.yaml", "bin: !!binary |\n  ////////////\n  ////\nok: hello\n");
+    let enc = sb.write("b.enc.yaml", kvsops_encrypt(&sb, &plain, &[]));
+    let text = std::fs::read_to_string(&enc).unwrap();
+    assert!(!text.contains("!!binary"), "{text}");
+    let store = yaml_store();
+    let ours = store.load_plain(&decrypt_with(sb.kvsops(), &enc)).unwrap();
+    let want = store.load_plain(&std::fs::read(&plain).unwrap()).unwrap();
+    assert_eq!(data_of(&ours), data_of(&want));
+    if have("sops") {
+        let theirs = store.load_plain(&decrypt_with(sb.sops(), &enc)).unwrap();
+        assert_eq!(data_of(&theirs), data_of(&want));
+    }
+}

@@ -237,7 +237,10 @@ fn render_scalar(t: &Text<'_>, src: &Src, v: &Value, indent: usize) -> Vec<Edit>
     let (start, end) = (src.start, src.end);
     let text = match v {
         Value::Str(s) => {
-            if block {
+            // A tagged block (`!!binary |`) is replaced whole, tag included: a tag must not stay in
+            // front of an ENC value, which is no longer what the tag says.
+            let tagged = t.b.get(start) == Some(&b'!');
+            if block && !tagged {
                 if let Some(edits) = block_edits(t, src, s) {
                     return edits;
                 }
@@ -280,13 +283,21 @@ fn render_scalar(t: &Text<'_>, src: &Src, v: &Value, indent: usize) -> Vec<Edit>
         // A block scalar replaced by a one-line scalar: the header becomes the scalar, the
         // content lines go.
         let hlen = (src.aux & 0xff) as usize;
-        let mut edits = vec![(start, start + hlen, text)];
+        let hstart = block_header_start(t, src);
+        let mut edits = vec![(start, hstart + hlen, text)];
         if let Some((cs, ce)) = content_range(t, src) {
             edits.push((cs, line_break_end(t, ce), String::new()));
         }
         return edits;
     }
     vec![(start, end, text)]
+}
+
+/// Where a block scalar's `|`/`>` header starts: a tag (`!!binary |`) may stand before it, and the
+/// scalar's span then starts at the tag.
+fn block_header_start(t: &Text<'_>, src: &Src) -> usize {
+    let le = t.line_end(src.start);
+    t.b[src.start..le].iter().position(|c| *c == b'|' || *c == b'>').map_or(src.start, |p| src.start + p)
 }
 
 fn rest_of_line_empty(t: &Text<'_>, end: usize) -> bool {
@@ -309,7 +320,7 @@ fn line_break_end(t: &Text<'_>, pos: usize) -> usize {
 /// content line; `None` when the block is empty.
 fn content_range(t: &Text<'_>, src: &Src) -> Option<(usize, usize)> {
     let hlen = (src.aux & 0xff) as usize;
-    let hend = src.start + hlen;
+    let hend = block_header_start(t, src) + hlen;
     let first = line_break_end(t, t.line_end(hend));
     if src.end > hend && first <= src.end {
         Some((first, src.end))
@@ -322,7 +333,8 @@ fn content_range(t: &Text<'_>, src: &Src) -> Option<(usize, usize)> {
 /// be written as one.
 fn block_edits(t: &Text<'_>, src: &Src, s: &str) -> Option<Vec<Edit>> {
     let hlen = (src.aux & 0xff) as usize;
-    let header = t.s.get(src.start..src.start + hlen)?;
+    let hstart = block_header_start(t, src);
+    let header = t.s.get(hstart..hstart + hlen)?;
     let mut kind = header.chars().next()?;
     let digit: Option<char> = header.chars().find(|c| c.is_ascii_digit());
     let content_indent = (src.aux >> 8) as usize;
@@ -347,7 +359,7 @@ fn block_edits(t: &Text<'_>, src: &Src, s: &str) -> Option<Vec<Edit>> {
     let range = content_range(t, src);
     if k >= 2 {
         // Keep chomping: the blank lines after the block are part of the value.
-        let after = range.map_or(src.start + hlen, |r| r.1);
+        let after = range.map_or(hstart + hlen, |r| r.1);
         if blank_lines_after(t, after) != k - 1 {
             return None;
         }
@@ -362,11 +374,11 @@ fn block_edits(t: &Text<'_>, src: &Src, s: &str) -> Option<Vec<Edit>> {
         new_header.push(d);
     }
     new_header.push_str(chomp);
-    let mut edits = vec![(src.start, src.start + hlen, new_header)];
+    let mut edits = vec![(hstart, hstart + hlen, new_header)];
     match range {
         Some((cs, ce)) => edits.push((cs, ce, content)),
         None => {
-            let le = t.line_end(src.start + hlen);
+            let le = t.line_end(hstart + hlen);
             edits.push((le, le, format!("\n{content}")));
         }
     }
