@@ -125,6 +125,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer runs and smaller inputs")
     ap.add_argument("--write", action="store_true", help="store the table in docs/performance.md")
     ap.add_argument("--skip-azure", action="store_true")
+    ap.add_argument("--big-runs", type=int, default=3, help="runs per tool of the large cases (sops takes minutes)")
     args = ap.parse_args()
 
     subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "kvsops", "-p", "kv-emulator"], cwd=ROOT, check=True)
@@ -135,7 +136,7 @@ def main():
         sys.exit("sops is not installed: run scripts/install-test-deps")
     work = tempfile.mkdtemp(prefix="kvsops-bench-")
     env = tool_env()
-    small_runs, big_runs = (3, 1) if args.quick else (10, 3)
+    small_runs, big_runs = (3, 1) if args.quick else (10, args.big_runs)
     rows = []
 
     def case(name, fmt, gen, runs, ext):
