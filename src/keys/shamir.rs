@@ -266,7 +266,7 @@ mod tests {
 
     // --- Known answer: the sops 3.11 fixture with three age groups and threshold 2. ---
 
-    const FIXTURES: &str = "/work/shared/reference/fixtures";
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sops-3.11");
 
     /// The armored age blocks of a file, in order, found by a plain line scan.
     fn armored_blocks(text: &str) -> Vec<String> {

@@ -7,8 +7,7 @@
 # Usage: sh regen.sh   (from anywhere; needs sops and the fixture key)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-key=$here/../../../shared/reference/fixtures/key1.txt
-[ -f "$key" ] || key=/work/shared/reference/fixtures/key1.txt
+key=$here/../sops-3.11/key1.txt
 recipient=$(grep -o 'age1[a-z0-9]*' "$key" | head -1)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -4,7 +4,7 @@
 use super::*;
 use crate::tree::{MapItem, Mapping, Node, SeqItem, Value};
 
-const FIXTURES: &str = "/work/shared/reference/fixtures";
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sops-3.11");
 
 /// A compact rendering of a tree: `{k: v, #c}`, `[a, #c]`, scalars as `type:value`.
 pub(super) fn dump_map(m: &Mapping) -> String {
@@ -189,7 +189,7 @@ pub(super) fn sops_available(test: &str) -> bool {
     found
 }
 
-pub(super) const KEY1: &str = "/work/shared/reference/fixtures/key1.txt";
+pub(super) const KEY1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sops-3.11/key1.txt");
 pub(super) const RECIPIENT1: &str = "age16rgx9xmhnd8afawnn75f8lvcnjx6luphk8uapvsuy78a4pdat4wq2tkw9v";
 
 pub(super) fn sops(args: &[&str], input: &[u8]) -> std::process::Output {
