@@ -145,3 +145,35 @@ fn filestatus_reports_encryption() {
     c.arg("filestatus").arg(&f);
     assert_eq!(String::from_utf8(ok(c)).unwrap().trim(), r#"{"encrypted":true}"#);
 }
+
+#[test]
+fn rotate_takes_several_files_and_reports_each_failure() {
+    let sb = Sandbox::new();
+    let files: Vec<_> = (0..3).map(|i| sb.write(&format!("r{i}.yaml"), format!("pw: secret-{i}\n"))).collect();
+    let mut c = sb.kvsops();
+    c.args(["encrypt", "-i", "--age", KEY1_RECIPIENT]).args(&files);
+    ok(c);
+    let before: Vec<String> = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+    let mut c = with_key(sb.kvsops());
+    c.args(["rotate", "-i"]).args(&files);
+    ok(c);
+    for (i, f) in files.iter().enumerate() {
+        let after = std::fs::read_to_string(f).unwrap();
+        assert_ne!(after, before[i], "a new data key re-encrypts every value");
+        let mut c = with_key(sb.kvsops());
+        c.arg("decrypt").arg(f);
+        assert_eq!(String::from_utf8(ok(c)).unwrap(), format!("pw: secret-{i}\n"));
+        if have("sops") {
+            let mut c = with_key(sb.sops());
+            c.arg("decrypt").arg(f);
+            assert_eq!(String::from_utf8(ok(c)).unwrap(), format!("pw: secret-{i}\n"));
+        }
+    }
+    // One file that is not encrypted: the others still rotate, the exit code is non-zero.
+    std::fs::write(&files[1], "pw: plain\n").unwrap();
+    let mut c = with_key(sb.kvsops());
+    c.args(["rotate", "-i"]).args(&files);
+    let out = fails(c);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 of 3 files failed"));
+    assert_eq!(std::fs::read_to_string(&files[1]).unwrap(), "pw: plain\n");
+}

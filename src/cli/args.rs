@@ -399,12 +399,18 @@ pub enum Command {
         /// Write the result to this file instead of standard output.
         #[arg(long, value_name = "PATH")]
         output: Option<PathBuf>,
+        /// With several files: write each result into this directory under its own name.
+        #[arg(long, value_name = "DIR")]
+        output_dir: Option<PathBuf>,
         /// Use this path for format detection.
         #[arg(long, value_name = "PATH")]
         filename_override: Option<PathBuf>,
-        /// The file.
-        #[arg(value_name = "FILE")]
-        file: PathBuf,
+        /// Parallel file operations for batches (default: 8).
+        #[arg(long, value_name = "N", env = "KVSOPS_JOBS")]
+        jobs: Option<usize>,
+        /// The files (several need --in-place or --output-dir).
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
     },
     /// Re-wrap files' data keys for the keys their creation rule lists now.
     Updatekeys {

@@ -87,8 +87,9 @@ fn run(cli: Cli) -> std::result::Result<i32, Failure> {
         Some(Command::Edit { global, keys, rules, change, show_master_keys, file }) => {
             edit::run(&global, &keys, &rules, &change, show_master_keys, &file)
         }
-        Some(Command::Rotate { global, rotate_keys, change, in_place, output, filename_override, file }) => {
-            rotate::run(&global, &rotate_keys, &change, in_place, output, filename_override, &file)
+        Some(Command::Rotate { global, rotate_keys, change, in_place, output, output_dir, filename_override, jobs, files }) => {
+            let io = IoArgs { in_place, output, output_dir, filename_override, jobs, ..edit::io_of(&change) };
+            rotate::run(&global, &rotate_keys, &change, &io, &files)
         }
         Some(Command::Updatekeys { global, yes, input_type, shamir_threshold, decryption_order, files }) => {
             updatekeys::run(&global, yes, input_type.as_deref(), shamir_threshold, decryption_order.as_deref(), &files)

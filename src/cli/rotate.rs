@@ -26,38 +26,43 @@ fn keys_of(r: &RotateKeyArgs, add: bool) -> Result<KeySpecGroup> {
 /// `kvsops -r FILE`.
 pub(super) fn legacy(l: &LegacyArgs, file: &Path) -> std::result::Result<i32, Failure> {
     let change = super::edit::legacy_change(l);
-    run(&l.global, &l.rotate_keys, &change, l.io.in_place, l.io.output.clone(), l.io.filename_override.clone(), file)
+    let io = IoArgs {
+        in_place: l.io.in_place,
+        output: l.io.output.clone(),
+        filename_override: l.io.filename_override.clone(),
+        ..super::edit::io_of(&change)
+    };
+    run(&l.global, &l.rotate_keys, &change, &io, &[file.to_path_buf()])
 }
 
-/// `kvsops rotate`.
+/// `kvsops rotate FILE...`: several files run concurrently with one keyring, so Key Vault
+/// credentials and connections are shared; one failing file does not stop the others.
 pub(super) fn run(
     global: &GlobalArgs,
     rotate_keys: &RotateKeyArgs,
     change: &ChangeArgs,
-    in_place: bool,
-    output: Option<PathBuf>,
-    filename_override: Option<PathBuf>,
-    file: &Path,
+    io: &IoArgs,
+    files: &[PathBuf],
 ) -> std::result::Result<i32, Failure> {
-    let fail = at(Some(file));
-    let add = keys_of(rotate_keys, true).map_err(at(Some(file)))?;
-    let remove = keys_of(rotate_keys, false).map_err(at(Some(file)))?;
+    let add = keys_of(rotate_keys, true).map_err(at(None))?;
+    let remove = keys_of(rotate_keys, false).map_err(at(None))?;
     let changes_keys = !add.is_empty() || !remove.is_empty();
-    if changes_keys && !file.exists() {
-        eprintln!(
-            "kvsops: {}: cannot add or remove keys on a file that does not exist; use `kvsops edit` to create it",
-            file.display()
-        );
-        return Ok(crate::error::exit::CANNOT_CHANGE_KEYS_FROM_NON_EXISTENT_FILE);
+    if changes_keys {
+        if let Some(missing) = files.iter().find(|f| !f.exists()) {
+            eprintln!(
+                "kvsops: {}: cannot add or remove keys on a file that does not exist; use `kvsops edit` to create it",
+                missing.display()
+            );
+            return Ok(crate::error::exit::CANNOT_CHANGE_KEYS_FROM_NON_EXISTENT_FILE);
+        }
     }
-    let io = IoArgs { in_place, output, filename_override, ..super::edit::io_of(change) };
-    let result = (|| -> Result<()> {
-        let files = [file.to_path_buf()];
-        let sink = super::sink(&io, &files)?;
-        let cfg = super::load_config(global)?;
-        let settings = super::store_settings(cfg.as_ref(), &io);
-        let (in_fmt, out_fmt) = super::formats(Some(file), &io)?;
-        let keyring = super::edit::keyring_of(change)?;
+    let sink = super::sink(io, files).map_err(at(None))?;
+    let cfg = super::load_config(global).map_err(at(None))?;
+    let settings = super::store_settings(cfg.as_ref(), io);
+    let keyring = super::edit::keyring_of(change).map_err(at(None))?;
+    super::for_each_file(files, io.jobs, |path| {
+        let file = path.ok_or_else(|| crate::error::Error::Conflict("rotate needs a file".into()))?;
+        let (in_fmt, out_fmt) = super::formats(Some(file), io)?;
         let input = fsio::read_file(file)?;
         let opts = RotateOptions { ignore_mac: change.ignore_mac, add: &add, remove: &remove };
         let out = crate::ops::rotate::rotate(
@@ -68,6 +73,5 @@ pub(super) fn run(
             opts,
         )?;
         super::deliver(&sink, Some(file), &out, Sensitivity::Encrypted)
-    })();
-    result.map(|_| 0).map_err(fail)
+    })
 }
