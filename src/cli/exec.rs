@@ -19,6 +19,32 @@ fn refuse_user(user: Option<&str>) -> Result<()> {
     }
 }
 
+/// What both exec commands need before decrypting: the file's bytes, its stores and the keyring.
+struct Prepared {
+    input: Vec<u8>,
+    in_store: Box<dyn crate::stores::Store>,
+    out_store: Box<dyn crate::stores::Store>,
+    keyring: crate::keys::Keyring,
+    options: DecryptOptions,
+}
+
+impl Prepared {
+    fn new(global: &GlobalArgs, change: &ChangeArgs, user: Option<&str>, file: &Path) -> Result<Self> {
+        refuse_user(user)?;
+        let cfg = super::load_config(global)?;
+        let io = super::edit::io_of(change);
+        let settings = super::store_settings(cfg.as_ref(), &io);
+        let (in_fmt, out_fmt) = super::formats(Some(file), &io)?;
+        Ok(Prepared {
+            keyring: super::edit::keyring_of(change)?,
+            input: fsio::read_file(file)?,
+            in_store: in_fmt.store(&settings),
+            out_store: out_fmt.store(&settings),
+            options: DecryptOptions { ignore_mac: change.ignore_mac },
+        })
+    }
+}
+
 /// `kvsops exec-env`.
 pub(super) fn run_env(
     global: &GlobalArgs,
@@ -29,19 +55,8 @@ pub(super) fn run_env(
     command: &str,
 ) -> std::result::Result<i32, Failure> {
     let result = (|| -> Result<i32> {
-        refuse_user(user)?;
-        let cfg = super::load_config(global)?;
-        let io = super::edit::io_of(change);
-        let settings = super::store_settings(cfg.as_ref(), &io);
-        let (in_fmt, _) = super::formats(Some(file), &io)?;
-        let keyring = super::edit::keyring_of(change)?;
-        let input = fsio::read_file(file)?;
-        let d = crate::ops::decrypt::decrypt_file(
-            &input,
-            in_fmt.store(&settings).as_ref(),
-            &keyring,
-            DecryptOptions { ignore_mac: change.ignore_mac },
-        )?;
+        let p = Prepared::new(global, change, user, file)?;
+        let d = crate::ops::decrypt::decrypt_file(&p.input, p.in_store.as_ref(), &p.keyring, p.options)?;
         let pairs = crate::ops::exec::env_pairs(&d.documents)?;
         drop(d);
         crate::ops::exec::run_with_env(command, &pairs, opts)
@@ -59,20 +74,9 @@ pub(super) fn run_file(
     command: &str,
 ) -> std::result::Result<i32, Failure> {
     let result = (|| -> Result<i32> {
-        refuse_user(user)?;
-        let cfg = super::load_config(global)?;
-        let io = super::edit::io_of(change);
-        let settings = super::store_settings(cfg.as_ref(), &io);
-        let (in_fmt, out_fmt) = super::formats(Some(file), &io)?;
-        let keyring = super::edit::keyring_of(change)?;
-        let input = fsio::read_file(file)?;
-        let plaintext = crate::ops::decrypt::decrypt_bytes(
-            &input,
-            in_fmt.store(&settings).as_ref(),
-            out_fmt.store(&settings).as_ref(),
-            &keyring,
-            DecryptOptions { ignore_mac: change.ignore_mac },
-        )?;
+        let p = Prepared::new(global, change, user, file)?;
+        let plaintext =
+            crate::ops::decrypt::decrypt_bytes(&p.input, p.in_store.as_ref(), p.out_store.as_ref(), &p.keyring, p.options)?;
         crate::ops::exec::run_with_file(command, plaintext, opts)
     })();
     result.map_err(at(Some(file)))
