@@ -1,7 +1,7 @@
 //! sops's tree paths, `["key"][0]["other"]`, used by `--extract`, `set` and `unset`.
 
 use crate::error::{Error, Result};
-use crate::tree::{MapItem, Mapping, Node, SeqItem};
+use crate::tree::{Mapping, Node, SeqItem};
 
 /// One step of a path: a mapping key or a sequence index.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -209,11 +209,6 @@ pub fn unset(root: &mut Mapping, path: &[Step]) -> Result<()> {
         }
         _ => Err(Error::PathNotFound(describe(last))),
     }
-}
-
-/// True when a mapping item is an entry with this key (helper for callers that edit in place).
-pub fn is_entry(item: &MapItem, key: &str) -> bool {
-    matches!(item, MapItem::Entry(e) if e.key == key)
 }
 
 #[cfg(test)]
