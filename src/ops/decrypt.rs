@@ -3,6 +3,7 @@
 use crate::cipher::Cipher;
 use crate::error::{Error, Result};
 use crate::keys::Keyring;
+use crate::mac::MacHasher;
 use crate::metadata::Metadata;
 use crate::stores::Store;
 use crate::tree::{Document, Node, Scalar, Value};
@@ -48,9 +49,33 @@ pub fn decrypt_bytes(
     keyring: &Keyring,
     opts: DecryptOptions,
 ) -> Result<Vec<u8>> {
+    if in_store.format() == out_store.format() {
+        if let Some(out) = decrypt_streamed(input, in_store, keyring, opts) {
+            return out;
+        }
+    }
     let d = decrypt_file_with(input, in_store, keyring, opts, false)?;
     let source = (in_store.format() == out_store.format()).then_some(input);
     out_store.emit_plain(&d.documents, source)
+}
+
+/// The one-pass fast path of [`decrypt_bytes`] (see [`crate::stores::Streamed`]), `None` when the
+/// store does not offer it for this file. Same checks, same errors, same output as the tree path.
+fn decrypt_streamed(input: &[u8], store: &dyn Store, keyring: &Keyring, opts: DecryptOptions) -> Option<Result<Vec<u8>>> {
+    let file = store.streamed(input)?;
+    let Ok(Some(meta)) = file.metadata() else { return None };
+    Some((|| {
+        let metadata = Metadata::from_mapping(&meta)?;
+        let key = super::get_data_key(&metadata, keyring)?;
+        let mut cipher = Cipher::without_iv_reuse(key);
+        let rule = metadata.effective_rule();
+        let mut hasher = MacHasher::new(metadata.mac_only_encrypted);
+        let out = file.rewrite(&mut |ctx, leaf| super::decrypt_leaf(&rule, &mut hasher, &mut cipher, ctx, leaf))?;
+        if !opts.ignore_mac {
+            super::verify_mac(&metadata, &mut cipher, &hasher.finish())?;
+        }
+        Ok(out)
+    })())
 }
 
 /// `--extract`: one value of the first document. A string prints raw (no newline), a subtree in the

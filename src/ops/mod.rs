@@ -29,7 +29,7 @@ use crate::keys::{KeyGroup, KeySpecGroup, Keyring};
 use crate::mac::{self, MacHasher};
 use crate::metadata::Metadata;
 use crate::rules::CryptRule;
-use crate::tree::{walk_leaves, Document, Leaf, Scalar, Value};
+use crate::tree::{walk_leaves, Document, Leaf, LeafCtx, Scalar, Value};
 
 /// Encrypts every leaf the rule selects, in place, and returns the MAC over the plaintext (sops's
 /// `Tree.Encrypt`). Source positions are kept on the new ENC leaves so stores can splice them.
@@ -41,29 +41,39 @@ pub fn encrypt_documents(
 ) -> Result<String> {
     let mut hasher = MacHasher::new(mac_only_encrypted);
     for doc in documents.iter_mut() {
-        walk_leaves::<Error, _>(&mut doc.root, &mut |ctx, leaf| {
-            let encrypted = rule.should_encrypt(ctx.path, ctx.comments, ctx.is_comment);
-            hasher.add(&leaf, encrypted);
-            if !encrypted {
-                return Ok(leaf);
-            }
-            let aad = ctx.aad();
-            let enc = cipher.encrypt_leaf(&leaf, &aad);
-            Ok(match leaf {
-                Leaf::Comment(c) => {
-                    if rule.encrypted_comment_conflicts(&enc) {
-                        return Err(Error::EncryptValue {
-                            path: aad,
-                            reason: "an encrypted comment matches unencrypted_comment_regex; choose a regex that cannot match ENC[...]".into(),
-                        });
-                    }
-                    Leaf::Comment(crate::tree::Comment { text: enc, src: c.src })
-                }
-                Leaf::Scalar(s) => Leaf::Scalar(Scalar { value: Value::Str(enc), src: s.src }),
-            })
-        })?;
+        walk_leaves::<Error, _>(&mut doc.root, &mut |ctx, leaf| encrypt_leaf(rule, &mut hasher, cipher, ctx, leaf))?;
     }
     Ok(hasher.finish())
+}
+
+/// Encrypts one leaf if the rule selects it and adds its plaintext to the MAC: the step of
+/// [`encrypt_documents`], shared with the stores' one-pass rewrite ([`crate::stores::Streamed`]).
+pub(crate) fn encrypt_leaf(
+    rule: &CryptRule,
+    hasher: &mut MacHasher,
+    cipher: &mut Cipher,
+    ctx: &LeafCtx<'_>,
+    leaf: Leaf,
+) -> Result<Leaf> {
+    let encrypted = rule.should_encrypt(ctx.path, ctx.comments, ctx.is_comment);
+    hasher.add(&leaf, encrypted);
+    if !encrypted {
+        return Ok(leaf);
+    }
+    let aad = ctx.aad();
+    let enc = cipher.encrypt_leaf(&leaf, &aad);
+    Ok(match leaf {
+        Leaf::Comment(c) => {
+            if rule.encrypted_comment_conflicts(&enc) {
+                return Err(Error::EncryptValue {
+                    path: aad,
+                    reason: "an encrypted comment matches unencrypted_comment_regex; choose a regex that cannot match ENC[...]".into(),
+                });
+            }
+            Leaf::Comment(crate::tree::Comment { text: enc, src: c.src })
+        }
+        Leaf::Scalar(s) => Leaf::Scalar(Scalar { value: Value::Str(enc), src: s.src }),
+    })
 }
 
 /// Decrypts every leaf the rule selects, in place, and returns the MAC over the plaintext (sops's
@@ -72,44 +82,54 @@ pub fn decrypt_documents(documents: &mut [Document], metadata: &Metadata, cipher
     let rule = metadata.effective_rule();
     let mut hasher = MacHasher::new(metadata.mac_only_encrypted);
     for doc in documents.iter_mut() {
-        walk_leaves::<Error, _>(&mut doc.root, &mut |ctx, leaf| {
-            let encrypted = rule.should_encrypt(ctx.path, ctx.comments, ctx.is_comment);
-            let out = if !encrypted {
-                leaf
-            } else {
-                let aad = ctx.aad();
-                match leaf {
-                    Leaf::Comment(c) => match cipher.decrypt_str(&c.text, &aad) {
-                        Ok(Leaf::Comment(d)) => Leaf::Comment(crate::tree::Comment { text: d.text, src: c.src }),
-                        // A comment that does not decrypt was never encrypted (older sops): keep it.
-                        _ => Leaf::Comment(c),
-                    },
-                    Leaf::Scalar(Scalar { value: Value::Str(s), src }) => {
-                        let decrypted = cipher.decrypt_str(&s, &aad).map_err(|e| Error::DecryptValue {
-                            path: display_path(ctx.path),
-                            reason: e.to_string(),
-                        })?;
-                        match decrypted {
-                            Leaf::Scalar(d) => Leaf::Scalar(Scalar { value: d.value, src }),
-                            Leaf::Comment(d) => Leaf::Comment(crate::tree::Comment { text: d.text, src }),
-                        }
-                    }
-                    Leaf::Scalar(other) => {
-                        return Err(Error::DecryptValue {
-                            path: display_path(ctx.path),
-                            reason: format!(
-                                "a plain {} value where the file's rule expects an encrypted one",
-                                other.value.type_name()
-                            ),
-                        })
-                    }
-                }
-            };
-            hasher.add(&out, encrypted);
-            Ok(out)
-        })?;
+        walk_leaves::<Error, _>(&mut doc.root, &mut |ctx, leaf| decrypt_leaf(&rule, &mut hasher, cipher, ctx, leaf))?;
     }
     Ok(hasher.finish())
+}
+
+/// Decrypts one leaf if the rule says it is encrypted and adds its plaintext to the MAC: the step
+/// of [`decrypt_documents`], shared with the stores' one-pass rewrite.
+pub(crate) fn decrypt_leaf(
+    rule: &CryptRule,
+    hasher: &mut MacHasher,
+    cipher: &mut Cipher,
+    ctx: &LeafCtx<'_>,
+    leaf: Leaf,
+) -> Result<Leaf> {
+    let encrypted = rule.should_encrypt(ctx.path, ctx.comments, ctx.is_comment);
+    let out = if !encrypted {
+        leaf
+    } else {
+        let aad = ctx.aad();
+        match leaf {
+            Leaf::Comment(c) => match cipher.decrypt_str(&c.text, &aad) {
+                Ok(Leaf::Comment(d)) => Leaf::Comment(crate::tree::Comment { text: d.text, src: c.src }),
+                // A comment that does not decrypt was never encrypted (older sops): keep it.
+                _ => Leaf::Comment(c),
+            },
+            Leaf::Scalar(Scalar { value: Value::Str(s), src }) => {
+                let decrypted = cipher.decrypt_str(&s, &aad).map_err(|e| Error::DecryptValue {
+                    path: display_path(ctx.path),
+                    reason: e.to_string(),
+                })?;
+                match decrypted {
+                    Leaf::Scalar(d) => Leaf::Scalar(Scalar { value: d.value, src }),
+                    Leaf::Comment(d) => Leaf::Comment(crate::tree::Comment { text: d.text, src }),
+                }
+            }
+            Leaf::Scalar(other) => {
+                return Err(Error::DecryptValue {
+                    path: display_path(ctx.path),
+                    reason: format!(
+                        "a plain {} value where the file's rule expects an encrypted one",
+                        other.value.type_name()
+                    ),
+                })
+            }
+        }
+    };
+    hasher.add(&out, encrypted);
+    Ok(out)
 }
 
 /// A key path for messages: `data.password` style, never a value.

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use crate::error::Result;
 use crate::metadata::Metadata;
-use crate::tree::{Document, Mapping, Node};
+use crate::tree::{Document, Leaf, LeafCtx, Mapping, Node};
 
 /// The file formats sops knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,6 +136,29 @@ pub trait Store: Send + Sync {
 
     /// True when the bytes hold this format's Flux detection marker (the file is encrypted).
     fn has_marker(&self, input: &[u8]) -> bool;
+
+    /// The one-pass fast path for this file, when the store offers one and the file is simple
+    /// enough for it; `None` means load a tree.
+    fn streamed<'a>(&'a self, _input: &'a [u8]) -> Option<Box<dyn Streamed + 'a>> {
+        None
+    }
+}
+
+/// A file a store rewrites in one pass over its text, without building a tree: the fast path for
+/// large, simple files (a Secret with 100,000 keys). The result is byte for byte what loading,
+/// walking and emitting with the source would give; a store offers it only where it can promise
+/// that, and the tree path handles everything else.
+pub trait Streamed {
+    /// The file's `sops` metadata mapping, or `None` when it has none (a plaintext).
+    fn metadata(&self) -> Result<Option<Mapping>>;
+
+    /// Calls `visit` on every leaf, in the order and with the paths and comment stacks
+    /// [`crate::tree::walk_leaves`] would give, writes each leaf it returns in place, and drops
+    /// the `sops` block.
+    fn rewrite(&self, visit: &mut dyn FnMut(&LeafCtx<'_>, Leaf) -> Result<Leaf>) -> Result<Vec<u8>>;
+
+    /// Appends the `sops` block to a rewritten file (when encrypting).
+    fn append_metadata(&self, out: &mut Vec<u8>, metadata: &Metadata);
 }
 
 /// Searches for a byte string (markers, metadata keys).

@@ -113,11 +113,7 @@ pub(crate) struct Text<'a> {
 impl<'a> Text<'a> {
     pub fn new(s: &'a str) -> Self {
         let mut line_starts = vec![0];
-        for (i, c) in s.bytes().enumerate() {
-            if c == b'\n' {
-                line_starts.push(i + 1);
-            }
-        }
+        line_starts.extend(s.match_indices('\n').map(|(i, _)| i + 1));
         Text { s, b: s.as_bytes(), line_starts }
     }
     pub fn line_of(&self, pos: usize) -> usize {

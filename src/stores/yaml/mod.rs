@@ -19,10 +19,11 @@ pub mod emit;
 mod load;
 mod resolve;
 mod splice;
+mod stream;
 
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
-use crate::stores::{contains, EncryptedFile, Format, Store};
+use crate::stores::{contains, EncryptedFile, Format, Store, Streamed};
 use crate::tree::{Document, MapItem, Node};
 
 /// Scalar styles stored in the low bits of `Src.style`.
@@ -220,6 +221,11 @@ impl Store for YamlStore {
 
     fn has_marker(&self, input: &[u8]) -> bool {
         contains(input, MARKER)
+    }
+
+    fn streamed<'a>(&'a self, input: &'a [u8]) -> Option<Box<dyn Streamed + 'a>> {
+        let text = std::str::from_utf8(input).ok()?;
+        stream::recognise(text, self.indent).map(|s| Box::new(s) as Box<dyn Streamed + 'a>)
     }
 }
 

@@ -40,6 +40,16 @@ pub fn resolve_plain(s: &str) -> Resolved {
     })
 }
 
+/// Whether [`resolve_plain`] gives a string, without allocating in the common case (a value that
+/// cannot be a number or a keyword).
+pub fn resolves_to_str(s: &str) -> bool {
+    match s.as_bytes().first() {
+        None => false,
+        Some(b'.' | b'+' | b'-' | b'0'..=b'9') => matches!(resolve_plain(s), Resolved::Value(Value::Str(_))),
+        Some(_) => !matches!(s, "~" | "null" | "Null" | "NULL" | "true" | "True" | "TRUE" | "false" | "False" | "FALSE"),
+    }
+}
+
 fn resolve_number(s: &str) -> Resolved {
     if let Some(t) = parse_timestamp(s) {
         return Resolved::Value(Value::Time(t));
@@ -380,6 +390,19 @@ mod tests {
         assert_eq!(v("2024-01-02T03:04:05+00:00"), Value::Time("2024-01-02T03:04:05Z".into()));
         assert_eq!(v("2024-02-30"), Value::Str("2024-02-30".into()));
         assert_eq!(v("2001-12-14 21:59:43.10 -5"), Value::Str("2001-12-14 21:59:43.10 -5".into()));
+    }
+
+    #[test]
+    fn resolves_to_str_agrees_with_resolve_plain() {
+        let samples = [
+            "", "~", "null", "NULL", "Null", "nul", "true", "TRUE", "tRUE", "false", "yes", "on", "-", "--", "-x",
+            "+", "+1", "-7", "42", "0x1F", "08", "1e10", ".5", ".nan", ".inf", "-.inf", "+.INF", ".x", "1.2.3",
+            "2024-01-02", "2024-02-30", "18446744073709551615", "ENC[AES256_GCM,data:x,type:str]", "<<", "é", "a b",
+        ];
+        for s in samples {
+            let expected = matches!(resolve_plain(s), Resolved::Value(Value::Str(_)));
+            assert_eq!(resolves_to_str(s), expected, "{s:?}");
+        }
     }
 
     #[test]

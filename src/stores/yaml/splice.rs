@@ -17,13 +17,13 @@
 //! typed value (`1.0` stays a float, a midnight UTC time is written as a date).
 
 use super::load::Text;
-use super::resolve::{plain_text, resolve_plain, Resolved};
+use super::resolve::{plain_text, resolve_plain, resolves_to_str, Resolved};
 use super::{emit, style, FLOW, STR_TAG};
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
 use crate::tree::{Comment, Document, MapItem, Mapping, Node, SeqItem, Sequence, Src, Value};
 
-type Edit = (usize, usize, String);
+pub(super) type Edit = (usize, usize, String);
 
 /// Writes documents, splicing into `source` where possible. `metadata` is `Some` when writing an
 /// encrypted file (its `sops:` block is added to every document) and `None` for plaintext (the
@@ -80,7 +80,7 @@ fn with_metadata(doc: &Document, metadata: Option<&Metadata>) -> Document {
 }
 
 /// The `sops:` block appended at the end of a document's region.
-fn sops_block_insertion(t: &Text<'_>, at: usize, md: &Metadata, indent: usize) -> Edit {
+pub(super) fn sops_block_insertion(t: &Text<'_>, at: usize, md: &Metadata, indent: usize) -> Edit {
     // An indented comment ending the document would become part of the block above it once a
     // key follows (go-yaml reads it as a foot of the last value): a blank line keeps it where
     // it is. `emit_plain` removes that line again (see `super::ends_with_indented_comment`).
@@ -219,7 +219,7 @@ fn same_node(t: &Text<'_>, new: &Node, orig: &Node, indent: usize, edits: &mut V
     }
 }
 
-fn same_value(a: &Value, b: &Value) -> bool {
+pub(super) fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
         _ => a == b,
@@ -229,7 +229,7 @@ fn same_value(a: &Value, b: &Value) -> bool {
 // ------------------------------------------------------------------------------------------
 // Rendering one scalar in place
 
-fn render_scalar(t: &Text<'_>, src: &Src, v: &Value, indent: usize) -> Vec<Edit> {
+pub(super) fn render_scalar(t: &Text<'_>, src: &Src, v: &Value, indent: usize) -> Vec<Edit> {
     let st = src.style & 7;
     let flow = src.style & FLOW != 0;
     let strtag = src.style & STR_TAG != 0;
@@ -469,7 +469,22 @@ fn is_special(c: char) -> bool {
 /// True when `s` written plain reads back as the same string.
 fn plain_ok(s: &str, flow: bool, strtag: bool) -> bool {
     let Some(first) = s.chars().next() else { return false };
-    if s.starts_with([' ', '\t']) || s.ends_with([' ', '\t']) || s.chars().any(|c| c == '\t' || c == '\n' || is_special(c)) {
+    if s.starts_with([' ', '\t']) || s.ends_with([' ', '\t']) {
+        return false;
+    }
+    // One pass over the bytes: controls, tabs and line breaks, `: ` and ` #`.
+    let b = s.as_bytes();
+    let mut ascii = true;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            0..=0x1f | 0x7f => return false,
+            b':' if b.get(i + 1) == Some(&b' ') => return false,
+            b' ' if b.get(i + 1) == Some(&b'#') => return false,
+            0x80.. => ascii = false,
+            _ => {}
+        }
+    }
+    if !ascii && s.chars().any(is_special) {
         return false;
     }
     let second = s.chars().nth(1);
@@ -482,13 +497,13 @@ fn plain_ok(s: &str, flow: bool, strtag: bool) -> bool {
         ',' | '[' | ']' | '{' | '}' | '#' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@' | '`' => return false,
         _ => {}
     }
-    if s.contains(": ") || s.contains(" #") || s.ends_with(':') || s.starts_with("---") || s.starts_with("...") {
+    if s.ends_with(':') || s.starts_with("---") || s.starts_with("...") {
         return false;
     }
     if flow && s.contains([',', '[', ']', '{', '}', ':']) {
         return false;
     }
-    strtag || resolve_plain(s) == Resolved::Value(Value::Str(s.to_string()))
+    strtag || resolves_to_str(s)
 }
 
 fn single_ok(s: &str) -> bool {
