@@ -64,18 +64,21 @@ pub fn decrypt_bytes(
 fn decrypt_streamed(input: &[u8], store: &dyn Store, keyring: &Keyring, opts: DecryptOptions) -> Option<Result<Vec<u8>>> {
     let file = store.streamed(input)?;
     let Ok(Some(meta)) = file.metadata() else { return None };
-    Some((|| {
+    let attempt = || -> Result<Option<Vec<u8>>> {
         let metadata = Metadata::from_mapping(&meta)?;
         let key = super::get_data_key(&metadata, keyring)?;
         let mut cipher = Cipher::without_iv_reuse(key);
         let rule = metadata.effective_rule();
         let mut hasher = MacHasher::new(metadata.mac_only_encrypted);
-        let out = file.rewrite(&mut |ctx, leaf| super::decrypt_leaf(&rule, &mut hasher, &mut cipher, ctx, leaf))?;
+        let Some(rewritten) = file.rewrite(&mut |ctx, leaf| super::decrypt_leaf(&rule, &mut hasher, &mut cipher, ctx, leaf))? else {
+            return Ok(None);
+        };
         if !opts.ignore_mac {
             super::verify_mac(&metadata, &mut cipher, &hasher.finish())?;
         }
-        Ok(out)
-    })())
+        file.finish(rewritten, None).map(Some)
+    };
+    attempt().transpose()
 }
 
 /// `--extract`: one value of the first document. A string prints raw (no newline), a subtree in the

@@ -6,7 +6,7 @@ use crate::keys::{KeySpecGroup, Keyring};
 use crate::metadata::{has_sops_key, Metadata};
 use crate::rules::CryptRule;
 use crate::mac::MacHasher;
-use crate::stores::{Format, Store, Streamed};
+use crate::stores::{Format, Store};
 use crate::tree::{Document, MapItem};
 
 /// What to encrypt with: the keys and rule of the matching creation rule or of the flags.
@@ -46,20 +46,34 @@ pub fn encrypt_bytes(
     keyring: &Keyring,
 ) -> Result<Vec<u8>> {
     let same_format = in_store.format() == out_store.format();
-    if same_format {
-        if let Some(file) = in_store.streamed(input) {
-            if let Ok(None) = file.metadata() {
-                return encrypt_streamed(file.as_ref(), params, keyring);
-            }
+    let streamed = if same_format { in_store.streamed(input) } else { None };
+    // A plaintext the store can rewrite in one pass skips the tree (and its checks: it has no
+    // metadata and it parses).
+    let stream = streamed.filter(|f| matches!(f.metadata(), Ok(None)));
+    let documents = match &stream {
+        Some(_) => None,
+        None => {
+            let documents = in_store.load_plain(input)?;
+            ensure_no_metadata(&documents, in_store.format())?;
+            Some(documents)
         }
-    }
-    let mut documents = in_store.load_plain(input)?;
-    ensure_no_metadata(&documents, in_store.format())?;
+    };
     let binary = in_store.format() == Format::Binary;
     let rule = if binary { None } else { params.crypt_rule.clone() };
     let mac_only = params.mac_only_encrypted && !binary;
     let (mut cipher, mut metadata) = new_data_key(params, rule, mac_only, keyring)?;
     let effective = metadata.effective_rule();
+    if let Some(file) = &stream {
+        let mut hasher = MacHasher::new(mac_only);
+        if let Some(rewritten) = file.rewrite(&mut |ctx, leaf| super::encrypt_leaf(&effective, &mut hasher, &mut cipher, ctx, leaf))? {
+            super::seal_mac(&mut metadata, &mut cipher, &hasher.finish());
+            return file.finish(rewritten, Some(&metadata));
+        }
+    }
+    let mut documents = match documents {
+        Some(d) => d,
+        None => in_store.load_plain(input)?,
+    };
     let mac = super::encrypt_documents(&mut documents, &effective, mac_only, &mut cipher)?;
     super::seal_mac(&mut metadata, &mut cipher, &mac);
     out_store.emit_encrypted(&documents, &metadata, same_format.then_some(input))
@@ -78,14 +92,3 @@ fn new_data_key(
     Ok((Cipher::new(key), Metadata::new(key_groups, threshold, rule, mac_only)))
 }
 
-/// The one-pass fast path of [`encrypt_bytes`] (see [`crate::stores::Streamed`]): the same keys,
-/// rule, MAC and output as the tree path, for a file its store can rewrite in place.
-fn encrypt_streamed(file: &dyn Streamed, params: &EncryptParams, keyring: &Keyring) -> Result<Vec<u8>> {
-    let (mut cipher, mut metadata) = new_data_key(params, params.crypt_rule.clone(), params.mac_only_encrypted, keyring)?;
-    let effective = metadata.effective_rule();
-    let mut hasher = MacHasher::new(params.mac_only_encrypted);
-    let mut out = file.rewrite(&mut |ctx, leaf| super::encrypt_leaf(&effective, &mut hasher, &mut cipher, ctx, leaf))?;
-    super::seal_mac(&mut metadata, &mut cipher, &hasher.finish());
-    file.append_metadata(&mut out, &metadata);
-    Ok(out)
-}

@@ -153,12 +153,19 @@ pub trait Streamed {
     fn metadata(&self) -> Result<Option<Mapping>>;
 
     /// Calls `visit` on every leaf, in the order and with the paths and comment stacks
-    /// [`crate::tree::walk_leaves`] would give, writes each leaf it returns in place, and drops
-    /// the `sops` block.
-    fn rewrite(&self, visit: &mut dyn FnMut(&LeafCtx<'_>, Leaf) -> Result<Leaf>) -> Result<Vec<u8>>;
+    /// [`crate::tree::walk_leaves`] would give, and writes each leaf it returns in place, up to
+    /// where the `sops` block goes (encrypting) or without it (decrypting). `Ok(None)`: a leaf
+    /// came back in a shape only the tree path can write; start over on the tree.
+    fn rewrite(&self, visit: &mut dyn FnMut(&LeafCtx<'_>, Leaf) -> Result<Leaf>) -> Result<Option<Rewritten>>;
 
-    /// Appends the `sops` block to a rewritten file (when encrypting).
-    fn append_metadata(&self, out: &mut Vec<u8>, metadata: &Metadata);
+    /// Completes a rewritten file: the `sops` block (when encrypting), then the rest of the source.
+    fn finish(&self, rewritten: Rewritten, metadata: Option<&Metadata>) -> Result<Vec<u8>>;
+}
+
+/// A file rewritten up to the place of its `sops` block; the source continues at `resume`.
+pub struct Rewritten {
+    pub out: Vec<u8>,
+    pub resume: usize,
 }
 
 /// Searches for a byte string (markers, metadata keys).

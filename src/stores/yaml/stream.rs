@@ -23,7 +23,7 @@ use super::resolve::{resolve_plain, Resolved};
 use super::splice::{render_scalar, same_value, sops_block_insertion};
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
-use crate::stores::Streamed;
+use crate::stores::{Rewritten, Streamed};
 use crate::tree::{Leaf, LeafCtx, Mapping, MisplacedComment, Scalar, Src, Value};
 
 /// The keys of one mapping, to find duplicates (foldhash: several times faster than SipHash on
@@ -237,7 +237,7 @@ impl Streamed for Simple<'_> {
         Ok(self.sops_block()?.map(|(m, _, _)| m))
     }
 
-    fn rewrite(&self, visit: &mut dyn FnMut(&LeafCtx<'_>, Leaf) -> Result<Leaf>) -> Result<Vec<u8>> {
+    fn rewrite(&self, visit: &mut dyn FnMut(&LeafCtx<'_>, Leaf) -> Result<Leaf>) -> Result<Option<Rewritten>> {
         let text = self.t.s;
         let (body_end, tail) = match self.sops_block()? {
             Some((_, a, b)) => (a, b),
@@ -294,13 +294,18 @@ impl Streamed for Simple<'_> {
             return Err(internal("edits out of order"));
         }
         out.push_str(&text[pos..body_end]);
-        out.push_str(&text[tail..]);
-        Ok(out.into_bytes())
+        Ok(Some(Rewritten { out: out.into_bytes(), resume: tail }))
     }
 
-    fn append_metadata(&self, out: &mut Vec<u8>, metadata: &Metadata) {
-        let (_, _, block) = sops_block_insertion(&self.t, self.t.s.len(), metadata, self.indent);
-        out.extend_from_slice(block.as_bytes());
+    fn finish(&self, rewritten: Rewritten, metadata: Option<&Metadata>) -> Result<Vec<u8>> {
+        let Rewritten { mut out, resume } = rewritten;
+        if let Some(md) = metadata {
+            // Only a file without metadata is encrypted: the block goes at its end.
+            let (_, _, block) = sops_block_insertion(&self.t, self.t.s.len(), md, self.indent);
+            out.extend_from_slice(block.as_bytes());
+        }
+        out.extend_from_slice(self.t.b.get(resume..).unwrap_or_default());
+        Ok(out)
     }
 }
 

@@ -40,8 +40,10 @@
 
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
-use crate::stores::{contains, EncryptedFile, Format, Store};
+use crate::stores::{contains, EncryptedFile, Format, Store, Streamed};
 use crate::tree::{DocLayout, Document, Entry, MapItem, Mapping, Node, Scalar, SeqItem, Sequence, Src, Value};
+
+mod stream;
 
 /// The Flux detection marker of JSON (and binary) files.
 pub const MARKER: &[u8] = b"\"mac\": \"ENC[";
@@ -683,21 +685,91 @@ fn value_end(e: &Entry) -> usize {
     node_span(&e.value).1
 }
 
+/// A member of the root object, as much as placing or removing the `sops` member needs.
+pub(crate) struct Member {
+    pub sops: bool,
+    pub key_start: usize,
+    pub value_end: usize,
+}
+
+fn members_of(root: &Mapping) -> Option<Vec<Member>> {
+    root.entries()
+        .map(|e| Some(Member { sops: e.key == "sops", key_start: e.key_src?.start, value_end: value_end(e) }))
+        .collect()
+}
+
 /// The byte range that removing the `sops` members of a root takes out, chosen so that inserting
 /// exactly these bytes after the last member restores the file: from the end of the preceding
 /// kept member's value (its comma included) to the end of the last `sops` value.
 fn sops_removal(root: &Mapping) -> Option<(usize, usize)> {
-    let entries: Vec<&Entry> = root.entries().collect();
-    let first = entries.iter().position(|e| e.key == "sops")?;
-    let last = entries.iter().rposition(|e| e.key == "sops")?;
     let rsrc = root.src?;
-    let end = value_end(entries[last]);
-    if let Some(prev) = entries[..first].iter().rev().find(|e| e.key != "sops") {
-        return Some((value_end(prev), end));
+    sops_removal_of(&members_of(root)?, (rsrc.start, rsrc.end))
+}
+
+/// [`sops_removal`] on the root's members and its span.
+pub(crate) fn sops_removal_of(members: &[Member], root: (usize, usize)) -> Option<(usize, usize)> {
+    let first = members.iter().position(|m| m.sops)?;
+    let last = members.iter().rposition(|m| m.sops)?;
+    let end = members[last].value_end;
+    if let Some(prev) = members[..first].iter().rev().find(|m| !m.sops) {
+        return Some((prev.value_end, end));
     }
-    match entries[last + 1..].iter().find(|e| e.key != "sops") {
-        Some(next) => Some((entries[first].key_src?.start, next.key_src?.start)),
-        None => Some((rsrc.start + 1, rsrc.end.saturating_sub(1))),
+    match members[last + 1..].iter().find(|m| !m.sops) {
+        Some(next) => Some((members[first].key_start, next.key_start)),
+        None => Some((root.0 + 1, root.1.saturating_sub(1))),
+    }
+}
+
+/// The indentation of the root's members when the first one starts a line.
+fn member_indent(source: &[u8], first_key: Option<usize>) -> Option<String> {
+    let k = first_key?;
+    let before = &source[..k];
+    let nl = before.iter().rposition(|b| *b == b'\n')?;
+    before[nl + 1..].iter().all(|b| *b == b' ' || *b == b'\t').then(|| line_indent(source, k))
+}
+
+/// The indentation unit of a file: its members' when they have one, else the configured one.
+fn file_unit(member_indent: &Option<String>, cfg_unit: &str) -> String {
+    match member_indent {
+        Some(m) if !m.is_empty() => m.clone(),
+        _ => cfg_unit.to_string(),
+    }
+}
+
+/// Where and how the `sops` member goes into a root that has none: after the last member, or
+/// filling empty braces. `(start, end, bytes)` replaces `start..end`.
+pub(crate) fn sops_insertion(
+    source: &[u8],
+    first_key: Option<usize>,
+    last_value_end: Option<usize>,
+    root: (usize, usize),
+    meta: &Mapping,
+    cfg_unit: &str,
+) -> Result<(usize, usize, Vec<u8>)> {
+    let indent = member_indent(source, first_key);
+    let unit = file_unit(&indent, cfg_unit);
+    let mut rendered = Vec::new();
+    render_map(&mut rendered, meta, &Layout { base: "", unit: &unit, null_empty_seqs: true }, 1, None)?;
+    let sep_indent = indent.unwrap_or_else(|| unit.clone());
+    let mut ins = Vec::new();
+    match last_value_end {
+        Some(at) => {
+            ins.push(b',');
+            ins.push(b'\n');
+            ins.extend_from_slice(sep_indent.as_bytes());
+            ins.extend_from_slice(b"\"sops\": ");
+            ins.extend_from_slice(&rendered);
+            Ok((at, at, ins))
+        }
+        None => {
+            // `{}` (or `{ }`): the member fills the braces, and decrypting empties them.
+            ins.push(b'\n');
+            ins.extend_from_slice(sep_indent.as_bytes());
+            ins.extend_from_slice(b"\"sops\": ");
+            ins.extend_from_slice(&rendered);
+            ins.push(b'\n');
+            Ok((root.0 + 1, root.1.saturating_sub(1), ins))
+        }
     }
 }
 
@@ -711,16 +783,8 @@ fn splice(root: &Mapping, source: &[u8], metadata: Option<&Mapping>, cfg_unit: &
     }
     let src_entries: Vec<&Entry> = src_root.entries().collect();
     let kept: Vec<&Entry> = src_entries.iter().copied().filter(|e| e.key != "sops").collect();
-    // The indentation of the root's members, when they each start a line.
-    let member_indent = src_entries.first().and_then(|e| e.key_src).and_then(|k| {
-        let before = &source[..k.start];
-        let nl = before.iter().rposition(|b| *b == b'\n')?;
-        before[nl + 1..].iter().all(|b| *b == b' ' || *b == b'\t').then(|| line_indent(source, k.start))
-    });
-    let unit = match &member_indent {
-        Some(m) if !m.is_empty() => m.clone(),
-        _ => cfg_unit.to_string(),
-    };
+    let first_key = src_entries.first().and_then(|e| e.key_src).map(|k| k.start);
+    let unit = file_unit(&member_indent(source, first_key), cfg_unit);
     let mut sp = Splicer { source, unit: unit.clone(), edits: Edits::default() };
     let doc_entries: Vec<&Entry> = root.entries().filter(|e| e.key != "sops").collect();
     if !sp.entries(&doc_entries, &kept)? {
@@ -742,29 +806,9 @@ fn splice(root: &Mapping, source: &[u8], metadata: Option<&Mapping>, cfg_unit: &
             let (start, end) = node_span(&sops[0].value);
             sp.edits.replace(start, end, rendered);
         }
-        (None, Some(_)) => {
-            let sep_indent = member_indent.clone().unwrap_or_else(|| unit.clone());
-            let mut ins = Vec::new();
-            match kept.last() {
-                Some(last) => {
-                    ins.push(b',');
-                    ins.push(b'\n');
-                    ins.extend_from_slice(sep_indent.as_bytes());
-                    ins.extend_from_slice(b"\"sops\": ");
-                    ins.extend_from_slice(&rendered);
-                    let at = value_end(last);
-                    sp.edits.replace(at, at, ins);
-                }
-                None => {
-                    // `{}` (or `{ }`): the member fills the braces, and decrypting empties them.
-                    ins.push(b'\n');
-                    ins.extend_from_slice(sep_indent.as_bytes());
-                    ins.extend_from_slice(b"\"sops\": ");
-                    ins.extend_from_slice(&rendered);
-                    ins.push(b'\n');
-                    sp.edits.replace(rs.start + 1, rs.end - 1, ins);
-                }
-            }
+        (None, Some(meta)) => {
+            let (start, end, ins) = sops_insertion(source, first_key, kept.last().map(|e| value_end(e)), (rs.start, rs.end), meta, cfg_unit)?;
+            sp.edits.replace(start, end, ins);
         }
         (None, None) => {}
     }
@@ -846,6 +890,10 @@ impl Store for JsonStore {
 
     fn has_marker(&self, input: &[u8]) -> bool {
         contains(input, MARKER)
+    }
+
+    fn streamed<'a>(&'a self, input: &'a [u8]) -> Option<Box<dyn Streamed + 'a>> {
+        stream::recognise(input, self.unit()).map(|s| Box::new(s) as Box<dyn Streamed + 'a>)
     }
 }
 
