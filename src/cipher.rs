@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use aes_gcm::aead::consts::U32;
 use aes_gcm::aead::generic_array::GenericArray;
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::aes::Aes256;
 use aes_gcm::AesGcm;
 use base64::engine::general_purpose::STANDARD;
@@ -96,16 +96,20 @@ impl EncValue {
         let rest = rest.split('\n').next().unwrap_or(rest);
         let close = rest.rfind(']').ok_or(CipherError::NotEncrypted)?;
         let body = &rest[..close];
-        // Greedy groups: each field ends at the last occurrence of the next marker.
-        let t = body.rfind(",type:").ok_or(CipherError::NotEncrypted)?;
-        let datatype = &body[t + 6..];
-        let body = &body[..t];
-        let g = body.rfind(",tag:").ok_or(CipherError::NotEncrypted)?;
-        let tag = &body[g + 5..];
-        let body = &body[..g];
-        let i = body.rfind(",iv:").ok_or(CipherError::NotEncrypted)?;
-        let iv = &body[i + 4..];
-        let data = &body[..i];
+        let (data, iv, tag, datatype) = match split_well_formed(body) {
+            Some(fields) => fields,
+            None => {
+                // Greedy groups: each field ends at the last occurrence of the next marker.
+                let t = body.rfind(",type:").ok_or(CipherError::NotEncrypted)?;
+                let datatype = &body[t + 6..];
+                let body = &body[..t];
+                let g = body.rfind(",tag:").ok_or(CipherError::NotEncrypted)?;
+                let tag = &body[g + 5..];
+                let body = &body[..g];
+                let i = body.rfind(",iv:").ok_or(CipherError::NotEncrypted)?;
+                (&body[..i], &body[i + 4..], tag, datatype)
+            }
+        };
         if data.is_empty() || iv.is_empty() || tag.is_empty() || datatype.is_empty() {
             return Err(CipherError::NotEncrypted);
         }
@@ -127,6 +131,20 @@ impl EncValue {
             self.datatype
         )
     }
+}
+
+/// The fields of an ENC body with exactly three commas, each starting the next marker: what the
+/// greedy regex gives for every value sops or kvsops writes (base64 has no comma), found in one scan.
+fn split_well_formed(body: &str) -> Option<(&str, &str, &str, &str)> {
+    let mut commas = body.match_indices(',').map(|(i, _)| i);
+    let (a, b, c) = (commas.next()?, commas.next()?, commas.next()?);
+    if commas.next().is_some() {
+        return None;
+    }
+    let iv = body[a..].strip_prefix(",iv:")?;
+    let tag = body[b..].strip_prefix(",tag:")?;
+    let datatype = body[c..].strip_prefix(",type:")?;
+    Some((&body[..a], &iv[..b - a - 4], &tag[..c - b - 5], datatype))
 }
 
 /// sops's `ToBytes`: the bytes that are encrypted and hashed into the MAC for a value.
@@ -225,32 +243,47 @@ type Gcm = AesGcm<Aes256, U32>;
 /// Seals `plaintext` and returns the ENC string.
 pub fn seal(key: &DataKey, iv: &[u8; IV_LEN], plaintext: &[u8], aad: &str, datatype: &str) -> String {
     let gcm = Gcm::new(GenericArray::from_slice(key.as_bytes()));
+    let mut data = plaintext.to_vec();
     // Encryption with a valid key and nonce size cannot fail for in-memory buffers.
-    let mut out = gcm
-        .encrypt(GenericArray::from_slice(iv), Payload { msg: plaintext, aad: aad.as_bytes() })
+    let tag = gcm
+        .encrypt_in_place_detached(GenericArray::from_slice(iv), aad.as_bytes(), &mut data)
+        .map(|t| t.to_vec())
         .unwrap_or_default();
-    let tag = out.split_off(out.len().saturating_sub(TAG_LEN));
-    let enc = EncValue { data: out, iv: iv.to_vec(), tag, datatype: datatype.to_string() };
-    enc.format()
+    let mut out = String::with_capacity(data.len() * 4 / 3 + 100 + datatype.len());
+    out.push_str("ENC[AES256_GCM,data:");
+    STANDARD.encode_string(&data, &mut out);
+    out.push_str(",iv:");
+    STANDARD.encode_string(iv, &mut out);
+    out.push_str(",tag:");
+    STANDARD.encode_string(&tag, &mut out);
+    out.push_str(",type:");
+    out.push_str(datatype);
+    out.push(']');
+    out
 }
 
 /// Opens a parsed ENC value; the IV may have any length sops accepts (it uses the file's).
 pub fn open(key: &DataKey, enc: &EncValue, aad: &str) -> Result<Zeroizing<Vec<u8>>, CipherError> {
-    let mut ct = Vec::with_capacity(enc.data.len() + enc.tag.len());
-    ct.extend_from_slice(&enc.data);
-    ct.extend_from_slice(&enc.tag);
-    let payload = Payload { msg: &ct, aad: aad.as_bytes() };
-    let out = match enc.iv.len() {
-        32 => Gcm::new(GenericArray::from_slice(key.as_bytes()))
-            .decrypt(GenericArray::from_slice(&enc.iv), payload),
-        12 => aes_gcm::Aes256Gcm::new(GenericArray::from_slice(key.as_bytes()))
-            .decrypt(GenericArray::from_slice(&enc.iv), payload),
-        16 => AesGcm::<Aes256, aes_gcm::aead::consts::U16>::new(GenericArray::from_slice(key.as_bytes()))
-            .decrypt(GenericArray::from_slice(&enc.iv), payload),
+    if enc.tag.len() != TAG_LEN {
+        return Err(CipherError::Authentication);
+    }
+    let tag = GenericArray::from_slice(&enc.tag);
+    let key = GenericArray::from_slice(key.as_bytes());
+    let mut buf = Zeroizing::new(enc.data.clone());
+    let aad = aad.as_bytes();
+    // In place: the tag is checked before anything is decrypted.
+    let res = match enc.iv.len() {
+        32 => Gcm::new(key).decrypt_in_place_detached(GenericArray::from_slice(&enc.iv), aad, &mut buf, tag),
+        12 => aes_gcm::Aes256Gcm::new(key).decrypt_in_place_detached(GenericArray::from_slice(&enc.iv), aad, &mut buf, tag),
+        16 => AesGcm::<Aes256, aes_gcm::aead::consts::U16>::new(key).decrypt_in_place_detached(
+            GenericArray::from_slice(&enc.iv),
+            aad,
+            &mut buf,
+            tag,
+        ),
         n => return Err(CipherError::BadIv(n)),
     };
-    ct.zeroize();
-    out.map(Zeroizing::new).map_err(|_| CipherError::Authentication)
+    res.map(|_| buf).map_err(|_| CipherError::Authentication)
 }
 
 /// Encrypts and decrypts the values of one file under its data key, remembering IVs so that
@@ -318,13 +351,14 @@ impl Cipher {
             return Ok(Leaf::Scalar(Scalar::str("")));
         }
         let enc = EncValue::parse(s)?;
-        let plain = open(&self.key, &enc, aad)?;
+        let mut plain = open(&self.key, &enc, aad)?;
         if self.remember_ivs {
             if let Ok(iv) = <[u8; IV_LEN]>::try_from(enc.iv.as_slice()) {
                 self.stash.insert((aad.to_string(), plain.to_vec()), iv);
             }
         }
-        leaf_from_bytes(plain.to_vec(), &enc.datatype)
+        // The plaintext moves into the leaf (which the caller owns); the emptied buffer is wiped.
+        leaf_from_bytes(std::mem::take(&mut *plain), &enc.datatype)
     }
 }
 

@@ -252,6 +252,10 @@ enum Class {
     Other { detail: String },
 }
 
+/// The message of azure_core's `BearerTokenCredentialPolicy` when it finds its token cache empty
+/// after filling it (see [`classify`]).
+const SDK_EMPTIED_TOKEN_CACHE: &str = "The request failed due to an error while fetching the access token.";
+
 const RETRY_AFTER_HEADERS: [&str; 3] = ["retry-after-ms", "x-ms-retry-after-ms", "retry-after"];
 
 fn classify(e: &azure_core::Error) -> Class {
@@ -278,6 +282,12 @@ fn classify(e: &azure_core::Error) -> Class {
                 }
                 _ => Class::Other { detail: format!("HTTP {code}: {detail}") },
             }
+        }
+        // azure_core's bearer policy gives this when a concurrent request's 401 emptied the shared
+        // token cache between two of its steps (a race in the SDK, not a credential failure): the
+        // next attempt fills the cache again.
+        ErrorKind::Credential if e.to_string() == SDK_EMPTIED_TOKEN_CACHE => {
+            Class::Transient { what: "the token cache was reset by a parallel request".into(), retry_after: None }
         }
         ErrorKind::Credential => Class::Credential { detail: e.to_string() },
         ErrorKind::Io | ErrorKind::Connection => {
@@ -712,6 +722,11 @@ mod tests {
         let reset =
             azure_core::Error::with_error(ErrorKind::Io, std::io::Error::other("connection reset by peer"), "failed to execute");
         assert!(matches!(classify(&reset), Class::Transient { .. }));
+        // The SDK's emptied token cache is retried; a credential's own failure is not.
+        let raced = azure_core::Error::with_message(ErrorKind::Credential, SDK_EMPTIED_TOKEN_CACHE);
+        assert!(matches!(classify(&raced), Class::Transient { .. }));
+        let no_credential = azure_core::Error::with_message(ErrorKind::Credential, "ManagedIdentityCredential: no endpoint");
+        assert!(matches!(classify(&no_credential), Class::Credential { .. }));
     }
 
     fn target() -> Target<'static> {

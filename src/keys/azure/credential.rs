@@ -292,9 +292,6 @@ impl ChainCredential {
     }
 }
 
-/// The pause before the one retry of a failed token request.
-const TOKEN_RETRY_PAUSE: Duration = Duration::from_millis(300);
-
 #[async_trait::async_trait]
 impl TokenCredential for ChainCredential {
     async fn get_token(&self, scopes: &[&str], options: Option<TokenRequestOptions<'_>>) -> azure_core::Result<AccessToken> {
@@ -306,15 +303,7 @@ impl TokenCredential for ChainCredential {
                 return Ok(token.clone());
             }
         }
-        let token = match self.acquire(scopes, options.clone()).await {
-            Ok(token) => token,
-            // Token endpoints (IMDS, App Service, Entra) fail transiently under load; Go's
-            // credentials retry too. One more try after a pause, then the error stands.
-            Err(_) => {
-                tokio::time::sleep(TOKEN_RETRY_PAUSE).await;
-                self.acquire(scopes, options).await?
-            }
-        };
+        let token = self.acquire(scopes, options).await?;
         *cache = Some((scopes.iter().map(|s| s.to_string()).collect(), token.clone()));
         Ok(token)
     }

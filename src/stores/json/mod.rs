@@ -384,33 +384,46 @@ pub(crate) fn parse_root(input: &[u8]) -> Result<Mapping> {
 // ---------------------------------------------------------------------------------------------
 // Fresh writer (Go's json.Marshal + json.Indent)
 
-/// Appends a string as Go's `json.Marshal` writes it (HTML-safe escaping).
+/// Appends a string as Go's `json.Marshal` writes it (HTML-safe escaping). Runs of bytes that
+/// need no escape are copied whole: ENC values and binary files are megabytes of base64.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    let b = s.as_bytes();
+    out.reserve(b.len() + 2);
     out.push(b'"');
-    for ch in s.chars() {
-        match ch {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '\n' => out.extend_from_slice(b"\\n"),
-            '\r' => out.extend_from_slice(b"\\r"),
-            '\t' => out.extend_from_slice(b"\\t"),
-            '\u{8}' => out.extend_from_slice(b"\\b"),
-            '\u{c}' => out.extend_from_slice(b"\\f"),
-            '<' | '>' | '&' | '\u{0}'..='\u{1f}' => {
-                let b = ch as u8;
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[(b >> 4) as usize]);
-                out.push(HEX[(b & 0xF) as usize]);
+    let mut run = 0;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let (escape, width): (&[u8], usize) = match c {
+            b'"' => (b"\\\"", 1),
+            b'\\' => (b"\\\\", 1),
+            b'\n' => (b"\\n", 1),
+            b'\r' => (b"\\r", 1),
+            b'\t' => (b"\\t", 1),
+            0x08 => (b"\\b", 1),
+            0x0c => (b"\\f", 1),
+            b'<' | b'>' | b'&' | 0..=0x1f => (b"", 1),
+            // U+2028 and U+2029 (E2 80 A8/A9 in UTF-8).
+            0xE2 if b.get(i + 1) == Some(&0x80) && b.get(i + 2) == Some(&0xA8) => (b"\\u2028", 3),
+            0xE2 if b.get(i + 1) == Some(&0x80) && b.get(i + 2) == Some(&0xA9) => (b"\\u2029", 3),
+            _ => {
+                i += 1;
+                continue;
             }
-            '\u{2028}' => out.extend_from_slice(b"\\u2028"),
-            '\u{2029}' => out.extend_from_slice(b"\\u2029"),
-            c => {
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            }
+        };
+        out.extend_from_slice(&b[run..i]);
+        if escape.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(c >> 4) as usize]);
+            out.push(HEX[(c & 0xF) as usize]);
+        } else {
+            out.extend_from_slice(escape);
         }
+        i += width;
+        run = i;
     }
+    out.extend_from_slice(&b[run..]);
     out.push(b'"');
 }
 
