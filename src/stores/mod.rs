@@ -162,9 +162,11 @@ pub trait Streamed {
     fn finish(&self, rewritten: Rewritten, metadata: Option<&Metadata>) -> Result<Vec<u8>>;
 }
 
-/// A file rewritten up to the place of its `sops` block; the source continues at `resume`.
+/// A file rewritten up to the place of its `sops` block: `out` holds the new text of the source up
+/// to `stop`; a `sops` block takes the place of `stop..resume`.
 pub struct Rewritten {
     pub out: Vec<u8>,
+    pub stop: usize,
     pub resume: usize,
 }
 

@@ -42,13 +42,13 @@ impl Rewrite<'_> {
     fn copy_to(&mut self, source: &[u8], at: usize) {
         if let Some((a, b)) = self.removal {
             if at >= a {
-                self.out.extend_from_slice(&source[self.pos..a]);
-                self.pos = b;
+                self.out.extend_from_slice(source.get(self.pos..a).unwrap_or_default());
+                self.pos = self.pos.max(b);
                 self.removal = None;
             }
         }
         if at > self.pos {
-            self.out.extend_from_slice(&source[self.pos..at]);
+            self.out.extend_from_slice(source.get(self.pos..at).unwrap_or_default());
             self.pos = at;
         }
     }
@@ -224,28 +224,35 @@ impl Streamed for JsonStreamed<'_> {
         if rw.gave_up {
             return Ok(None);
         }
-        // Up to where the `sops` member goes: after the last member, or inside empty braces.
-        let resume = if self.metadata.is_some() {
+        // Up to where the `sops` member goes: after the last member, or inside empty braces
+        // (whose contents it replaces). An encrypted file's member is already gone.
+        let (stop, resume) = if self.metadata.is_some() {
             rw.copy_to(self.source, self.source.len());
-            self.source.len()
+            (self.source.len(), self.source.len())
         } else {
-            let last = self.members.last().map(|m| m.value_end);
-            let at = last.unwrap_or(self.root.0 + 1);
-            rw.copy_to(self.source, at);
-            if last.is_some() { at } else { self.root.1.saturating_sub(1) }
+            match self.members.last() {
+                Some(m) => (m.value_end, m.value_end),
+                None => (self.root.0 + 1, self.root.1.saturating_sub(1)),
+            }
         };
-        Ok(Some(Rewritten { out: rw.out, resume }))
+        rw.copy_to(self.source, stop);
+        Ok(Some(Rewritten { out: rw.out, stop, resume }))
     }
 
     fn finish(&self, rewritten: Rewritten, metadata: Option<&Metadata>) -> Result<Vec<u8>> {
-        let Rewritten { mut out, resume } = rewritten;
-        if let Some(md) = metadata {
-            let first_key = self.members.first().map(|m| m.key_start);
-            let last_value_end = self.members.last().map(|m| m.value_end);
-            let (_, _, ins) = sops_insertion(self.source, first_key, last_value_end, self.root, &md.to_mapping(), &self.cfg_unit)?;
-            out.extend_from_slice(&ins);
-        }
-        out.extend_from_slice(self.source.get(resume..).unwrap_or_default());
+        let Rewritten { mut out, stop, resume } = rewritten;
+        let rest = match metadata {
+            Some(md) => {
+                let first_key = self.members.first().map(|m| m.key_start);
+                let last_value_end = self.members.last().map(|m| m.value_end);
+                let (_, _, ins) = sops_insertion(self.source, first_key, last_value_end, self.root, &md.to_mapping(), &self.cfg_unit)?;
+                out.extend_from_slice(&ins);
+                resume
+            }
+            // Nothing to insert: the source continues where the copy stopped.
+            None => stop,
+        };
+        out.extend_from_slice(self.source.get(rest..).unwrap_or_default());
         Ok(out)
     }
 }

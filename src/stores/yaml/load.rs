@@ -113,7 +113,7 @@ pub(crate) struct Text<'a> {
 impl<'a> Text<'a> {
     pub fn new(s: &'a str) -> Self {
         let mut line_starts = vec![0];
-        line_starts.extend(s.match_indices('\n').map(|(i, _)| i + 1));
+        line_starts.extend(memchr::memchr_iter(b'\n', s.as_bytes()).map(|i| i + 1));
         Text { s, b: s.as_bytes(), line_starts }
     }
     pub fn line_of(&self, pos: usize) -> usize {

@@ -63,7 +63,7 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
             return None;
         }
         let start = pos;
-        let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        let end = memchr::memchr(b'\n', &text.as_bytes()[start..]).map_or(text.len(), |i| start + i);
         pos = end + 1;
         Some((start, end))
     })
@@ -119,7 +119,7 @@ fn parse_line(text: &str, ls: usize, le: usize) -> LineKind {
         return LineKind::Blank;
     }
     let content = &line[indent..];
-    let Some(colon) = content.find(':') else { return LineKind::Other };
+    let Some(colon) = memchr::memchr(b':', content.as_bytes()) else { return LineKind::Other };
     if !simple_key(&content[..colon]) {
         return LineKind::Other;
     }
@@ -247,17 +247,27 @@ impl Streamed for Simple<'_> {
         let mut pos = 0;
         let mut indents: Vec<usize> = Vec::new();
         let mut path: Vec<String> = Vec::new();
+        let mut spare: Vec<String> = Vec::new();
         for entry in &self.entries {
             while indents.last().is_some_and(|i| *i > entry.indent) {
                 indents.pop();
-                path.pop();
+                spare.extend(path.pop());
             }
             if indents.last() == Some(&entry.indent) {
-                path.pop();
+                spare.extend(path.pop());
             } else {
                 indents.push(entry.indent);
             }
-            path.push(text[entry.key.0..entry.key.1].to_string());
+            // Reuse the popped slot's buffer: one allocation per depth, not per key.
+            let key = &text[entry.key.0..entry.key.1];
+            match spare.pop() {
+                Some(mut buf) => {
+                    buf.clear();
+                    buf.push_str(key);
+                    path.push(buf);
+                }
+                None => path.push(key.to_string()),
+            }
             let Some((a, b)) = entry.value else { continue };
             let raw = &text[a..b];
             let Resolved::Value(original) = resolve_plain(raw) else { return Err(internal("an integer out of range")) };
@@ -294,11 +304,13 @@ impl Streamed for Simple<'_> {
             return Err(internal("edits out of order"));
         }
         out.push_str(&text[pos..body_end]);
-        Ok(Some(Rewritten { out: out.into_bytes(), resume: tail }))
+        Ok(Some(Rewritten { out: out.into_bytes(), stop: body_end, resume: tail }))
     }
 
     fn finish(&self, rewritten: Rewritten, metadata: Option<&Metadata>) -> Result<Vec<u8>> {
-        let Rewritten { mut out, resume } = rewritten;
+        // Without metadata to write, a file's own block is dropped (stop..resume), and a
+        // plaintext's rest is kept (it has no block: stop == resume).
+        let Rewritten { mut out, resume, .. } = rewritten;
         if let Some(md) = metadata {
             // Only a file without metadata is encrypted: the block goes at its end.
             let (_, _, block) = sops_block_insertion(&self.t, self.t.s.len(), md, self.indent);

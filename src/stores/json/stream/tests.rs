@@ -215,3 +215,14 @@ fn broken_or_ambiguous_files_are_left_to_the_tree_path() {
     }
     assert!(fast.streamed(b"{\"a\": [1, {\"b\": null}]}").is_some());
 }
+
+#[test]
+fn a_plaintext_rewritten_without_metadata_keeps_its_text() {
+    // Found by the stream_matches_tree fuzz target: an empty root with blank lines inside.
+    let fast = JsonStore::new(None);
+    for text in ["{\n\n\n}", "{ }", "{\"a\": [1, {\"b\": true}]}\n", "{\n\t\"x\": \"y\"\n}\n"] {
+        let file = fast.streamed(text.as_bytes()).expect("streamable");
+        let rewritten = file.rewrite(&mut |_, leaf| Ok(leaf)).expect("rewrite").expect("not given up");
+        assert_eq!(String::from_utf8(file.finish(rewritten, None).expect("finish")).expect("utf-8"), text);
+    }
+}
