@@ -3,7 +3,6 @@
 use crate::cipher::Cipher;
 use crate::error::{Error, Result};
 use crate::keys::Keyring;
-use crate::mac::MacHasher;
 use crate::metadata::Metadata;
 use crate::stores::Store;
 use crate::tree::{Document, Node, Scalar, Value};
@@ -69,12 +68,13 @@ fn decrypt_streamed(input: &[u8], store: &dyn Store, keyring: &Keyring, opts: De
         let key = super::get_data_key(&metadata, keyring)?;
         let mut cipher = Cipher::without_iv_reuse(key);
         let rule = metadata.effective_rule();
-        let mut hasher = MacHasher::new(metadata.mac_only_encrypted);
-        let Some(rewritten) = file.rewrite(&mut |ctx, leaf| super::decrypt_leaf(&rule, &mut hasher, &mut cipher, ctx, leaf))? else {
+        let mut crypto = super::LeafCrypto::new(&rule, metadata.mac_only_encrypted, &mut cipher);
+        let Some(rewritten) = file.rewrite(&mut |ctx, leaf| crypto.decrypt(ctx, leaf))? else {
             return Ok(None);
         };
+        let mac = crypto.mac();
         if !opts.ignore_mac {
-            super::verify_mac(&metadata, &mut cipher, &hasher.finish())?;
+            super::verify_mac(&metadata, &mut cipher, &mac)?;
         }
         file.finish(rewritten, None).map(Some)
     };

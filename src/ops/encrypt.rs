@@ -5,7 +5,6 @@ use crate::error::{Error, Result};
 use crate::keys::{KeySpecGroup, Keyring};
 use crate::metadata::{has_sops_key, Metadata};
 use crate::rules::CryptRule;
-use crate::mac::MacHasher;
 use crate::stores::{Format, Store};
 use crate::tree::{Document, MapItem};
 
@@ -64,9 +63,10 @@ pub fn encrypt_bytes(
     let (mut cipher, mut metadata) = new_data_key(params, rule, mac_only, keyring)?;
     let effective = metadata.effective_rule();
     if let Some(file) = &stream {
-        let mut hasher = MacHasher::new(mac_only);
-        if let Some(rewritten) = file.rewrite(&mut |ctx, leaf| super::encrypt_leaf(&effective, &mut hasher, &mut cipher, ctx, leaf))? {
-            super::seal_mac(&mut metadata, &mut cipher, &hasher.finish());
+        let mut crypto = super::LeafCrypto::new(&effective, mac_only, &mut cipher);
+        if let Some(rewritten) = file.rewrite(&mut |ctx, leaf| crypto.encrypt(ctx, leaf))? {
+            let mac = crypto.mac();
+            super::seal_mac(&mut metadata, &mut cipher, &mac);
             return file.finish(rewritten, Some(&metadata));
         }
     }

@@ -39,97 +39,104 @@ pub fn encrypt_documents(
     mac_only_encrypted: bool,
     cipher: &mut Cipher,
 ) -> Result<String> {
-    let mut hasher = MacHasher::new(mac_only_encrypted);
+    let mut crypto = LeafCrypto::new(rule, mac_only_encrypted, cipher);
     for doc in documents.iter_mut() {
-        walk_leaves::<Error, _>(&mut doc.root, &mut |ctx, leaf| encrypt_leaf(rule, &mut hasher, cipher, ctx, leaf))?;
+        walk_leaves::<Error, _>(&mut doc.root, &mut |ctx, leaf| crypto.encrypt(ctx, leaf))?;
     }
-    Ok(hasher.finish())
-}
-
-/// Encrypts one leaf if the rule selects it and adds its plaintext to the MAC: the step of
-/// [`encrypt_documents`], shared with the stores' one-pass rewrite ([`crate::stores::Streamed`]).
-pub(crate) fn encrypt_leaf(
-    rule: &CryptRule,
-    hasher: &mut MacHasher,
-    cipher: &mut Cipher,
-    ctx: &LeafCtx<'_>,
-    leaf: Leaf,
-) -> Result<Leaf> {
-    let encrypted = rule.should_encrypt(ctx.path, ctx.comments, ctx.is_comment);
-    hasher.add(&leaf, encrypted);
-    if !encrypted {
-        return Ok(leaf);
-    }
-    let aad = ctx.aad();
-    let enc = cipher.encrypt_leaf(&leaf, &aad);
-    Ok(match leaf {
-        Leaf::Comment(c) => {
-            if rule.encrypted_comment_conflicts(&enc) {
-                return Err(Error::EncryptValue {
-                    path: aad,
-                    reason: "an encrypted comment matches unencrypted_comment_regex; choose a regex that cannot match ENC[...]".into(),
-                });
-            }
-            Leaf::Comment(crate::tree::Comment { text: enc, src: c.src })
-        }
-        Leaf::Scalar(s) => Leaf::Scalar(Scalar { value: Value::Str(enc), src: s.src }),
-    })
+    Ok(crypto.mac())
 }
 
 /// Decrypts every leaf the rule selects, in place, and returns the MAC over the plaintext (sops's
 /// `Tree.Decrypt`). A value that should be encrypted but is not is an error naming its path.
 pub fn decrypt_documents(documents: &mut [Document], metadata: &Metadata, cipher: &mut Cipher) -> Result<String> {
     let rule = metadata.effective_rule();
-    let mut hasher = MacHasher::new(metadata.mac_only_encrypted);
+    let mut crypto = LeafCrypto::new(&rule, metadata.mac_only_encrypted, cipher);
     for doc in documents.iter_mut() {
-        walk_leaves::<Error, _>(&mut doc.root, &mut |ctx, leaf| decrypt_leaf(&rule, &mut hasher, cipher, ctx, leaf))?;
+        walk_leaves::<Error, _>(&mut doc.root, &mut |ctx, leaf| crypto.decrypt(ctx, leaf))?;
     }
-    Ok(hasher.finish())
+    Ok(crypto.mac())
 }
 
-/// Decrypts one leaf if the rule says it is encrypted and adds its plaintext to the MAC: the step
-/// of [`decrypt_documents`], shared with the stores' one-pass rewrite.
-pub(crate) fn decrypt_leaf(
-    rule: &CryptRule,
-    hasher: &mut MacHasher,
-    cipher: &mut Cipher,
-    ctx: &LeafCtx<'_>,
-    leaf: Leaf,
-) -> Result<Leaf> {
-    let encrypted = rule.should_encrypt(ctx.path, ctx.comments, ctx.is_comment);
-    let out = if !encrypted {
-        leaf
-    } else {
+/// What encrypting or decrypting the leaves of one file takes: its rule, its cipher and the MAC
+/// being computed. The tree walks and the stores' one-pass rewrites ([`crate::stores::Streamed`])
+/// share it, so both decide and hash every leaf the same way.
+pub(crate) struct LeafCrypto<'a> {
+    rule: &'a CryptRule,
+    hasher: MacHasher,
+    cipher: &'a mut Cipher,
+}
+
+impl<'a> LeafCrypto<'a> {
+    /// Starts a file's walk.
+    pub(crate) fn new(rule: &'a CryptRule, mac_only_encrypted: bool, cipher: &'a mut Cipher) -> Self {
+        LeafCrypto { rule, hasher: MacHasher::new(mac_only_encrypted), cipher }
+    }
+
+    /// Encrypts one leaf if the rule selects it, and adds its plaintext to the MAC.
+    pub(crate) fn encrypt(&mut self, ctx: &LeafCtx<'_>, leaf: Leaf) -> Result<Leaf> {
+        let encrypted = self.rule.should_encrypt(ctx.path, ctx.comments, ctx.is_comment);
+        self.hasher.add(&leaf, encrypted);
+        if !encrypted {
+            return Ok(leaf);
+        }
         let aad = ctx.aad();
-        match leaf {
-            Leaf::Comment(c) => match cipher.decrypt_str(&c.text, &aad) {
-                Ok(Leaf::Comment(d)) => Leaf::Comment(crate::tree::Comment { text: d.text, src: c.src }),
-                // A comment that does not decrypt was never encrypted (older sops): keep it.
-                _ => Leaf::Comment(c),
-            },
-            Leaf::Scalar(Scalar { value: Value::Str(s), src }) => {
-                let decrypted = cipher.decrypt_str(&s, &aad).map_err(|e| Error::DecryptValue {
-                    path: display_path(ctx.path),
-                    reason: e.to_string(),
-                })?;
-                match decrypted {
-                    Leaf::Scalar(d) => Leaf::Scalar(Scalar { value: d.value, src }),
-                    Leaf::Comment(d) => Leaf::Comment(crate::tree::Comment { text: d.text, src }),
+        let enc = self.cipher.encrypt_leaf(&leaf, &aad);
+        Ok(match leaf {
+            Leaf::Comment(c) => {
+                if self.rule.encrypted_comment_conflicts(&enc) {
+                    return Err(Error::EncryptValue {
+                        path: aad,
+                        reason: "an encrypted comment matches unencrypted_comment_regex; choose a regex that cannot match ENC[...]".into(),
+                    });
+                }
+                Leaf::Comment(crate::tree::Comment { text: enc, src: c.src })
+            }
+            Leaf::Scalar(s) => Leaf::Scalar(Scalar { value: Value::Str(enc), src: s.src }),
+        })
+    }
+
+    /// Decrypts one leaf if the rule says it is encrypted, and adds its plaintext to the MAC.
+    pub(crate) fn decrypt(&mut self, ctx: &LeafCtx<'_>, leaf: Leaf) -> Result<Leaf> {
+        let encrypted = self.rule.should_encrypt(ctx.path, ctx.comments, ctx.is_comment);
+        let out = if !encrypted {
+            leaf
+        } else {
+            let aad = ctx.aad();
+            match leaf {
+                Leaf::Comment(c) => match self.cipher.decrypt_str(&c.text, &aad) {
+                    Ok(Leaf::Comment(d)) => Leaf::Comment(crate::tree::Comment { text: d.text, src: c.src }),
+                    // A comment that does not decrypt was never encrypted (older sops): keep it.
+                    _ => Leaf::Comment(c),
+                },
+                Leaf::Scalar(Scalar { value: Value::Str(s), src }) => {
+                    let decrypted = self.cipher.decrypt_str(&s, &aad).map_err(|e| Error::DecryptValue {
+                        path: display_path(ctx.path),
+                        reason: e.to_string(),
+                    })?;
+                    match decrypted {
+                        Leaf::Scalar(d) => Leaf::Scalar(Scalar { value: d.value, src }),
+                        Leaf::Comment(d) => Leaf::Comment(crate::tree::Comment { text: d.text, src }),
+                    }
+                }
+                Leaf::Scalar(other) => {
+                    return Err(Error::DecryptValue {
+                        path: display_path(ctx.path),
+                        reason: format!(
+                            "a plain {} value where the file's rule expects an encrypted one",
+                            other.value.type_name()
+                        ),
+                    })
                 }
             }
-            Leaf::Scalar(other) => {
-                return Err(Error::DecryptValue {
-                    path: display_path(ctx.path),
-                    reason: format!(
-                        "a plain {} value where the file's rule expects an encrypted one",
-                        other.value.type_name()
-                    ),
-                })
-            }
-        }
-    };
-    hasher.add(&out, encrypted);
-    Ok(out)
+        };
+        self.hasher.add(&out, encrypted);
+        Ok(out)
+    }
+
+    /// The MAC over the leaves walked, as sops prints it.
+    pub(crate) fn mac(self) -> String {
+        self.hasher.finish()
+    }
 }
 
 /// A key path for messages: `data.password` style, never a value.

@@ -6,6 +6,7 @@ use crate::keys::age::{AgeEnv, AgeSource};
 use crate::keys::{KeySpec, Keyring};
 use crate::metadata::Metadata;
 use crate::ops::encrypt::EncryptParams;
+use crate::rules::CryptRule;
 use crate::stores::{EncryptedFile, Format, Store};
 use crate::tree::{Document, MapItem, Mapping, Node, SeqItem, Value};
 
@@ -116,5 +117,43 @@ impl Store for TestStore {
     }
     fn has_marker(&self, input: &[u8]) -> bool {
         crate::stores::contains(input, b"\"mac\": \"ENC[")
+    }
+}
+
+/// Encryption parameters for fixture key 1 with a rule.
+pub fn params_key1(rule: Option<CryptRule>, mac_only_encrypted: bool) -> EncryptParams {
+    EncryptParams {
+        key_groups: vec![vec![KeySpec::Age(recipient(1))]],
+        crypt_rule: rule,
+        mac_only_encrypted,
+        ..Default::default()
+    }
+}
+
+/// A store with its one-pass path hidden, so the operations take the tree path: the reference
+/// the one-pass paths are compared with.
+pub struct TreeOnly<S>(pub S);
+
+impl<S: Store> Store for TreeOnly<S> {
+    fn format(&self) -> Format {
+        self.0.format()
+    }
+    fn load_plain(&self, input: &[u8]) -> Result<Vec<Document>> {
+        self.0.load_plain(input)
+    }
+    fn load_encrypted(&self, input: &[u8]) -> Result<EncryptedFile> {
+        self.0.load_encrypted(input)
+    }
+    fn emit_plain(&self, documents: &[Document], source: Option<&[u8]>) -> Result<Vec<u8>> {
+        self.0.emit_plain(documents, source)
+    }
+    fn emit_encrypted(&self, documents: &[Document], metadata: &Metadata, source: Option<&[u8]>) -> Result<Vec<u8>> {
+        self.0.emit_encrypted(documents, metadata, source)
+    }
+    fn emit_value(&self, node: &Node) -> Result<Vec<u8>> {
+        self.0.emit_value(node)
+    }
+    fn has_marker(&self, input: &[u8]) -> bool {
+        self.0.has_marker(input)
     }
 }

@@ -6,51 +6,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::recognise;
-use crate::error::Result;
-use crate::keys::{KeySpec, Keyring};
-use crate::metadata::Metadata;
-use crate::ops::encrypt::EncryptParams;
-use crate::ops::testkit::{keyring_with, recipient};
+use crate::keys::Keyring;
+use crate::ops::testkit::{keyring_with, params_key1, TreeOnly};
 use crate::rules::{CryptRule, RuleKind};
 use crate::stores::yaml::YamlStore;
-use crate::stores::{EncryptedFile, Format, Store};
-use crate::tree::{Document, Node};
-
-/// The YAML store with its fast path hidden: everything goes through the tree.
-struct TreeOnly(YamlStore);
-
-impl Store for TreeOnly {
-    fn format(&self) -> Format {
-        self.0.format()
-    }
-    fn load_plain(&self, input: &[u8]) -> Result<Vec<Document>> {
-        self.0.load_plain(input)
-    }
-    fn load_encrypted(&self, input: &[u8]) -> Result<EncryptedFile> {
-        self.0.load_encrypted(input)
-    }
-    fn emit_plain(&self, documents: &[Document], source: Option<&[u8]>) -> Result<Vec<u8>> {
-        self.0.emit_plain(documents, source)
-    }
-    fn emit_encrypted(&self, documents: &[Document], metadata: &Metadata, source: Option<&[u8]>) -> Result<Vec<u8>> {
-        self.0.emit_encrypted(documents, metadata, source)
-    }
-    fn emit_value(&self, node: &Node) -> Result<Vec<u8>> {
-        self.0.emit_value(node)
-    }
-    fn has_marker(&self, input: &[u8]) -> bool {
-        self.0.has_marker(input)
-    }
-}
-
-fn params(rule: Option<CryptRule>, mac_only: bool) -> EncryptParams {
-    EncryptParams {
-        key_groups: vec![vec![KeySpec::Age(recipient(1))]],
-        crypt_rule: rule,
-        mac_only_encrypted: mac_only,
-        ..Default::default()
-    }
-}
+use crate::stores::Store;
 
 fn rules() -> Vec<(Option<CryptRule>, bool)> {
     let rule = |kind, text: &str| Some(CryptRule::new(kind, text).expect("rule"));
@@ -90,7 +50,7 @@ fn assert_paths_agree(name: &str, plain: &[u8], kr: &Keyring) {
     let tree = TreeOnly(YamlStore::new(4));
     assert!(fast.streamed(plain).is_some(), "{name}: expected the one-pass path to accept it");
     for (rule, mac_only) in rules() {
-        let p = params(rule.clone(), mac_only);
+        let p = params_key1(rule.clone(), mac_only);
         let enc_tree = crate::ops::encrypt::encrypt_bytes(plain, &tree, &tree, &p, kr);
         let enc_fast = crate::ops::encrypt::encrypt_bytes(plain, &fast, &fast, &p, kr);
         let (enc_tree, enc_fast) = match (enc_tree, enc_fast) {
@@ -250,7 +210,7 @@ fn tampering_and_wrong_keys_fail_the_same_way_on_both_paths() {
     let fast = YamlStore::new(4);
     let tree = TreeOnly(YamlStore::new(4));
     let plain = b"stringData:\n    password: hunter2\n    user: admin\n";
-    let enc = crate::ops::encrypt::encrypt_bytes(plain, &fast, &fast, &params(None, false), &kr).expect("encrypt");
+    let enc = crate::ops::encrypt::encrypt_bytes(plain, &fast, &fast, &params_key1(None, false), &kr).expect("encrypt");
     let text = String::from_utf8(enc).expect("utf-8");
     // Another value's ENC string in place of the password's: authentication fails at its path.
     let lines: Vec<&str> = text.lines().collect();
