@@ -157,3 +157,14 @@ impl<S: Store> Store for TreeOnly<S> {
         self.0.has_marker(input)
     }
 }
+
+/// Decrypts `input` through both stores and requires the same bytes, or the same error.
+pub fn assert_decrypts_alike(what: &str, input: &[u8], fast: &dyn Store, tree: &dyn Store, kr: &Keyring) {
+    let a = crate::ops::decrypt::decrypt_bytes(input, tree, tree, kr, Default::default());
+    let b = crate::ops::decrypt::decrypt_bytes(input, fast, fast, kr, Default::default());
+    match (a, b) {
+        (Ok(a), Ok(b)) => assert_eq!(String::from_utf8_lossy(&b), String::from_utf8_lossy(&a), "{what}"),
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{what}"),
+        (a, b) => panic!("{what}: tree {:?} vs one-pass {:?}", a.err(), b.err()),
+    }
+}
