@@ -123,14 +123,23 @@ impl EncValue {
 
     /// The ENC string.
     pub fn format(&self) -> String {
-        format!(
-            "ENC[AES256_GCM,data:{},iv:{},tag:{},type:{}]",
-            STANDARD.encode(&self.data),
-            STANDARD.encode(&self.iv),
-            STANDARD.encode(&self.tag),
-            self.datatype
-        )
+        format_enc(&self.data, &self.iv, &self.tag, &self.datatype)
     }
+}
+
+/// Writes an ENC string from its parts, base64 straight into one buffer.
+fn format_enc(data: &[u8], iv: &[u8], tag: &[u8], datatype: &str) -> String {
+    let mut out = String::with_capacity((data.len() + iv.len() + tag.len()) * 4 / 3 + 48 + datatype.len());
+    out.push_str("ENC[AES256_GCM,data:");
+    STANDARD.encode_string(data, &mut out);
+    out.push_str(",iv:");
+    STANDARD.encode_string(iv, &mut out);
+    out.push_str(",tag:");
+    STANDARD.encode_string(tag, &mut out);
+    out.push_str(",type:");
+    out.push_str(datatype);
+    out.push(']');
+    out
 }
 
 /// The fields of an ENC body with exactly three commas, each starting the next marker: what the
@@ -249,17 +258,7 @@ pub fn seal(key: &DataKey, iv: &[u8; IV_LEN], plaintext: &[u8], aad: &str, datat
         .encrypt_in_place_detached(GenericArray::from_slice(iv), aad.as_bytes(), &mut data)
         .map(|t| t.to_vec())
         .unwrap_or_default();
-    let mut out = String::with_capacity(data.len() * 4 / 3 + 100 + datatype.len());
-    out.push_str("ENC[AES256_GCM,data:");
-    STANDARD.encode_string(&data, &mut out);
-    out.push_str(",iv:");
-    STANDARD.encode_string(iv, &mut out);
-    out.push_str(",tag:");
-    STANDARD.encode_string(&tag, &mut out);
-    out.push_str(",type:");
-    out.push_str(datatype);
-    out.push(']');
-    out
+    format_enc(&data, iv, &tag, datatype)
 }
 
 /// Opens a parsed ENC value; the IV may have any length sops accepts (it uses the file's).

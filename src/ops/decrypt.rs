@@ -48,14 +48,14 @@ pub fn decrypt_bytes(
     keyring: &Keyring,
     opts: DecryptOptions,
 ) -> Result<Vec<u8>> {
-    if in_store.format() == out_store.format() {
+    let same_format = in_store.format() == out_store.format();
+    if same_format {
         if let Some(out) = decrypt_streamed(input, in_store, keyring, opts) {
             return out;
         }
     }
     let d = decrypt_file_with(input, in_store, keyring, opts, false)?;
-    let source = (in_store.format() == out_store.format()).then_some(input);
-    out_store.emit_plain(&d.documents, source)
+    out_store.emit_plain(&d.documents, same_format.then_some(input))
 }
 
 /// The one-pass fast path of [`decrypt_bytes`] (see [`crate::stores::Streamed`]), `None` when the

@@ -265,67 +265,101 @@ impl<'a> Parser<'a> {
 
     fn object(&mut self, depth: usize) -> Result<Mapping> {
         let start = self.pos;
-        self.pos += 1;
         let mut items = Vec::new();
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-        } else {
-            loop {
-                self.ws();
-                if self.peek() != Some(b'"') {
-                    return Err(self.err("expected an object key"));
-                }
-                let kstart = self.pos;
-                let key = self.string()?;
-                let key_src = Some(Src::new(kstart, self.pos));
-                self.ws();
-                if self.peek() != Some(b':') {
-                    return Err(self.err("expected ':'"));
-                }
-                self.pos += 1;
-                self.ws();
-                let value = self.value(depth + 1)?;
-                items.push(MapItem::Entry(Entry { key, value, key_src }));
-                self.ws();
-                match self.peek() {
-                    Some(b',') => self.pos += 1,
-                    Some(b'}') => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return Err(self.err("expected ',' or '}'")),
-                }
-            }
-        }
+        self.members(|p, key, key_src| {
+            let value = p.value(depth + 1)?;
+            items.push(MapItem::Entry(Entry { key, value, key_src: Some(key_src) }));
+            Ok(())
+        })?;
         let aux = items.len() as u32;
         Ok(Mapping { items, src: Some(Src { start, end: self.pos, style: 0, aux }) })
     }
 
     fn array(&mut self, depth: usize) -> Result<Sequence> {
         let start = self.pos;
-        self.pos += 1;
         let mut items = Vec::new();
+        self.elements(|p| {
+            items.push(SeqItem::Node(p.value(depth + 1)?));
+            Ok(())
+        })?;
+        let aux = items.len() as u32;
+        Ok(Sequence { items, src: Some(Src { start, end: self.pos, style: 0, aux }) })
+    }
+
+    /// The object grammar, shared by the tree reader and the one-pass walker: `pos` is at the
+    /// `{`; `member` gets each key and its span with `pos` at the value, and must read the value.
+    fn members(&mut self, mut member: impl FnMut(&mut Self, String, Src) -> Result<()>) -> Result<()> {
+        self.pos += 1;
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            if self.peek() != Some(b'"') {
+                return Err(self.err("expected an object key"));
+            }
+            let kstart = self.pos;
+            let key = self.string()?;
+            let key_src = Src::new(kstart, self.pos);
+            self.ws();
+            if self.peek() != Some(b':') {
+                return Err(self.err("expected ':'"));
+            }
+            self.pos += 1;
+            self.ws();
+            member(self, key, key_src)?;
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.err("expected ',' or '}'")),
+            }
+        }
+    }
+
+    /// The array grammar, shared like [`Parser::members`]: `element` reads each element.
+    fn elements(&mut self, mut element: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
+        self.pos += 1;
         self.ws();
         if self.peek() == Some(b']') {
             self.pos += 1;
-        } else {
-            loop {
-                self.ws();
-                items.push(SeqItem::Node(self.value(depth + 1)?));
-                self.ws();
-                match self.peek() {
-                    Some(b',') => self.pos += 1,
-                    Some(b']') => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return Err(self.err("expected ',' or ']'")),
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            element(self)?;
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(());
                 }
+                _ => return Err(self.err("expected ',' or ']'")),
             }
         }
-        let aux = items.len() as u32;
-        Ok(Sequence { items, src: Some(Src { start, end: self.pos, style: 0, aux }) })
+    }
+
+    /// A whole document: a top-level object, read by `object` with `pos` at its `{`, and only
+    /// whitespace around it.
+    fn document<T>(&mut self, object: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.ws();
+        match self.peek() {
+            Some(b'{') => {}
+            None => return Err(perr("the input is empty")),
+            Some(_) => return Err(self.err("the top level must be a JSON object")),
+        }
+        let out = object(self)?;
+        self.ws();
+        if self.pos != self.s.len() {
+            return Err(self.err("unexpected data after the top-level object"));
+        }
+        Ok(out)
     }
 }
 
@@ -366,19 +400,7 @@ fn parse_number(text: &str, integer: bool) -> Option<Value> {
 
 /// Parses a JSON document whose top level is an object; only whitespace may follow it.
 pub(crate) fn parse_root(input: &[u8]) -> Result<Mapping> {
-    let mut p = Parser { s: input, pos: 0 };
-    p.ws();
-    match p.peek() {
-        Some(b'{') => {}
-        None => return Err(perr("the input is empty")),
-        Some(_) => return Err(p.err("the top level must be a JSON object")),
-    }
-    let root = p.object(0)?;
-    p.ws();
-    if p.pos != input.len() {
-        return Err(p.err("unexpected data after the top-level object"));
-    }
-    Ok(root)
+    Parser { s: input, pos: 0 }.document(|p| p.object(0))
 }
 
 // ---------------------------------------------------------------------------------------------

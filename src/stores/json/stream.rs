@@ -58,76 +58,39 @@ impl Rewrite<'_> {
 struct Walk<'r, 'v> {
     path: Vec<String>,
     members: Vec<Member>,
-    metadata: Vec<(Mapping, usize)>,
+    metadata: Vec<Mapping>,
     root: (usize, usize),
     rewrite: Option<&'r mut Rewrite<'v>>,
 }
 
 impl Walk<'_, '_> {
     fn root(&mut self, p: &mut Parser<'_>) -> Result<()> {
-        p.ws();
-        match p.peek() {
-            Some(b'{') => {}
-            None => return Err(super::perr("the input is empty")),
-            Some(_) => return Err(p.err("the top level must be a JSON object")),
-        }
-        self.object(p, 0, true)?;
-        p.ws();
-        if p.pos != p.s.len() {
-            return Err(p.err("unexpected data after the top-level object"));
-        }
-        Ok(())
+        p.document(|p| self.object(p, 0, true))
     }
 
     fn object(&mut self, p: &mut Parser<'_>, depth: usize, is_root: bool) -> Result<()> {
         let start = p.pos;
-        p.pos += 1;
-        p.ws();
-        if p.peek() == Some(b'}') {
-            p.pos += 1;
-        } else {
-            loop {
-                p.ws();
-                if p.peek() != Some(b'"') {
-                    return Err(p.err("expected an object key"));
-                }
-                let key_start = p.pos;
-                let key = p.string()?;
-                p.ws();
-                if p.peek() != Some(b':') {
-                    return Err(p.err("expected ':'"));
-                }
-                p.pos += 1;
-                p.ws();
-                let is_sops = is_root && key == "sops";
-                if is_sops {
-                    // The metadata is read, never walked (the tree path splits it off).
-                    let node = p.value(depth + 1)?;
-                    if self.rewrite.is_none() {
-                        match node {
-                            Node::Map(m) => self.metadata.push((m, key_start)),
-                            _ => return Err(Error::InvalidMetadata("the sops member is not an object".into())),
-                        }
+        p.members(|p, key, key_src| {
+            let is_sops = is_root && key == "sops";
+            if is_sops {
+                // The metadata is read, never walked (the tree path splits it off).
+                let node = p.value(depth + 1)?;
+                if self.rewrite.is_none() {
+                    match node {
+                        Node::Map(m) => self.metadata.push(m),
+                        _ => return Err(Error::InvalidMetadata("the sops member is not an object".into())),
                     }
-                } else {
-                    self.path.push(key);
-                    self.value(p, depth + 1, false)?;
-                    self.path.pop();
                 }
-                if is_root {
-                    self.members.push(Member { sops: is_sops, key_start, value_end: p.pos });
-                }
-                p.ws();
-                match p.peek() {
-                    Some(b',') => p.pos += 1,
-                    Some(b'}') => {
-                        p.pos += 1;
-                        break;
-                    }
-                    _ => return Err(p.err("expected ',' or '}'")),
-                }
+            } else {
+                self.path.push(key);
+                self.value(p, depth + 1, false)?;
+                self.path.pop();
             }
-        }
+            if is_root {
+                self.members.push(Member { sops: is_sops, key_start: key_src.start, value_end: p.pos });
+            }
+            Ok(())
+        })?;
         if is_root {
             self.root = (start, p.pos);
         }
@@ -135,25 +98,7 @@ impl Walk<'_, '_> {
     }
 
     fn array(&mut self, p: &mut Parser<'_>, depth: usize) -> Result<()> {
-        p.pos += 1;
-        p.ws();
-        if p.peek() == Some(b']') {
-            p.pos += 1;
-            return Ok(());
-        }
-        loop {
-            p.ws();
-            self.value(p, depth + 1, true)?;
-            p.ws();
-            match p.peek() {
-                Some(b',') => p.pos += 1,
-                Some(b']') => {
-                    p.pos += 1;
-                    return Ok(());
-                }
-                _ => return Err(p.err("expected ',' or ']'")),
-            }
-        }
+        p.elements(|p| self.value(p, depth + 1, true))
     }
 
     fn value(&mut self, p: &mut Parser<'_>, depth: usize, in_array: bool) -> Result<()> {
@@ -207,7 +152,7 @@ pub(crate) fn recognise(source: &[u8], cfg_unit: String) -> Option<JsonStreamed<
     if walk.metadata.len() > 1 {
         return None;
     }
-    let metadata = walk.metadata.pop().map(|(m, _)| m);
+    let metadata = walk.metadata.pop();
     Some(JsonStreamed { source, cfg_unit, members: walk.members, root: walk.root, metadata })
 }
 

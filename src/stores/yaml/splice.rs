@@ -461,8 +461,9 @@ fn block_text_ok(body: &str) -> bool {
         && body.split('\n').next_back().is_some_and(|l| !l.trim().is_empty())
 }
 
-/// Characters that cannot appear raw in a YAML scalar (or that readers treat specially).
-fn is_special(c: char) -> bool {
+/// Characters that cannot appear raw in a YAML scalar (or that readers treat specially): C0/C1
+/// controls, DEL, the byte order mark, and the line and paragraph separators.
+pub(super) fn is_special(c: char) -> bool {
     (c as u32) < 0x20 || c == '\u{7f}' || ('\u{80}'..='\u{9f}').contains(&c) || c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}'
 }
 

@@ -20,7 +20,7 @@ use std::collections::HashSet;
 
 use super::load::Text;
 use super::resolve::{resolve_plain, Resolved};
-use super::splice::{render_scalar, same_value, sops_block_insertion};
+use super::splice::{is_special, render_scalar, same_value, sops_block_insertion};
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
 use crate::stores::{Rewritten, Streamed};
@@ -35,8 +35,9 @@ pub(crate) struct Simple<'a> {
     t: Text<'a>,
     /// The `key:` lines before the metadata, in order.
     entries: Vec<EntryLine>,
-    /// Where the top-level `sops:` line starts, when the file has one.
-    sops_at: Option<usize>,
+    /// The `sops:` block when the file has one: its mapping, and the byte range the tree path
+    /// removes when decrypting.
+    sops: Option<(Mapping, usize, usize)>,
     /// The store's indentation, for values that become literal blocks.
     indent: usize,
 }
@@ -69,10 +70,10 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
     })
 }
 
-/// Characters that YAML treats specially or that the tree path may read differently: C0/C1
-/// controls, line and paragraph separators, byte order marks, non-characters.
+/// Characters the tree path may read differently or refuse: the splicer's special characters
+/// and the non-characters U+FFFE and U+FFFF.
 fn troublesome(c: char) -> bool {
-    matches!(c, '\0'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}')
+    is_special(c) || matches!(c, '\u{fffe}' | '\u{ffff}')
 }
 
 fn simple_key(k: &str) -> bool {
@@ -209,23 +210,22 @@ pub(crate) fn recognise(text: &str, indent: usize) -> Option<Simple<'_>> {
     if open.first().is_none_or(|(_, keys)| keys.is_empty()) {
         return None;
     }
-    Some(Simple { t: Text::new(text), entries, sops_at, indent })
+    // A block the tree path's parser cannot read is the tree path's error to report.
+    let sops = match sops_at {
+        Some(at) => Some(sops_block(text, at)?),
+        None => None,
+    };
+    Some(Simple { t: Text::new(text), entries, sops, indent })
 }
 
-impl Simple<'_> {
-    /// The metadata mapping and the byte range the tree path removes when decrypting: the
-    /// `sops:` block is read by the tree path's own parser, on its own.
-    fn sops_block(&self) -> Result<Option<(Mapping, usize, usize)>> {
-        let Some(at) = self.sops_at else { return Ok(None) };
-        let sub = &self.t.s[at..];
-        let mut docs = super::parse_documents(sub)?;
-        let meta = super::split_metadata(sub, &mut docs);
-        let range = docs.first().and_then(|d| d.layout).and_then(|l| l.metadata);
-        match (meta, range) {
-            (Some(m), Some((a, b))) => Ok(Some((m, at + a, at + b))),
-            _ => Err(Error::MetadataNotFound),
-        }
-    }
+/// The metadata mapping of the `sops:` block starting at `at`, and the byte range the tree path
+/// removes when decrypting: the block is read by the tree path's own parser, on its own.
+fn sops_block(text: &str, at: usize) -> Option<(Mapping, usize, usize)> {
+    let sub = &text[at..];
+    let mut docs = super::parse_documents(sub).ok()?;
+    let meta = super::split_metadata(sub, &mut docs)?;
+    let (a, b) = docs.first()?.layout?.metadata?;
+    Some((meta, at + a, at + b))
 }
 
 fn internal(what: &str) -> Error {
@@ -234,13 +234,13 @@ fn internal(what: &str) -> Error {
 
 impl Streamed for Simple<'_> {
     fn metadata(&self) -> Result<Option<Mapping>> {
-        Ok(self.sops_block()?.map(|(m, _, _)| m))
+        Ok(self.sops.as_ref().map(|(m, _, _)| m.clone()))
     }
 
     fn rewrite(&self, visit: &mut dyn FnMut(&LeafCtx<'_>, Leaf) -> Result<Leaf>) -> Result<Option<Rewritten>> {
         let text = self.t.s;
-        let (body_end, tail) = match self.sops_block()? {
-            Some((_, a, b)) => (a, b),
+        let (body_end, tail) = match &self.sops {
+            Some((_, a, b)) => (*a, *b),
             None => (text.len(), text.len()),
         };
         let mut out = String::with_capacity(text.len() + text.len() / 2);
