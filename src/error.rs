@@ -154,6 +154,15 @@ impl Error {
         Error::Parse { format, message: message.into() }
     }
 
+    /// The file a message already starts with, so a caller that prefixes errors with their
+    /// file does not print it twice ("x.yaml: x.yaml: no such file").
+    pub fn leading_path(&self) -> Option<&std::path::Path> {
+        match self {
+            Error::Io { path, .. } | Error::FileNotFound(path) => Some(path),
+            _ => None,
+        }
+    }
+
     /// An I/O error on a path (a missing file gets sops's "no file" exit code).
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         let path = path.into();

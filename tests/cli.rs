@@ -19,7 +19,14 @@ fn missing_file_exits_100_and_names_it() {
     c.args(["decrypt", "nope.yaml"]);
     let out = fails(c);
     assert_eq!(out.status.code(), Some(100));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.yaml"));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "kvsops: nope.yaml: no such file\n", "named once");
+    // The same in a batch, where each failure is reported on its own line.
+    let f = sb.write("s.yaml", SECRET);
+    let mut c = sb.kvsops();
+    c.args(["decrypt", "--output-dir", "out", "nope.yaml"]).arg(&f);
+    let out = fails(c);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("kvsops: nope.yaml: no such file\n"), "{stderr}");
 }
 
 #[test]
@@ -176,4 +183,50 @@ fn rotate_takes_several_files_and_reports_each_failure() {
     let out = fails(c);
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 of 3 files failed"));
     assert_eq!(std::fs::read_to_string(&files[1]).unwrap(), "pw: plain\n");
+}
+
+/// `sops --config X encrypt F` is how sops documents its global flag. Before a subcommand sops
+/// honours only `--config` and silently ignores its other top-level flags; kvsops does the same
+/// but says what it ignored. (Taken for the legacy mode, `encrypt` would be a FILE to edit: the
+/// editor here is `false`, so that would fail.)
+#[test]
+fn flags_before_a_subcommand_are_taken_as_sops_takes_them() {
+    let sb = Sandbox::new();
+    sb.write("conf/rules.yaml", format!("creation_rules:\n  - encrypted_regex: ^stringData$\n    age: {KEY1_RECIPIENT}\n"));
+    let f = sb.write("s.yaml", SECRET);
+    let argv = ["--config", "conf/rules.yaml", "-i", "--input-type", "json", "encrypt", "s.yaml"];
+
+    let mut c = with_key(sb.kvsops());
+    c.args(argv).env("SOPS_EDITOR", "false");
+    let out = c.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let enc = String::from_utf8(out.stdout).unwrap();
+    assert!(enc.contains("password: ENC[AES256_GCM,"), "the config's rule was used: {enc}");
+    assert!(enc.contains("name: s\n"), "only stringData is encrypted: {enc}");
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), SECRET, "-i before the subcommand is ignored, as in sops");
+    assert!(stderr.contains("ignoring --in-place, --input-type before `encrypt`"), "{stderr}");
+
+    // Any other flag before the subcommand is named as ignored (here decrypting a plain file fails,
+    // exit 1, as in sops).
+    let mut c = with_key(sb.kvsops());
+    c.args(["--verbose", "--age", KEY1_RECIPIENT, "decrypt", "s.yaml"]).env("SOPS_EDITOR", "false");
+    let out = fails(c);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ignoring --age before `decrypt`"));
+
+    // After `--`, `encrypt` is a file name (legacy edit mode), not a subcommand.
+    let mut c = sb.kvsops();
+    c.args(["--config", "conf/rules.yaml", "--", "encrypt"]).env("SOPS_EDITOR", "false");
+    let out = fails(c);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("editor"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    if have("sops") {
+        // The real sops, same command line: same output shape, file untouched.
+        let mut c = with_key(sb.sops());
+        c.args(argv);
+        let enc = String::from_utf8(ok(c)).unwrap();
+        assert!(enc.contains("password: ENC[AES256_GCM,") && enc.contains("name: s\n"), "{enc}");
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), SECRET);
+    }
 }

@@ -540,3 +540,27 @@ pub enum HookAction {
         force: bool,
     },
 }
+
+impl Command {
+    /// The flags every subcommand shares, so flags given before the subcommand
+    /// (`kvsops --config X encrypt F`, as sops allows) can be applied to it.
+    pub fn global_mut(&mut self) -> Option<&mut GlobalArgs> {
+        match self {
+            Command::Encrypt { global, .. }
+            | Command::Decrypt { global, .. }
+            | Command::Check { global, .. }
+            | Command::DiffTextconv { global, .. }
+            | Command::MergeDriver { global, .. }
+            | Command::Filestatus { global, .. }
+            | Command::Edit { global, .. }
+            | Command::Rotate { global, .. }
+            | Command::Updatekeys { global, .. }
+            | Command::Set { global, .. }
+            | Command::Unset { global, .. }
+            | Command::ExecEnv { global, .. }
+            | Command::ExecFile { global, .. } => Some(global),
+            Command::Groups { command: GroupsCommand::Add { global, .. } | GroupsCommand::Delete { global, .. } } => Some(global),
+            Command::Hook { .. } => None,
+        }
+    }
+}

@@ -11,10 +11,11 @@ mod rotate;
 mod set;
 mod updatekeys;
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
@@ -30,7 +31,7 @@ use args::{Cli, Command, DecryptArgs, GlobalArgs, IoArgs, KeyArgs, RuleArgs};
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    let cli = match parse(std::env::args_os().collect()) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };
@@ -45,6 +46,77 @@ pub fn main() -> i32 {
             failure.code()
         }
     }
+}
+
+/// Parses the command line. sops accepts its top-level flags before a subcommand
+/// (`sops --config X encrypt F`) and honours only `--config` there, ignoring the rest; a plain
+/// clap parse would instead take the subcommand's name for the legacy mode's FILE (and open an
+/// editor on a file called `encrypt`). So when a subcommand's name follows nothing but flags, the
+/// command line is parsed from that name on, `--config` and `--verbose` are carried over, and any
+/// other flag before it is reported as ignored.
+fn parse(argv: Vec<OsString>) -> std::result::Result<Cli, clap::Error> {
+    let plain = Cli::try_parse_from(&argv);
+    if let Ok(cli) = &plain {
+        let file_is_a_subcommand = cli.legacy.file.as_deref().and_then(Path::to_str).is_some_and(is_subcommand);
+        if cli.command.is_some() || !file_is_a_subcommand {
+            return plain;
+        }
+    }
+    match flags_then_subcommand(&argv) {
+        Some((at, before)) => hoisted(&argv, at, before),
+        None => plain,
+    }
+}
+
+fn is_subcommand(name: &str) -> bool {
+    <Command as clap::Subcommand>::has_subcommand(name)
+}
+
+/// The position of the first subcommand name that follows only flags and their values (checked
+/// by parsing what comes before it), with the parse of those flags. Never after `--`, which
+/// makes `encrypt` a file name.
+fn flags_then_subcommand(argv: &[OsString]) -> Option<(usize, (Cli, clap::ArgMatches))> {
+    let end = argv.iter().position(|a| a == "--").unwrap_or(argv.len());
+    (1..end).filter(|&i| argv[i].to_str().is_some_and(is_subcommand)).find_map(|i| {
+        let matches = Cli::command().try_get_matches_from(&argv[..i]).ok()?;
+        let flags = Cli::from_arg_matches(&matches).ok()?;
+        (flags.command.is_none() && flags.legacy.file.is_none() && flags.legacy.extra.is_empty()).then_some((i, (flags, matches)))
+    })
+}
+
+/// Parses `argv[at..]` as a subcommand line and applies the flags that came before it as sops does.
+fn hoisted(argv: &[OsString], at: usize, (flags, matches): (Cli, clap::ArgMatches)) -> std::result::Result<Cli, clap::Error> {
+    let mut cli = Cli::try_parse_from(std::iter::once(argv[0].clone()).chain(argv[at..].iter().cloned()))?;
+    let from_command_line = |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+    let command = Cli::command();
+    let mut ignored: Vec<String> = matches
+        .ids()
+        .filter(|id| !matches!(id.as_str(), "config" | "verbose") && from_command_line(id.as_str()))
+        .filter_map(|id| command.get_arguments().find(|a| a.get_id() == id))
+        .map(|a| match (a.get_long(), a.get_short()) {
+            (Some(long), _) => format!("--{long}"),
+            (None, Some(short)) => format!("-{short}"),
+            (None, None) => a.get_id().to_string(),
+        })
+        .collect();
+    match cli.command.as_mut().and_then(Command::global_mut) {
+        Some(global) => {
+            if global.config.is_none() {
+                global.config = flags.legacy.global.config;
+            }
+            global.verbose |= flags.legacy.global.verbose;
+        }
+        None if from_command_line("config") => ignored.push("--config".to_string()),
+        None => {}
+    }
+    if !ignored.is_empty() {
+        let name = argv[at].to_string_lossy();
+        eprintln!(
+            "kvsops: warning: ignoring {} before `{name}` (sops ignores flags before a subcommand, except --config); put them after `{name}`",
+            ignored.join(", ")
+        );
+    }
+    Ok(cli)
 }
 
 /// An error with the file it concerns.
@@ -63,8 +135,8 @@ impl Failure {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.file {
-            Some(p) => write!(f, "{}: {}", p.display(), self.error),
-            None => write!(f, "{}", self.error),
+            Some(p) if self.error.leading_path() != Some(p.as_path()) => write!(f, "{}: {}", p.display(), self.error),
+            _ => write!(f, "{}", self.error),
         }
     }
 }
@@ -351,7 +423,7 @@ where
             if first_code == 0 {
                 first_code = e.exit_code();
             }
-            eprintln!("kvsops: {}: {e}", file.display());
+            eprintln!("kvsops: {}", Failure { file: Some(file.clone()), error: e });
             failed.push(file.display().to_string());
         }
     }
