@@ -1,5 +1,16 @@
 //! The command line, flag for flag with sops 3.11 (subcommands and the legacy `-e`/`-d` form),
 //! with the same environment variables.
+//!
+//! A subcommand's flags are declared only when that subcommand runs or help is shown
+//! (`#[command(defer = true)]`): declaring every subcommand's flags on each run took a quarter of a
+//! small `encrypt`'s instructions and most of its heap. Two consequences:
+//! - the flag groups below are flattened into several subcommands, and `groups` and `hook` have
+//!   subcommands of their own, so the descriptions of those types are
+//!   `#[cfg_attr(doc, doc = ...)]`: clap turns their doc comment into an `about`, which would
+//!   replace the deferred subcommand's own description;
+//! - no flag is `global`: clap would copy it into each subcommand before the subcommand declares
+//!   its own copy. Flags before a subcommand (`kvsops --config X encrypt`) are handled in
+//!   `cli::parse` instead.
 
 use std::path::PathBuf;
 
@@ -16,18 +27,18 @@ pub struct Cli {
     pub legacy: LegacyArgs,
 }
 
-/// Flags every command accepts.
+#[cfg_attr(doc, doc = "Flags every command accepts.")]
 #[derive(Args, Debug, Clone, Default)]
 pub struct GlobalArgs {
     /// Path to the config file (default: .sops.yaml found walking up from the working directory).
-    #[arg(long, env = "SOPS_CONFIG", global = true, value_name = "PATH")]
+    #[arg(long, env = "SOPS_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Log more (never secrets).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub verbose: bool,
 }
 
-/// Master-key flags; each also reads sops's environment variable.
+#[cfg_attr(doc, doc = "Master-key flags; each also reads sops's environment variable.")]
 #[derive(Args, Debug, Clone, Default)]
 pub struct KeyArgs {
     /// Comma-separated age recipients.
@@ -53,7 +64,7 @@ pub struct KeyArgs {
     pub hc_vault_transit: Option<String>,
 }
 
-/// The six crypt-rule flags and the MAC mode.
+#[cfg_attr(doc, doc = "The six crypt-rule flags and the MAC mode.")]
 #[derive(Args, Debug, Clone, Default)]
 pub struct RuleArgs {
     /// Do not encrypt values whose key (or a parent's) ends with this suffix.
@@ -82,7 +93,7 @@ pub struct RuleArgs {
     pub shamir_threshold: Option<u32>,
 }
 
-/// Input/output flags shared by encrypt and decrypt.
+#[cfg_attr(doc, doc = "Input/output flags shared by encrypt and decrypt.")]
 #[derive(Args, Debug, Clone, Default)]
 pub struct IoArgs {
     /// Write the result back to the file (atomically).
@@ -111,7 +122,7 @@ pub struct IoArgs {
     pub jobs: Option<usize>,
 }
 
-/// Decryption flags.
+#[cfg_attr(doc, doc = "Decryption flags.")]
 #[derive(Args, Debug, Clone, Default)]
 pub struct DecryptArgs {
     /// Print only this part of the tree, e.g. '["data"]["password"]'.
@@ -125,7 +136,7 @@ pub struct DecryptArgs {
     pub decryption_order: Option<String>,
 }
 
-/// The legacy flag-driven mode: `kvsops -e FILE`, `kvsops -d FILE`, `kvsops FILE` (edit).
+#[cfg_attr(doc, doc = "The legacy flag-driven mode: `kvsops -e FILE`, `kvsops -d FILE`, `kvsops FILE` (edit).")]
 #[derive(Args, Debug, Clone, Default)]
 pub struct LegacyArgs {
     /// Encrypt the file.
@@ -163,7 +174,7 @@ pub struct LegacyArgs {
     pub extra: Vec<String>,
 }
 
-/// `--add-*` / `--rm-*` master keys of a rotation (comma-separated lists).
+#[cfg_attr(doc, doc = "`--add-*` / `--rm-*` master keys of a rotation (comma-separated lists).")]
 #[derive(Args, Debug, Clone, Default)]
 pub struct RotateKeyArgs {
     /// Add these age recipients to the file's first key group.
@@ -204,7 +215,7 @@ pub struct RotateKeyArgs {
     pub rm_hc_vault_transit: Option<String>,
 }
 
-/// Flags of the commands that change an encrypted file (edit, set, unset).
+#[cfg_attr(doc, doc = "Flags of the commands that change an encrypted file (edit, set, unset).")]
 #[derive(Args, Debug, Clone, Default)]
 pub struct ChangeArgs {
     /// Input format (yaml, json, dotenv, ini, binary); default from the extension.
@@ -221,8 +232,9 @@ pub struct ChangeArgs {
     pub decryption_order: Option<String>,
 }
 
-/// The `groups` subcommands.
+#[cfg_attr(doc, doc = "The `groups` subcommands.")]
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum GroupsCommand {
     /// Add a key group (the data key is split again into Shamir shares).
     Add {
@@ -281,8 +293,10 @@ pub enum GroupsCommand {
     },
 }
 
-/// The subcommands.
+/// The subcommands. Each one's flags are declared only when it is the one being run or its help
+/// is shown (see the module documentation).
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum Command {
     /// Encrypt files (stdin when no file is given).
     Encrypt {
@@ -530,7 +544,7 @@ pub enum Command {
     },
 }
 
-/// What `kvsops hook` does.
+#[cfg_attr(doc, doc = "What `kvsops hook` does.")]
 #[derive(Subcommand, Debug)]
 pub enum HookAction {
     /// Install the pre-commit hook (`kvsops check --staged`) in this repository's hooks directory.
@@ -562,5 +576,37 @@ impl Command {
             Command::Groups { command: GroupsCommand::Add { global, .. } | GroupsCommand::Delete { global, .. } } => Some(global),
             Command::Hook { .. } => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// clap's own consistency checks, over every subcommand (deferred ones included).
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// With deferred subcommands a flattened struct's (or a nested subcommand enum's) doc comment
+    /// would replace a subcommand's description: every subcommand's help must start with the
+    /// description its variant declares (read before anything is deferred-built).
+    #[test]
+    fn every_subcommand_help_starts_with_its_own_description() {
+        let declared = Cli::command();
+        let mut checked = 0;
+        for sub in declared.get_subcommands() {
+            let about = sub.get_about().expect("every subcommand is described").to_string();
+            let help = Cli::command()
+                .try_get_matches_from(["kvsops", sub.get_name(), "--help"])
+                .expect_err("--help ends the parse")
+                .to_string();
+            assert!(help.starts_with(&about), "`kvsops {} --help` starts with {:?}, not {about:?}", sub.get_name(), help.lines().next());
+            checked += 1;
+        }
+        assert!(checked >= 15, "{checked} subcommands");
     }
 }
