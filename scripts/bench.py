@@ -84,6 +84,11 @@ def run_timed(argv, stdin_path=None, env=None, stdout_path=None):
 def measure(label, argv_fn, runs, warmup=0, **kw):
     """Median wall time of `runs` direct runs (after `warmup` unmeasured ones), and the peak
     memory of one more run under GNU time."""
+    if runs == 1 and not warmup:
+        # One run of a slow case (sops on the large files takes minutes): time it under GNU time
+        # too, rather than running it a second time for the memory figure.
+        elapsed, rss = run_measured(argv_fn(0), **kw)
+        return {"median": elapsed, "rss": rss}
     hyperfine = shutil.which("hyperfine")
     if hyperfine and warmup:
         # Millisecond cases: hyperfine starts each run directly, without this Python process's
@@ -247,6 +252,14 @@ def main():
             k = rows[0]["kvsops"]
             rows.append({"case": "encrypt a small Secret, `sops` launched by the PyPI wheel's Python script", "kvsops": k,
                          "sops": m, "rops": None, "ratio": m["median"] / k["median"]})
+    floor_rows, breakdown_rows = [], []
+    if want("small"):
+        floor_rows = startup_floor(work, kvsops, sops, env, small_runs, rows[0]["sops"]["median"])
+        src = os.path.join(work, "small-secret.yaml")
+        programs = [("kvsops", kvsops, [kvsops, "encrypt", "--age", RECIPIENT, src], None)]
+        if rops:
+            programs.append(("rops", rops, [rops, "encrypt", "--age", RECIPIENT, "-f", "yaml"], src))
+        breakdown_rows = memory_breakdown(work, programs, env)
     if want("yaml"):
         case("big-secret", "yaml", (lambda p: gen_big_yaml(p, 10_000)) if args.quick else gen_big_yaml, big_runs, "yaml")
     json_bytes = int((1 if args.quick else args.json_mb) * 1024 * 1024)
@@ -262,10 +275,118 @@ def main():
             print(f"azure batch skipped: {e}", file=sys.stderr)
 
     table = render(rows, rops is not None)
+    if floor_rows:
+        table += "\n" + render_floor(floor_rows)
+    if breakdown_rows:
+        table += "\n" + render_breakdown(breakdown_rows)
     print(table)
     if args.write:
         write_doc(table, args.quick)
     shutil.rmtree(work, ignore_errors=True)
+
+
+def startup_floor(work, kvsops, sops, env, runs, sops_small_encrypt):
+    """What starting a process costs on this machine, measured in the same run: the small-Secret
+    ratios cannot exceed sops's time divided by the time of a program that does nothing.
+
+    Rows: /bin/true (a C program that returns at once), an empty Rust program built with the same
+    optimisation and linking as kvsops, sops --version (Go's start-up plus sops's package
+    initialisation) and kvsops --version (start-up and argument parsing, no work)."""
+    hello_src = os.path.join(work, "empty.rs")
+    hello = os.path.join(work, "empty-rust")
+    with open(hello_src, "w") as f:
+        f.write("fn main() {}\n")
+    programs = [("`/bin/true` (C, does nothing)", ["/bin/true"])]
+    try:
+        subprocess.run(["rustc", "-O", "-C", "link-arg=-no-pie", "-o", hello, hello_src], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        programs.append(("empty Rust program (`fn main() {}`, built like kvsops)", [hello]))
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"empty Rust program skipped: {e}", file=sys.stderr)
+    programs.append(("`sops --version` (Go binary)", [sops, "--version", "--disable-version-check"]))
+    programs.append(("`kvsops --version`", [kvsops, "--version"]))
+    out = []
+    for label, argv in programs:
+        m = measure("floor", lambda i, argv=argv: argv, runs, 2, env=env)
+        out.append({"program": label, "m": m, "ceiling": sops_small_encrypt / m["median"]})
+    return out
+
+
+SMAPS_DUMPER = r"""
+#include <stdio.h>
+#include <stdlib.h>
+__attribute__((destructor)) static void dump(void) {
+    const char *out = getenv("KVSOPS_BENCH_SMAPS");
+    FILE *in = fopen("/proc/self/smaps", "r"), *o = out ? fopen(out, "w") : NULL;
+    char buf[4096];
+    size_t n;
+    if (in && o)
+        while ((n = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, n, o);
+    if (in) fclose(in);
+    if (o) fclose(o);
+}
+"""
+
+
+def memory_breakdown(work, programs, env):
+    """Where a small run's resident memory is, at exit: the executable's and the shared libraries'
+    file pages (clean, shared with the page cache and other processes), and private memory (heap,
+    stacks, and the pages the process wrote, such as relocated data). A library preloaded into each program copies
+    /proc/self/smaps when it exits, so this works for dynamically linked programs (kvsops, rops),
+    not for sops's statically linked Go binary. Needs a C compiler; skipped without one."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        print("memory breakdown skipped: no C compiler", file=sys.stderr)
+        return []
+    src = os.path.join(work, "smaps-dump.c")
+    lib = os.path.join(work, "smaps-dump.so")
+    with open(src, "w") as f:
+        f.write(SMAPS_DUMPER)
+    subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", lib, src], check=True)
+    rows = []
+    for label, exe, argv, stdin_path in programs:
+        out = os.path.join(work, f"smaps-{label}.txt")
+        run_env = dict(env, LD_PRELOAD=lib, KVSOPS_BENCH_SMAPS=out)
+        stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+        subprocess.run(argv, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=run_env, check=True)
+        if stdin_path:
+            stdin.close()
+        image = libs = anon = 0
+        mapping = ""
+        exe_real = os.path.realpath(exe)
+        for line in open(out):
+            fields = line.split()
+            if fields and "-" in fields[0] and not fields[0].endswith(":"):
+                mapping = fields[5] if len(fields) > 5 else ""
+            elif fields and fields[0] in ("Rss:", "Anonymous:") and mapping != lib:
+                # File pages count as Rss; pages the process wrote (heap, stacks, relocated data)
+                # also count as Anonymous: those are its private memory.
+                kb = int(fields[1]) * (1 if fields[0] == "Rss:" else -1)
+                if mapping and os.path.realpath(mapping) == exe_real:
+                    image += kb
+                elif mapping.startswith("/"):
+                    libs += kb
+                if fields[0] == "Anonymous:":
+                    anon -= kb
+        rows.append({"program": label, "image": image / 1024, "libs": libs / 1024, "anon": anon / 1024})
+    return rows
+
+
+def render_breakdown(rows):
+    head = ("| resident at exit, small encrypt | executable's file pages | shared libraries' file pages | private (heap, stacks, written pages) | total |\n"
+            "|---|---|---|---|---|\n")
+    return head + "\n".join(
+        f"| {r['program']} | {r['image']:.1f} MB | {r['libs']:.1f} MB | {r['anon']:.2f} MB | {r['image'] + r['libs'] + r['anon']:.1f} MB |"
+        for r in rows
+    ) + "\n"
+
+
+def render_floor(rows):
+    head = ("| start-up floor | time | peak RSS | sops's small encrypt / time |\n"
+            "|---|---|---|---|\n")
+    return head + "\n".join(
+        f"| {r['program']} | {r['m']['median'] * 1000:.2f} ms | {r['m']['rss']:.1f} MB | {r['ceiling']:.0f}x |" for r in rows
+    ) + "\n"
 
 
 def azure_batch(kvsops, sops, work, count):
