@@ -26,27 +26,36 @@ use crate::tree::{Comment, Leaf, Scalar, Value};
 pub const IV_LEN: usize = 32;
 const TAG_LEN: usize = 16;
 
-/// The per-file 32-byte data key; wiped from memory when dropped.
+/// The per-file 32-byte data key; wiped from memory when dropped. It carries its AES-GCM key
+/// schedule (for sops's 32-byte IVs), expanded once rather than for each of a file's values.
 #[derive(Clone)]
-pub struct DataKey(Zeroizing<[u8; 32]>);
+pub struct DataKey {
+    bytes: Zeroizing<[u8; 32]>,
+    gcm: Gcm,
+}
 
 impl DataKey {
+    fn new(bytes: Zeroizing<[u8; 32]>) -> Self {
+        let gcm = Gcm::new(GenericArray::from_slice(&bytes[..]));
+        DataKey { bytes, gcm }
+    }
+
     /// A fresh random data key for a new file (or a rotation).
     pub fn generate() -> Self {
         let mut k = Zeroizing::new([0u8; 32]);
         rand::rngs::OsRng.fill_bytes(&mut k[..]);
-        DataKey(k)
+        DataKey::new(k)
     }
 
     /// A data key recovered from a master key; anything but 32 bytes is refused.
     pub fn from_slice(bytes: &[u8]) -> Option<Self> {
         let arr: [u8; 32] = bytes.try_into().ok()?;
-        Some(DataKey(Zeroizing::new(arr)))
+        Some(DataKey::new(Zeroizing::new(arr)))
     }
 
     /// The raw bytes, for wrapping by master keys.
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.bytes
     }
 }
 
@@ -145,7 +154,7 @@ fn format_enc(data: &[u8], iv: &[u8], tag: &[u8], datatype: &str) -> String {
 /// The fields of an ENC body with exactly three commas, each starting the next marker: what the
 /// greedy regex gives for every value sops or kvsops writes (base64 has no comma), found in one scan.
 fn split_well_formed(body: &str) -> Option<(&str, &str, &str, &str)> {
-    let mut commas = body.match_indices(',').map(|(i, _)| i);
+    let mut commas = memchr::memchr_iter(b',', body.as_bytes());
     let (a, b, c) = (commas.next()?, commas.next()?, commas.next()?);
     if commas.next().is_some() {
         return None;
@@ -251,10 +260,10 @@ type Gcm = AesGcm<Aes256, U32>;
 
 /// Seals `plaintext` and returns the ENC string.
 pub fn seal(key: &DataKey, iv: &[u8; IV_LEN], plaintext: &[u8], aad: &str, datatype: &str) -> String {
-    let gcm = Gcm::new(GenericArray::from_slice(key.as_bytes()));
     let mut data = plaintext.to_vec();
     // Encryption with a valid key and nonce size cannot fail for in-memory buffers.
-    let tag = gcm
+    let tag = key
+        .gcm
         .encrypt_in_place_detached(GenericArray::from_slice(iv), aad.as_bytes(), &mut data)
         .map(|t| t.to_vec())
         .unwrap_or_default();
@@ -267,12 +276,13 @@ pub fn open(key: &DataKey, enc: &EncValue, aad: &str) -> Result<Zeroizing<Vec<u8
         return Err(CipherError::Authentication);
     }
     let tag = GenericArray::from_slice(&enc.tag);
+    let gcm = &key.gcm;
     let key = GenericArray::from_slice(key.as_bytes());
     let mut buf = Zeroizing::new(enc.data.clone());
     let aad = aad.as_bytes();
     // In place: the tag is checked before anything is decrypted.
     let res = match enc.iv.len() {
-        32 => Gcm::new(key).decrypt_in_place_detached(GenericArray::from_slice(&enc.iv), aad, &mut buf, tag),
+        32 => gcm.decrypt_in_place_detached(GenericArray::from_slice(&enc.iv), aad, &mut buf, tag),
         12 => aes_gcm::Aes256Gcm::new(key).decrypt_in_place_detached(GenericArray::from_slice(&enc.iv), aad, &mut buf, tag),
         16 => AesGcm::<Aes256, aes_gcm::aead::consts::U16>::new(key).decrypt_in_place_detached(
             GenericArray::from_slice(&enc.iv),
