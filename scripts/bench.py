@@ -448,7 +448,10 @@ def render(rows, with_rops):
     lines = []
     for r in rows:
         def cell(m):
-            return "n/a" if not m else f"{m['median']:.3f} s, {m['rss']:.0f} MB"
+            if not m:
+                return "n/a"
+            t = f"{m['median'] * 1000:.1f} ms" if m["median"] < 0.1 else f"{m['median']:.3f} s"
+            return f"{t}, {m['rss']:.0f} MB"
         lines.append(f"| {r['case']} | {cell(r['kvsops'])} | {cell(r['sops'])} | {cell(r['rops']) if with_rops else 'not installed'} | {r['ratio']:.1f}x |")
     return head + "\n".join(lines) + "\n"
 
