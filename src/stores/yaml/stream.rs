@@ -100,17 +100,15 @@ fn simple_value(v: &str) -> bool {
     if !first_ok || last == b' ' || last == b':' {
         return false;
     }
-    // One pass: no comment, no `: `, no control character.
-    let mut ascii = true;
-    for (i, &c) in b.iter().enumerate() {
-        match c {
-            b'#' | 0..=0x1f | 0x7f => return false,
-            b':' if b.get(i + 1) == Some(&b' ') => return false,
-            0x80.. => ascii = false,
-            _ => {}
-        }
+    // No comment, no control character, no `: `. Branch-free passes (the compiler vectorises
+    // them) beat one pass with a look-ahead: an ENC value is about 130 bytes.
+    if !b.iter().fold(true, |ok, &c| ok & (c >= 0x20) & (c != 0x7f) & (c != b'#')) {
+        return false;
     }
-    ascii || !v.chars().any(troublesome)
+    if memchr::memmem::find(b, b": ").is_some() {
+        return false;
+    }
+    v.is_ascii() || !v.chars().any(troublesome)
 }
 
 fn parse_line(text: &str, ls: usize, le: usize) -> LineKind {
