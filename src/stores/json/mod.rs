@@ -289,58 +289,48 @@ impl<'a> Parser<'a> {
     /// The object grammar, shared by the tree reader and the one-pass walker: `pos` is at the
     /// `{`; `member` gets each key and its span with `pos` at the value, and must read the value.
     fn members(&mut self, mut member: impl FnMut(&mut Self, String, Src) -> Result<()>) -> Result<()> {
-        self.pos += 1;
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            return Ok(());
-        }
-        loop {
-            self.ws();
-            if self.peek() != Some(b'"') {
-                return Err(self.err("expected an object key"));
+        self.items(b'}', |p| {
+            if p.peek() != Some(b'"') {
+                return Err(p.err("expected an object key"));
             }
-            let kstart = self.pos;
-            let key = self.string()?;
-            let key_src = Src::new(kstart, self.pos);
-            self.ws();
-            if self.peek() != Some(b':') {
-                return Err(self.err("expected ':'"));
+            let kstart = p.pos;
+            let key = p.string()?;
+            let key_src = Src::new(kstart, p.pos);
+            p.ws();
+            if p.peek() != Some(b':') {
+                return Err(p.err("expected ':'"));
             }
-            self.pos += 1;
-            self.ws();
-            member(self, key, key_src)?;
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                _ => return Err(self.err("expected ',' or '}'")),
-            }
-        }
+            p.pos += 1;
+            p.ws();
+            member(p, key, key_src)
+        })
     }
 
     /// The array grammar, shared like [`Parser::members`]: `element` reads each element.
-    fn elements(&mut self, mut element: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
+    fn elements(&mut self, element: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
+        self.items(b']', element)
+    }
+
+    /// What objects and arrays share: `pos` at the opening bracket, items separated by commas
+    /// up to `close`, whitespace anywhere between; `item` reads one item from its first byte.
+    fn items(&mut self, close: u8, mut item: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
         self.pos += 1;
         self.ws();
-        if self.peek() == Some(b']') {
+        if self.peek() == Some(close) {
             self.pos += 1;
             return Ok(());
         }
         loop {
             self.ws();
-            element(self)?;
+            item(self)?;
             self.ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
-                Some(b']') => {
+                Some(c) if c == close => {
                     self.pos += 1;
                     return Ok(());
                 }
-                _ => return Err(self.err("expected ',' or ']'")),
+                _ => return Err(self.err(if close == b'}' { "expected ',' or '}'" } else { "expected ',' or ']'" })),
             }
         }
     }
