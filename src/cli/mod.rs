@@ -63,9 +63,17 @@ fn parse(argv: Vec<OsString>) -> std::result::Result<Cli, clap::Error> {
         }
     }
     match flags_then_subcommand(&argv) {
-        Some((at, before)) => hoisted(&argv, at, before),
+        Some(before) => hoisted(&argv, before),
         None => plain,
     }
+}
+
+/// A subcommand's position in the command line and the parse of the flags before it.
+struct FlagsBefore {
+    at: usize,
+    flags: Cli,
+    matches: clap::ArgMatches,
+    command: clap::Command,
 }
 
 fn is_subcommand(name: &str) -> bool {
@@ -75,20 +83,21 @@ fn is_subcommand(name: &str) -> bool {
 /// The position of the first subcommand name that follows only flags and their values (checked
 /// by parsing what comes before it), with the parse of those flags. Never after `--`, which
 /// makes `encrypt` a file name.
-fn flags_then_subcommand(argv: &[OsString]) -> Option<(usize, (Cli, clap::ArgMatches))> {
+fn flags_then_subcommand(argv: &[OsString]) -> Option<FlagsBefore> {
     let end = argv.iter().position(|a| a == "--").unwrap_or(argv.len());
-    (1..end).filter(|&i| argv[i].to_str().is_some_and(is_subcommand)).find_map(|i| {
-        let matches = Cli::command().try_get_matches_from(&argv[..i]).ok()?;
+    (1..end).filter(|&i| argv[i].to_str().is_some_and(is_subcommand)).find_map(|at| {
+        let mut command = Cli::command();
+        let matches = command.try_get_matches_from_mut(&argv[..at]).ok()?;
         let flags = Cli::from_arg_matches(&matches).ok()?;
-        (flags.command.is_none() && flags.legacy.file.is_none() && flags.legacy.extra.is_empty()).then_some((i, (flags, matches)))
+        let only_flags = flags.command.is_none() && flags.legacy.file.is_none() && flags.legacy.extra.is_empty();
+        only_flags.then_some(FlagsBefore { at, flags, matches, command })
     })
 }
 
 /// Parses `argv[at..]` as a subcommand line and applies the flags that came before it as sops does.
-fn hoisted(argv: &[OsString], at: usize, (flags, matches): (Cli, clap::ArgMatches)) -> std::result::Result<Cli, clap::Error> {
+fn hoisted(argv: &[OsString], FlagsBefore { at, flags, matches, command }: FlagsBefore) -> std::result::Result<Cli, clap::Error> {
     let mut cli = Cli::try_parse_from(std::iter::once(argv[0].clone()).chain(argv[at..].iter().cloned()))?;
     let from_command_line = |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
-    let command = Cli::command();
     let mut ignored: Vec<String> = matches
         .ids()
         .filter(|id| !matches!(id.as_str(), "config" | "verbose") && from_command_line(id.as_str()))
