@@ -6,10 +6,12 @@ Markdown table of medians (wall time), peak memory (max RSS) and the sops/kvsops
 --write it also stores the table, with the machine it ran on, in docs/performance.md.
 
 Cases (issue 7): a small Secret; a 9.4 MB YAML Secret with 100,000 keys (encrypt, decrypt); a 10 MB
-JSON (encrypt, decrypt); a 10 MB binary file (encrypt, decrypt); 300 Azure Key Vault files through
-the emulator with 20 ms latency per call (decrypt: one kvsops batch vs a loop of sops calls).
+JSON (encrypt, decrypt); a 10 MB binary file (encrypt, decrypt); realistic Helm values files of 9 MB
+and 4.5 MB made by scripts/gen-values.py (encrypt, decrypt, with MB/s); 300 Azure Key Vault files
+through the emulator with 20 ms latency per call (decrypt: one kvsops batch vs a loop of sops calls).
 
-Usage: scripts/bench.py [--quick] [--write] [--skip-azure] [--big-runs N] [--sops-runs N] [--json-mb N] [--only CASES]
+Usage: scripts/bench.py [--quick] [--write] [--skip-azure] [--big-runs N] [--sops-runs N] [--json-mb N]
+                        [--values-mb N] [--kvsops PATH] [--only CASES]
 """
 
 import argparse
@@ -168,6 +170,13 @@ def gen_binary(path, size=10 * 1024 * 1024):
         f.write(random.Random(3).randbytes(size))
 
 
+def gen_values(path, size, seed=1):
+    """A Helm-chart-like values.yaml of about `size` bytes (comments, anchors, block scalars, flow
+    collections, every quoting style...): scripts/gen-values.py, deterministic from its seed."""
+    subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "gen-values.py"), "--seed", str(seed),
+                    "--bytes", str(size), path], check=True)
+
+
 def tool_env(extra=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
     env["SOPS_AGE_KEY_FILE"] = KEY_FILE
@@ -186,11 +195,16 @@ def main():
     ap.add_argument("--big-runs", type=int, default=5, help="runs of kvsops and rops per large case")
     ap.add_argument("--sops-runs", type=int, default=1, help="runs of sops per large case (it takes minutes)")
     ap.add_argument("--json-mb", type=float, default=10, help="size of the JSON case (sops's JSON encrypt grows faster than linearly)")
-    ap.add_argument("--only", default="", help="comma list of cases: small,yaml,json,binary,azure")
+    ap.add_argument("--values-mb", type=float, default=9, help="size of the larger realistic values file (the other is half)")
+    ap.add_argument("--kvsops", help="time this kvsops binary instead of building release (to check the script)")
+    ap.add_argument("--only", default="", help="comma list of cases: small,yaml,json,binary,values,azure")
     args = ap.parse_args()
 
-    subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "kvsops", "-p", "kv-emulator"], cwd=ROOT, check=True)
-    kvsops = os.path.join(TARGET, "release", "kvsops")
+    if args.kvsops:
+        kvsops = os.path.abspath(args.kvsops)
+    else:
+        subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "kvsops", "-p", "kv-emulator"], cwd=ROOT, check=True)
+        kvsops = os.path.join(TARGET, "release", "kvsops")
     sops_cmd = shutil.which("sops")
     rops = shutil.which("rops")
     if not sops_cmd:
@@ -201,12 +215,23 @@ def main():
     small_runs, big_runs = (5, 1) if args.quick else (30, args.big_runs)
     rows = []
 
-    def case(name, fmt, gen, runs, ext, warmup=0):
+    def case(name, fmt, gen, runs, ext, warmup=0, title=None, throughput=False, tolerant=False):
+        """title: the table's name for the case; throughput: MB/s in the cells; tolerant: a tool
+        that fails on the input gets a "failed" cell instead of stopping the benchmark."""
         src = os.path.join(work, f"{name}.{ext}")
         gen(src)
         size_mb = os.path.getsize(src) / 1e6
         enc = {}
         results = {}
+
+        def measure_or_fail(tname, op, *a, **kw):
+            try:
+                return measure(*a, **kw)
+            except RuntimeError as e:
+                if not tolerant:
+                    raise
+                print(f"  {op} {name}: {tname} failed: {str(e).strip().splitlines()[-1][:300]}", file=sys.stderr)
+                return {"failed": str(e)}
         tools = [("kvsops", kvsops), ("sops", sops)] + ([("rops", rops)] if rops and fmt in ("yaml", "json") else [])
         def runs_of(tname):
             return min(runs, args.sops_runs) if tname == "sops" and runs > 1 and name != "small-secret" else runs
@@ -215,30 +240,36 @@ def main():
             out = os.path.join(work, f"{name}.{tname}.enc.{ext}")
             if tname == "rops":
                 argv = lambda i: [exe, "encrypt", "--age", RECIPIENT, "-f", fmt]
-                results[(tname, "encrypt")] = measure(name, argv, runs_of(tname), warmup, stdin_path=src, env=env, stdout_path=out)
+                results[(tname, "encrypt")] = measure_or_fail(tname, "encrypt", name, argv, runs_of(tname), warmup, stdin_path=src, env=env, stdout_path=out)
             else:
                 argv = lambda i: [exe, "encrypt", "--age", RECIPIENT, "--input-type", fmt, "--output-type", fmt, src]
-                results[(tname, "encrypt")] = measure(name, argv, runs_of(tname), warmup, env=env, stdout_path=out)
-            enc[tname] = out
+                results[(tname, "encrypt")] = measure_or_fail(tname, "encrypt", name, argv, runs_of(tname), warmup, env=env, stdout_path=out)
+            enc[tname] = out if "failed" not in results[(tname, "encrypt")] else None
         for tname, exe in tools:
             dec_out = os.path.join(work, f"{name}.{tname}.dec")
-            if tname == "rops":
+            own = enc["rops"] if tname == "rops" else enc["sops"]
+            if own is None:
+                results[(tname, "decrypt")] = {"failed": "no encrypted input"}
+            elif tname == "rops":
                 argv = lambda i: [exe, "decrypt", "-f", fmt]
-                results[(tname, "decrypt")] = measure(name, argv, runs_of(tname), warmup, stdin_path=enc[tname], env=env, stdout_path=dec_out)
+                results[(tname, "decrypt")] = measure_or_fail(tname, "decrypt", name, argv, runs_of(tname), warmup, stdin_path=own, env=env, stdout_path=dec_out)
             else:
                 # Both decrypt the file sops wrote, so the comparison is on the same input.
-                argv = lambda i: [exe, "decrypt", "--input-type", fmt, "--output-type", fmt, enc["sops"]]
-                results[(tname, "decrypt")] = measure(name, argv, runs_of(tname), warmup, env=env, stdout_path=dec_out)
+                argv = lambda i: [exe, "decrypt", "--input-type", fmt, "--output-type", fmt, own]
+                results[(tname, "decrypt")] = measure_or_fail(tname, "decrypt", name, argv, runs_of(tname), warmup, env=env, stdout_path=dec_out)
         for op in ("encrypt", "decrypt"):
             k = results[("kvsops", op)]
             s = results[("sops", op)]
             r = results.get(("rops", op))
+            ok = "failed" not in k and "failed" not in s
             rows.append({
-                "case": f"{op} {name} ({size_mb:.1f} MB)",
+                "case": f"{op} {title or name} ({size_mb:.1f} MB)",
                 "kvsops": k, "sops": s, "rops": r,
-                "ratio": s["median"] / k["median"] if k["median"] > 0 else float("inf"),
+                "ratio": (s["median"] / k["median"] if k["median"] > 0 else float("inf")) if ok else None,
+                "mb": size_mb if throughput else None,
             })
-            print(f"  {rows[-1]['case']}: kvsops {k['median']:.3f}s, sops {s['median']:.3f}s", file=sys.stderr)
+            times = ", ".join(f"{t} " + ("failed" if "failed" in m else f"{m['median']:.3f}s") for t, m in (("kvsops", k), ("sops", s)))
+            print(f"  {rows[-1]['case']}: {times}", file=sys.stderr)
 
     only = set(filter(None, args.only.split(",")))
     want = lambda name: not only or name in only
@@ -267,6 +298,12 @@ def main():
         case("big", "json", lambda p: gen_big_json(p, json_bytes), big_runs, "json")
     if want("binary"):
         case("blob", "binary", gen_binary if not args.quick else (lambda p: gen_binary(p, 1024 * 1024)), big_runs, "bin")
+    values_bytes = int((1 if args.quick else args.values_mb) * 1e6)
+    if want("values"):
+        # The same seed at two sizes: how each tool's time grows with the size of a realistic file.
+        for size in (values_bytes, values_bytes // 2):
+            case(f"values-{size}", "yaml", lambda p, size=size: gen_values(p, size), big_runs, "yaml",
+                 title="realistic values file", throughput=True, tolerant=True)
 
     if not args.skip_azure and want("azure"):
         try:
@@ -450,9 +487,13 @@ def render(rows, with_rops):
         def cell(m):
             if not m:
                 return "n/a"
+            if "failed" in m:
+                return "failed"
             t = f"{m['median'] * 1000:.1f} ms" if m["median"] < 0.1 else f"{m['median']:.3f} s"
-            return f"{t}, {m['rss']:.0f} MB"
-        lines.append(f"| {r['case']} | {cell(r['kvsops'])} | {cell(r['sops'])} | {cell(r['rops']) if with_rops else 'not installed'} | {r['ratio']:.1f}x |")
+            speed = f", {r['mb'] / m['median']:.1f} MB/s" if r.get("mb") and m["median"] > 0 else ""
+            return f"{t}{speed}, {m['rss']:.0f} MB"
+        ratio = f"{r['ratio']:.1f}x" if r["ratio"] is not None else "n/a"
+        lines.append(f"| {r['case']} | {cell(r['kvsops'])} | {cell(r['sops'])} | {cell(r['rops']) if with_rops else 'not installed'} | {ratio} |")
     return head + "\n".join(lines) + "\n"
 
 

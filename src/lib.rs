@@ -7,7 +7,8 @@
 //! - [`cipher`], [`mac`], [`rules`], [`metadata`]: the SOPS format itself;
 //! - [`stores`]: one module per file format; [`keys`]: one module per master-key type;
 //! - [`config`]: `.sops.yaml`; [`ops`]: what the commands do; [`fsio`]: atomic writes and private
-//!   temp files; [`cli`]: the thin command-line layer.
+//!   temp files; [`stack`]: threads with room for deeply nested files; [`cli`]: the thin
+//!   command-line layer.
 
 pub mod cipher;
 pub mod cli;
@@ -19,6 +20,7 @@ pub mod mac;
 pub mod metadata;
 pub mod ops;
 pub mod rules;
+pub mod stack;
 pub mod stores;
 pub mod timefmt;
 pub mod tree;

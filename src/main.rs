@@ -1,5 +1,6 @@
 //! The `kvsops` binary: a thin wrapper over the library's command-line layer.
 
 fn main() {
-    std::process::exit(kvsops::cli::main());
+    // A thread with room for documents nested as deep as sops accepts (see `kvsops::stack`).
+    std::process::exit(kvsops::stack::run(kvsops::cli::main).unwrap_or(1));
 }

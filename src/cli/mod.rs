@@ -412,7 +412,7 @@ where
     let results: Vec<std::sync::Mutex<Option<Result<()>>>> = files.iter().map(|_| std::sync::Mutex::new(None)).collect();
     std::thread::scope(|s| {
         for _ in 0..jobs {
-            s.spawn(|| loop {
+            crate::stack::spawn_scoped(s, || loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if i >= files.len() {
                     break;

@@ -336,7 +336,7 @@ pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec
     let mut parts: Vec<Vec<(usize, R)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
-                s.spawn(|| {
+                crate::stack::spawn_scoped(s, || {
                     let mut done = Vec::new();
                     loop {
                         let start = cursor.fetch_add(BATCH, Ordering::Relaxed);
@@ -352,7 +352,15 @@ pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec
             })
             .collect();
         // A worker that panicked must not silently drop files from the report: fail closed.
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(Some(done)) => done,
+                // `spawn_scoped` runs its closure or panics: a worker always ran.
+                Ok(None) => unreachable!("a check worker never ran"),
+                Err(e) => std::panic::resume_unwind(e),
+            })
+            .collect()
     });
     let mut all: Vec<(usize, R)> = parts.drain(..).flatten().collect();
     all.sort_by_key(|(i, _)| *i);

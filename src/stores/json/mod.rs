@@ -48,8 +48,10 @@ mod stream;
 /// The Flux detection marker of JSON (and binary) files.
 pub const MARKER: &[u8] = b"\"mac\": \"ENC[";
 
-/// Deepest nesting accepted, so hostile input cannot overflow the stack.
-const MAX_DEPTH: usize = 256;
+/// Deepest nesting accepted: Go's encoding/json limit, as sops has it. Deeper input is refused
+/// before anything recurses over it; threads that handle files have the stack for this depth
+/// (see `crate::stack`).
+const MAX_DEPTH: usize = 10_000;
 
 /// `Src.style` of a scalar read from JSON: what kind of token it was.
 pub const STYLE_STRING: u8 = 1;
@@ -111,7 +113,7 @@ impl<'a> Parser<'a> {
 
     fn value(&mut self, depth: usize) -> Result<Node> {
         if depth > MAX_DEPTH {
-            return Err(self.err("nesting too deep"));
+            return Err(self.err(&format!("exceeded max depth of {MAX_DEPTH}")));
         }
         match self.peek() {
             Some(b'{') => Ok(Node::Map(self.object(depth)?)),
@@ -982,8 +984,14 @@ mod tests {
             assert!(!err.to_string().contains("secret"), "{err}");
             assert_eq!(err.exit_code(), 2, "{bad:?}");
         }
-        let deep = "[".repeat(5000);
-        assert!(store().load_plain(format!("{{\"a\":{deep}").as_bytes()).is_err());
+        // As deep as sops accepts, then deeper: refused, without overflowing the stack.
+        crate::stack::run(|| {
+            let open = |n: usize| format!("{{\"a\":{}1{}}}", "[".repeat(n), "]".repeat(n));
+            assert!(store().load_plain(open(9_990).as_bytes()).is_ok());
+            let err = store().load_plain(open(10_001).as_bytes()).unwrap_err().to_string();
+            assert!(err.contains("exceeded max depth of 10000"), "{err}");
+            assert!(store().load_plain(format!("{{\"a\":{}", "[".repeat(5000)).as_bytes()).is_err());
+        });
     }
 
     #[test]

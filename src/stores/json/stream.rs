@@ -103,7 +103,7 @@ impl Walk<'_, '_> {
 
     fn value(&mut self, p: &mut Parser<'_>, depth: usize, in_array: bool) -> Result<()> {
         if depth > MAX_DEPTH {
-            return Err(p.err("nesting too deep"));
+            return Err(p.err(&format!("exceeded max depth of {MAX_DEPTH}")));
         }
         match p.peek() {
             Some(b'{') => self.object(p, depth, false),

@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
+use libyaml_safer::ScalarStyle;
 
 use super::resolve::{resolve_plain, Resolved};
 use super::{style, FLOW, STR_TAG};
@@ -156,79 +156,211 @@ enum Frame {
     Seq { node: YNode, pending_dash: Option<usize> },
 }
 
+/// go-yaml v3's limit on nesting ("exceeded max depth of 10000"): deeper documents are refused
+/// before anything recurses over them.
+pub(crate) const MAX_DEPTH: usize = 10_000;
+
 struct Builder<'a> {
     t: &'a Text<'a>,
-    c2b: Vec<usize>,
     prev_end: usize,
-    anchors: HashMap<usize, YNode>,
-    anchor_stack: Vec<(usize, usize)>,
+    /// Anchored nodes by name (a later anchor of the same name replaces an earlier one, as in
+    /// go-yaml), each with its weight: how many nodes go-yaml's decoder visits for it.
+    anchors: HashMap<String, (YNode, u64)>,
+    /// Anchors of the open collections: (name, stack depth).
+    anchor_stack: Vec<(String, usize)>,
     stack: Vec<Frame>,
+    /// Weights of the open collections, parallel to `stack`.
+    weights: Vec<u64>,
     flow_depth: usize,
     scalars: Vec<(usize, usize)>,
+    aliasing: AliasBudget,
+    /// The parser reads the text with a line break added at its end (see `parse`).
+    line_break_added: bool,
+}
+
+/// go-yaml v3's defence against alias bombs ("document contains excessive aliasing"): the share
+/// of decoded nodes that come from alias expansions may not exceed a ratio that falls from 0.99
+/// (up to 400,000 nodes) to 0.10 (from 4,000,000 nodes).
+#[derive(Default)]
+struct AliasBudget {
+    decoded: u64,
+    aliased: u64,
+}
+
+impl AliasBudget {
+    fn node(&mut self) {
+        self.decoded = self.decoded.saturating_add(1);
+    }
+
+    /// Counts an alias expanding to `weight` nodes; refuses it when go-yaml would.
+    fn alias(&mut self, weight: u64) -> Result<()> {
+        self.decoded = self.decoded.saturating_add(1).saturating_add(weight);
+        self.aliased = self.aliased.saturating_add(weight);
+        let allowed = match self.decoded {
+            d if d <= 400_000 => 0.99,
+            d if d >= 4_000_000 => 0.10,
+            d => 0.99 - 0.89 * ((d - 400_000) as f64 / 3_600_000.0),
+        };
+        if self.aliased > 100 && self.decoded > 1000 && self.aliased as f64 / self.decoded as f64 > allowed {
+            return Err(perr("document contains excessive aliasing (an alias expands to too many nodes)"));
+        }
+        Ok(())
+    }
+}
+
+/// A libyaml error as go-yaml words it: `line L, column C: problem (context)`.
+fn parse_error(e: &libyaml_safer::Error) -> Error {
+    let at = e.problem_mark().or_else(|| e.context_mark());
+    let mut msg = String::new();
+    if let Some(m) = at {
+        msg.push_str(&format!("line {}, column {}: ", m.line + 1, m.column + 1));
+    }
+    msg.push_str(e.problem());
+    if let Some(ctx) = e.context() {
+        msg.push_str(&format!(" ({ctx}"));
+        match e.context_mark() {
+            Some(m) if at != Some(m) => msg.push_str(&format!(" that starts at line {}, column {})", m.line + 1, m.column + 1)),
+            _ => msg.push(')'),
+        }
+    }
+    perr(msg)
+}
+
+/// Where go-yaml v3 refuses what libyaml accepts: the `\/` escape in a double-quoted scalar.
+fn check_double_quoted(t: &Text<'_>, start: usize, end: usize) -> Result<()> {
+    let b = &t.b[start..end.min(t.b.len())];
+    let mut i = 0;
+    while let Some(p) = memchr::memchr(b'\\', &b[i..]) {
+        let at = i + p;
+        if b.get(at + 1) == Some(&b'/') {
+            let pos = start + at;
+            return Err(perr(format!(
+                "line {}, column {}: found unknown escape character (\\/ is not a YAML 1.1 escape)",
+                t.line_of(pos) + 1,
+                t.col(pos) + 2
+            )));
+        }
+        i = at + 2;
+        if i >= b.len() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Parses the text into raw documents with comments placed.
+///
+/// libyaml-safer is a safe-Rust port of libyaml, the C library go-yaml v3 was ported from: it
+/// accepts and refuses what go-yaml does but for the few cases patched here (see
+/// docs/architecture.md). A few of its code paths still panic instead of returning an error; a
+/// panic is caught and reported as a parse error, and the one known to hit valid YAML (blanks
+/// after the last line break of the file) is retried without those blanks, which carry no value.
 pub(crate) fn parse(t: &Text<'_>) -> Result<Vec<RawDoc>> {
-    let mut c2b = Vec::with_capacity(t.s.len() + 1);
-    for (i, _) in t.s.char_indices() {
-        c2b.push(i);
+    let failed = || perr("the YAML parser stopped on a construct it cannot read (an internal parser failure; please report it)");
+    match parse_guarded(t, None) {
+        Some(r) => r,
+        None if t.b.last().is_some_and(|c| *c != b'\n') => parse_guarded(t, Some(b"\n")).unwrap_or_else(|| Err(failed())),
+        None => Err(failed()),
     }
-    c2b.push(t.s.len());
+}
+
+thread_local! {
+    /// Set while the parser runs, so that the panic hook stays quiet about a panic we catch.
+    static PARSING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Parses `t.b`, followed by `extra` when given; `None` when the parser panicked.
+fn parse_guarded(t: &Text<'_>, extra: Option<&[u8]>) -> Option<Result<Vec<RawDoc>>> {
+    static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !PARSING.with(|p| p.get()) {
+                previous(info);
+            }
+        }));
+    });
+    PARSING.with(|p| p.set(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse_events(t, extra)));
+    PARSING.with(|p| p.set(false));
+    r.ok()
+}
+
+/// With `extra` (a line break the file lacks), a block scalar that runs to the end of the file
+/// gets back the value it has without that line break.
+fn parse_events(t: &Text<'_>, extra: Option<&[u8]>) -> Result<Vec<RawDoc>> {
+    use libyaml_safer::{EventData, MappingStyle, SequenceStyle};
     let mut b = Builder {
         t,
-        c2b,
         prev_end: 0,
         anchors: HashMap::new(),
         anchor_stack: Vec::new(),
         stack: Vec::new(),
+        weights: Vec::new(),
         flow_depth: 0,
         scalars: Vec::new(),
+        aliasing: AliasBudget::default(),
+        line_break_added: extra.is_some(),
     };
-    let mut parser = Parser::new_from_str(t.s);
+    let owned: Vec<u8>;
+    let mut input: &[u8] = match extra {
+        Some(extra) => {
+            owned = [t.b, extra].concat();
+            &owned
+        }
+        None => t.b,
+    };
+    let mut parser = libyaml_safer::Parser::new();
+    parser.set_input_string(&mut input);
     let mut docs: Vec<RawDoc> = Vec::new();
     let mut cur_root: Option<YNode> = None;
     let mut doc_start = 0usize;
     loop {
-        let (ev, span) = match parser.next_event() {
-            None => break,
-            Some(Err(e)) => {
-                return Err(perr(format!(
-                    "{} at line {} column {}",
-                    e.info(),
-                    e.marker().line(),
-                    e.marker().col() + 1
-                )))
-            }
-            Some(Ok(x)) => x,
-        };
-        let sp_start = b.byte(span.start.index());
-        let sp_end = b.byte(span.end.index());
-        match ev {
-            Event::StreamStart | Event::Nothing => {}
-            Event::StreamEnd => break,
-            Event::DocumentStart(explicit) => {
+        let ev = parser.parse().map_err(|e| parse_error(&e))?;
+        let sp_start = (ev.start_mark.index as usize).min(t.b.len());
+        let sp_end = (ev.end_mark.index as usize).min(t.b.len());
+        match ev.data {
+            EventData::StreamStart { .. } => {}
+            EventData::StreamEnd => break,
+            EventData::DocumentStart { version_directive, implicit, .. } => {
+                if let Some(v) = version_directive {
+                    if v.major != 1 || v.minor != 1 {
+                        return Err(perr(format!(
+                            "line {}: found incompatible YAML document (%YAML {}.{}; go-yaml reads only %YAML 1.1)",
+                            t.line_of(sp_start) + 1,
+                            v.major,
+                            v.minor
+                        )));
+                    }
+                }
                 cur_root = None;
-                doc_start = if explicit {
+                b.anchors.clear();
+                doc_start = if !implicit {
                     // Content begins after the `---` line.
-                    let le = t.line_end(sp_start);
+                    let le = t.line_end(sp_end.saturating_sub(1));
                     if le < t.b.len() { le + if t.b[le] == b'\r' { 2 } else { 1 } } else { le }
                 } else {
                     docs.last().map_or(0, |d| d.end)
                 };
-                if explicit {
+                if !implicit {
                     b.prev_end = b.prev_end.max(sp_end);
                 }
             }
-            Event::DocumentEnd => {
-                // The region ends where the next document's marker line (or `...`) begins.
-                let end = if sp_end > sp_start { t.line_start(sp_start) } else { t.b.len() };
+            EventData::DocumentEnd { implicit } => {
+                // The region ends where the `...` line or the next document's `---` line begins.
+                let marker = t.b.get(sp_start..).is_some_and(|r| r.starts_with(b"---") || r.starts_with(b"..."));
+                let end = if !implicit || marker { t.line_start(sp_start) } else { t.b.len() };
                 docs.push(RawDoc { root: cur_root.take(), start: doc_start, end });
-                if sp_end > sp_start {
+                if !implicit {
                     b.prev_end = b.prev_end.max(sp_end);
                 }
             }
-            Event::Alias(id) => {
-                let mut node = b.anchors.get(&id).cloned().ok_or_else(|| perr("an alias refers to an unknown anchor"))?;
+            EventData::Alias { anchor } => {
+                let (mut node, weight) = b.anchors.get(&anchor).cloned().ok_or_else(|| {
+                    perr(format!("line {}: unknown anchor '{anchor}' referenced", t.line_of(sp_start) + 1))
+                })?;
+                b.aliasing.alias(weight)?;
+                b.count(1 + weight);
                 mark_copied(&mut node);
                 b.take_dash(sp_start);
                 b.prev_end = b.prev_end.max(sp_end);
@@ -236,39 +368,33 @@ pub(crate) fn parse(t: &Text<'_>) -> Result<Vec<RawDoc>> {
                     cur_root = Some(root);
                 }
             }
-            Event::Scalar(value, sstyle, anchor, tag) => {
+            EventData::Scalar { anchor, tag, value, style: sstyle, .. } => {
+                b.aliasing.node();
                 b.take_dash(sp_start);
                 let node = b.scalar(&value, sstyle, tag.as_deref(), sp_start, sp_end)?;
-                if anchor != 0 {
-                    b.anchors.insert(anchor, node.clone());
+                b.count(1);
+                if let Some(anchor) = anchor {
+                    b.anchors.insert(anchor, (node.clone(), 1));
                 }
                 if let Some(root) = b.add(node)? {
                     cur_root = Some(root);
                 }
             }
-            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
-                let is_map = matches!(ev, Event::MappingStart(..));
-                let flow = t.b.get(sp_start).is_some_and(|c| *c == b'[' || *c == b'{') && sp_end > sp_start;
-                let start = if flow { sp_start } else { b.skip_to_content(b.prev_end, sp_start) };
-                b.take_dash(start);
-                if flow {
-                    b.flow_depth += 1;
-                    b.prev_end = b.prev_end.max(sp_start + 1);
-                }
-                let col = t.col(start);
-                let kind = if is_map { YKind::Map { items: Vec::new(), flow } } else { YKind::Seq { items: Vec::new(), flow } };
-                let node = YNode { kind, start, end: start, col, copied: false };
-                if anchor != 0 {
-                    b.anchor_stack.push((anchor, b.stack.len()));
-                }
-                b.stack.push(if is_map {
-                    Frame::Map { node, pending_key: None, keys: HashSet::new() }
-                } else {
-                    Frame::Seq { node, pending_dash: None }
-                });
+            EventData::SequenceStart { anchor, style: seq_style, .. } => {
+                let flow = seq_style == SequenceStyle::Flow;
+                // Block: the event ends at the first `-` (after it for an indentless sequence).
+                let content = if flow { sp_end.saturating_sub(1) } else if t.b.get(sp_end.saturating_sub(1)) == Some(&b'-') && sp_end > sp_start { sp_end - 1 } else { sp_end };
+                b.open(false, flow, content, anchor, sp_start)?;
             }
-            Event::SequenceEnd | Event::MappingEnd => {
+            EventData::MappingStart { anchor, style: map_style, .. } => {
+                let flow = map_style == MappingStyle::Flow;
+                // Block: the event ends at the first key; flow: just after the `{`.
+                let content = if flow { sp_end.saturating_sub(1) } else { sp_end };
+                b.open(true, flow, content, anchor, sp_start)?;
+            }
+            EventData::SequenceEnd | EventData::MappingEnd => {
                 let frame = b.stack.pop().ok_or_else(|| perr("unbalanced collection"))?;
+                let weight = b.weights.pop().unwrap_or(1);
                 let mut node = match frame {
                     Frame::Map { node, pending_key, .. } => {
                         if pending_key.is_some() {
@@ -281,19 +407,21 @@ pub(crate) fn parse(t: &Text<'_>) -> Result<Vec<RawDoc>> {
                 let flow = matches!(node.kind, YKind::Map { flow: true, .. } | YKind::Seq { flow: true, .. });
                 if flow {
                     b.flow_depth = b.flow_depth.saturating_sub(1);
-                    // The end token is the closing bracket (the span may run on over a comment).
+                    // The end event starts at the closing bracket.
                     let close = if is_close(t.b.get(sp_start)) { sp_start } else { find_close(t.b, sp_start) };
                     node.end = close + 1;
                     b.prev_end = b.prev_end.max(node.end);
                 } else {
                     node.end = last_end(&node).max(node.start);
                 }
-                if let Some(&(anchor, depth)) = b.anchor_stack.last() {
-                    if depth == b.stack.len() {
+                if let Some((anchor, depth)) = b.anchor_stack.last() {
+                    if *depth == b.stack.len() {
+                        let anchor = anchor.clone();
                         b.anchor_stack.pop();
-                        b.anchors.insert(anchor, node.clone());
+                        b.anchors.insert(anchor, (node.clone(), weight));
                     }
                 }
+                b.count(weight);
                 if let Some(root) = b.add(node)? {
                     cur_root = Some(root);
                 }
@@ -368,28 +496,39 @@ fn mark_copied(node: &mut YNode) {
 }
 
 impl Builder<'_> {
-    fn byte(&self, ci: usize) -> usize {
-        self.c2b.get(ci).copied().unwrap_or(self.t.b.len())
+    /// Opens a collection whose content (first key, first `-`, or bracket) starts at `content`.
+    fn open(&mut self, is_map: bool, flow: bool, content: usize, anchor: Option<String>, event_start: usize) -> Result<()> {
+        let t = self.t;
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(perr(format!("line {}: exceeded max depth of {MAX_DEPTH}", t.line_of(event_start) + 1)));
+        }
+        self.aliasing.node();
+        let start = content;
+        self.take_dash(start);
+        if flow {
+            self.flow_depth += 1;
+            self.prev_end = self.prev_end.max(start + 1);
+        }
+        let col = t.col(start);
+        let kind = if is_map { YKind::Map { items: Vec::new(), flow } } else { YKind::Seq { items: Vec::new(), flow } };
+        let node = YNode { kind, start, end: start, col, copied: false };
+        if let Some(anchor) = anchor {
+            self.anchor_stack.push((anchor, self.stack.len()));
+        }
+        self.stack.push(if is_map {
+            Frame::Map { node, pending_key: None, keys: HashSet::new() }
+        } else {
+            Frame::Seq { node, pending_dash: None }
+        });
+        self.weights.push(1);
+        Ok(())
     }
 
-    /// Skips spaces, line breaks, comments and indicators (`:`, `-`, `?`, `,`) from `from`, but
-    /// not past `limit`.
-    fn skip_to_content(&self, from: usize, limit: usize) -> usize {
-        let b = self.t.b;
-        let mut i = from;
-        while i < limit && i < b.len() {
-            match b[i] {
-                b' ' | b'\t' | b'\r' | b'\n' | b':' | b'?' | b',' => i += 1,
-                b'-' if i + 1 >= b.len() || matches!(b[i + 1], b' ' | b'\t' | b'\r' | b'\n') => i += 1,
-                b'#' if i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n') => {
-                    while i < b.len() && b[i] != b'\n' {
-                        i += 1;
-                    }
-                }
-                _ => break,
-            }
+    /// Adds a finished node's weight to the collection that holds it.
+    fn count(&mut self, weight: u64) {
+        if let Some(w) = self.weights.last_mut() {
+            *w = w.saturating_add(weight);
         }
-        i.min(limit)
     }
 
     /// For an item of a block sequence starting at `node_start`: finds its `-`.
@@ -424,23 +563,25 @@ impl Builder<'_> {
         found
     }
 
-    fn scalar(&mut self, value: &str, sstyle: ScalarStyle, tag: Option<&Tag>, sp_start: usize, sp_end: usize) -> Result<YNode> {
+    fn scalar(&mut self, value: &str, sstyle: ScalarStyle, tag: Option<&str>, sp_start: usize, sp_end: usize) -> Result<YNode> {
         let t = self.t;
         let b = t.b;
         let tag_name = tag.map(go_tag);
         let in_flow = self.flow_depth > 0;
         let (mut start, mut end, mut header_len, mut content_indent) = (sp_start, sp_end, 0, 0);
+        let mut owned_value: Option<String> = None;
         let st = match sstyle {
-            ScalarStyle::Plain => style::PLAIN,
+            ScalarStyle::Plain | ScalarStyle::Any => style::PLAIN,
             ScalarStyle::SingleQuoted => style::SINGLE,
             ScalarStyle::DoubleQuoted => style::DOUBLE,
             ScalarStyle::Literal => style::LITERAL,
             ScalarStyle::Folded => style::FOLDED,
+            _ => style::PLAIN,
         };
         match st {
             style::LITERAL | style::FOLDED => {
-                // The header is the first `|`/`>` after the previous token.
-                let mut i = self.prev_end;
+                // The header is the first `|`/`>` after the node's properties.
+                let mut i = skip_properties(b, self.prev_end.max(sp_start));
                 while i < b.len() && b[i] != b'|' && b[i] != b'>' {
                     if b[i] == b'#' && (i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n')) {
                         while i < b.len() && b[i] != b'\n' {
@@ -464,7 +605,19 @@ impl Builder<'_> {
                 let le = t.line_end(h);
                 let first_line = if le < b.len() { le + if b[le] == b'\r' { 2 } else { 1 } } else { b.len() };
                 let mut line = first_line;
-                let parent_indent = t.indent_of_line(start);
+                // An indentation indicator counts from the enclosing block collection's
+                // indentation (libyaml's `parser->indent`), not from the header's line.
+                let parent_indent = self
+                    .stack
+                    .iter()
+                    .rev()
+                    .find_map(|f| match f {
+                        Frame::Map { node, .. } | Frame::Seq { node, .. } => match node.kind {
+                            YKind::Map { flow: false, .. } | YKind::Seq { flow: false, .. } => Some(node.col),
+                            _ => None,
+                        },
+                    })
+                    .unwrap_or_else(|| t.indent_of_line(start));
                 let mut indent = explicit.map(|d| parent_indent + d);
                 let mut last_content_end = None;
                 while line < b.len() {
@@ -488,23 +641,18 @@ impl Builder<'_> {
                 }
                 content_indent = indent.unwrap_or(0);
                 end = last_content_end.unwrap_or(h);
+                let at_eof = b[end..].iter().all(u8::is_ascii_whitespace);
+                if self.line_break_added && at_eof && !b[i + 1..h].contains(&b'-') {
+                    // The file ends without a line break: neither does this value.
+                    owned_value = value.strip_suffix('\n').map(str::to_string);
+                }
                 if let Some(e) = last_content_end {
                     self.scalars.push((first_line, e));
                 }
                 self.scalars.push((start, h));
             }
             _ => {
-                // Skip properties (anchor, tag) that the span includes.
-                let mut i = start;
-                while i < b.len() && (b[i] == b'&' || b[i] == b'!') {
-                    while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
-                        i += 1;
-                    }
-                    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
-                        i += 1;
-                    }
-                }
-                start = i;
+                start = skip_properties(b, start);
                 match st {
                     style::SINGLE => {
                         let mut j = start + 1;
@@ -536,6 +684,7 @@ impl Builder<'_> {
                             }
                         }
                         end = j + 1;
+                        check_double_quoted(t, start, end)?;
                     }
                     _ => {
                         if value.is_empty() {
@@ -577,7 +726,7 @@ impl Builder<'_> {
         let col = t.col(start);
         Ok(YNode {
             kind: YKind::Scalar(YScalar {
-                value: value.to_string(),
+                value: owned_value.unwrap_or_else(|| value.to_string()),
                 style: stbits,
                 header_len,
                 content_indent,
@@ -645,6 +794,36 @@ impl Builder<'_> {
     }
 }
 
+/// The position after a node's properties (anchor, tag) and the blanks, line breaks and comments
+/// that follow them. An anchor name is what libyaml scans as one: letters, digits, `_` and `-`
+/// (`&an:chor x` is the anchor `an` on the scalar `:chor x`); a tag runs to the next blank.
+fn skip_properties(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && (b[i] == b'&' || b[i] == b'!') {
+        if b[i] == b'&' {
+            i += 1;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'-') {
+                i += 1;
+            }
+        } else {
+            while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
+                i += 1;
+            }
+        }
+        loop {
+            match b.get(i) {
+                Some(b' ' | b'\t' | b'\r' | b'\n') => i += 1,
+                Some(b'#') if matches!(b[i - 1], b' ' | b'\t' | b'\r' | b'\n') => {
+                    while i < b.len() && b[i] != b'\n' {
+                        i += 1;
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+    i
+}
+
 /// The `!!tag` token just before a scalar.
 fn find_tag_before(b: &[u8], from: usize, start: usize) -> Option<usize> {
     let mut i = start;
@@ -658,19 +837,20 @@ fn find_tag_before(b: &[u8], from: usize, start: usize) -> Option<usize> {
 }
 
 /// go-yaml's short name of a tag.
-fn go_tag(t: &Tag) -> String {
-    if t.handle == "tag:yaml.org,2002:" || t.handle == "!!" {
-        format!("!!{}", t.suffix)
-    } else if t.handle.is_empty() {
-        t.suffix.clone()
-    } else {
-        format!("{}{}", t.handle, t.suffix)
+fn go_tag(t: &str) -> String {
+    match t.strip_prefix("tag:yaml.org,2002:") {
+        Some(suffix) => format!("!!{suffix}"),
+        None => t.to_string(),
     }
 }
 
 /// A key as sops sees it, or `None` when go-yaml would decode it as a non-string.
 fn key_string(s: &YScalar) -> Option<String> {
     if s.style & 7 != style::PLAIN || s.style & STR_TAG != 0 {
+        return Some(s.value.clone());
+    }
+    if s.tag.as_deref() == Some("!!merge") && s.value == "<<" {
+        // sops writes a merge key as `!!merge <<` and reads it back as the key `<<`.
         return Some(s.value.clone());
     }
     if s.tag.as_deref().is_some_and(|t| t != "!!str") {
@@ -1089,13 +1269,18 @@ pub(crate) fn to_documents(t: &Text<'_>, raw: Vec<RawDoc>) -> Result<Vec<Documen
                     Node::Map(m) => m,
                     _ => Mapping::new(),
                 },
-                YKind::Seq { .. } => {
-                    return Err(Error::Unsupported("YAML documents that are sequences are not supported".into()))
-                }
+                // sops refuses these while unmarshalling the file (exit 2), as a parse error.
+                YKind::Seq { .. } => return Err(perr("YAML documents that are sequences are not supported")),
                 YKind::Scalar(ref s) => {
-                    let is_null = s.style & 7 == style::PLAIN && s.tag.is_none() && resolve_plain(&s.value) == Resolved::Value(Value::Null);
+                    let is_null = s.style & 7 == style::PLAIN
+                        && match s.tag.as_deref() {
+                            None => resolve_plain(&s.value) == Resolved::Value(Value::Null),
+                            Some("!!null") => true,
+                            Some("!") => s.value.is_empty(),
+                            Some(_) => false,
+                        };
                     if !is_null {
-                        return Err(Error::Unsupported("YAML documents that are values are not supported".into()));
+                        return Err(perr("YAML documents that are values are not supported"));
                     }
                     Mapping::new()
                 }

@@ -104,6 +104,12 @@ fn apply(text: &str, mut edits: Vec<Edit>) -> Result<Vec<u8>> {
             return Err(Error::Generic("internal error: overlapping YAML edits".into()));
         }
         out.push_str(&text[pos..a]);
+        // A scalar glued to its anchor (`&an:chor x` is the anchor `an` on `:chor x`) must not
+        // become part of the anchor's name when its text changes.
+        let glued = a > 0 && (text.as_bytes()[a - 1].is_ascii_alphanumeric() || matches!(text.as_bytes()[a - 1], b'_' | b'-'));
+        if glued && b > a && !s.starts_with([' ', '\n']) {
+            out.push(' ');
+        }
         out.push_str(&s);
         pos = b;
     }
