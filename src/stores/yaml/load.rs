@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use libyaml_safer::ScalarStyle;
 
 use super::resolve::{resolve_plain, Resolved};
-use super::{style, FLOW, STR_TAG};
+use super::{style, ALIAS, FLOW, STR_TAG};
 use crate::error::{Error, Result};
 use crate::tree::{Comment, DocLayout, Document, Entry, MapItem, Mapping, Node, Scalar, SeqItem, Sequence, Src, Value};
 
@@ -35,6 +35,8 @@ pub(crate) struct YNode {
     pub col: usize,
     /// Copied from an alias: it has no place of its own in the text.
     pub copied: bool,
+    /// The root of such a copy: `start..end` is the alias (`*name`) it stands for.
+    pub alias: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -77,7 +79,7 @@ pub(crate) struct YComment {
 
 impl YNode {
     fn clone_shallow(&self) -> YNode {
-        YNode { kind: YKind::Seq { items: Vec::new(), flow: false }, start: self.start, end: self.end, col: self.col, copied: self.copied }
+        YNode { kind: YKind::Seq { items: Vec::new(), flow: false }, start: self.start, end: self.end, col: self.col, copied: self.copied, alias: self.alias }
     }
 }
 
@@ -362,6 +364,10 @@ fn parse_events(t: &Text<'_>, extra: Option<&[u8]>) -> Result<Vec<RawDoc>> {
                 b.aliasing.alias(weight)?;
                 b.count(1 + weight);
                 mark_copied(&mut node);
+                node.alias = true;
+                node.start = sp_start;
+                node.end = sp_end;
+                node.col = t.col(sp_start);
                 b.take_dash(sp_start);
                 b.prev_end = b.prev_end.max(sp_end);
                 if let Some(root) = b.add(node)? {
@@ -511,7 +517,7 @@ impl Builder<'_> {
         }
         let col = t.col(start);
         let kind = if is_map { YKind::Map { items: Vec::new(), flow } } else { YKind::Seq { items: Vec::new(), flow } };
-        let node = YNode { kind, start, end: start, col, copied: false };
+        let node = YNode { kind, start, end: start, col, copied: false, alias: false };
         if let Some(anchor) = anchor {
             self.anchor_stack.push((anchor, self.stack.len()));
         }
@@ -736,6 +742,7 @@ impl Builder<'_> {
             end,
             col,
             copied: false,
+            alias: false,
         })
     }
 
@@ -915,11 +922,12 @@ fn place_comments(t: &Text<'_>, docs: &mut [RawDoc], comments: Vec<YComment>) {
             end: c.start,
             col: 0,
             copied: false,
+            alias: false,
         });
         // A document whose root is a null scalar keeps its comments in an empty mapping.
         if let YKind::Scalar(s) = &root.kind {
             if s.value.is_empty() || resolve_plain(&s.value) == Resolved::Value(Value::Null) {
-                *root = YNode { kind: YKind::Map { items: Vec::new(), flow: false }, start: c.start, end: c.start, col: 0, copied: false };
+                *root = YNode { kind: YKind::Map { items: Vec::new(), flow: false }, start: c.start, end: c.start, col: 0, copied: false, alias: false };
             } else {
                 continue;
             }
@@ -1292,7 +1300,9 @@ pub(crate) fn to_documents(t: &Text<'_>, raw: Vec<RawDoc>) -> Result<Vec<Documen
 }
 
 fn src_of(n: &YNode, style: u8, aux: u32) -> Option<Src> {
-    if n.copied {
+    if n.alias {
+        Some(Src { start: n.start, end: n.end, style: ALIAS, aux: 0 })
+    } else if n.copied {
         None
     } else {
         Some(Src { start: n.start, end: n.end, style, aux })

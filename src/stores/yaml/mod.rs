@@ -41,6 +41,9 @@ pub const FLOW: u8 = 0x08;
 pub const STR_TAG: u8 = 0x10;
 /// `Src.style` bit of a comment that follows content on its line.
 pub const TRAILING: u8 = 0x40;
+/// `Src.style` of a node copied from an alias: its span is the `*name` it stands for (the nodes
+/// inside the copy have no span).
+pub const ALIAS: u8 = 0x80;
 
 /// The Flux marker of an encrypted YAML file.
 const MARKER: &[u8] = b"mac: ENC[";

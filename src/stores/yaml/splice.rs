@@ -18,7 +18,7 @@
 
 use super::load::Text;
 use super::resolve::{plain_text, resolve_plain, resolves_to_str, Resolved};
-use super::{emit, style, FLOW, STR_TAG};
+use super::{emit, style, ALIAS, FLOW, STR_TAG};
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
 use crate::tree::{Comment, Document, MapItem, Mapping, Node, SeqItem, Sequence, Src, Value};
@@ -52,7 +52,12 @@ pub(crate) fn emit(docs: &[Document], metadata: Option<&Metadata>, source: Optio
         if spliceable {
             edits.extend(doc_edits);
             match metadata {
-                Some(md) => edits.push(sops_block_insertion(&t, ol.end, md, indent)),
+                Some(md) => {
+                    // At the root mapping's column: an indented file keeps its `sops` key a key
+                    // of that mapping.
+                    let col = o.root.src.map_or(0, |s| s.aux as usize);
+                    edits.push(sops_block_insertion(&t, ol.end, md, indent, col))
+                }
                 None => {
                     if let Some((a, b)) = ol.metadata {
                         edits.push((a, b, String::new()));
@@ -80,12 +85,16 @@ fn with_metadata(doc: &Document, metadata: Option<&Metadata>) -> Document {
 }
 
 /// The `sops:` block appended at the end of a document's region.
-pub(super) fn sops_block_insertion(t: &Text<'_>, at: usize, md: &Metadata, indent: usize) -> Edit {
+pub(super) fn sops_block_insertion(t: &Text<'_>, at: usize, md: &Metadata, indent: usize, col: usize) -> Edit {
     // An indented comment ending the document would become part of the block above it once a
     // key follows (go-yaml reads it as a foot of the last value): a blank line keeps it where
     // it is. `emit_plain` removes that line again (see `super::ends_with_indented_comment`).
     let spacer = if super::ends_with_indented_comment(t, at) { "\n" } else { "" };
-    let block = format!("sops:\n{}", emit::emit_block_mapping(&md.to_mapping(), indent, indent));
+    let mut block = format!("sops:\n{}", emit::emit_block_mapping(&md.to_mapping(), indent, indent));
+    if col > 0 {
+        let pad = " ".repeat(col);
+        block = block.split_inclusive('\n').map(|l| if l == "\n" { l.to_string() } else { format!("{pad}{l}") }).collect();
+    }
     if at > 0 && t.b[at - 1] != b'\n' {
         // The file ends without a line break: keep it that way.
         let body = block.strip_suffix('\n').unwrap_or(&block);
@@ -208,6 +217,19 @@ fn comment_text(t: &Text<'_>, at: usize, text: &str) -> String {
 }
 
 fn same_node(t: &Text<'_>, new: &Node, orig: &Node, indent: usize, edits: &mut Vec<Edit>) -> Option<()> {
+    if let Some(alias) = alias_src(orig) {
+        // An alias (`*name`) stands for a copy of its anchor's node. Unchanged, it stays; changed
+        // (encrypted: its values now carry their own paths), the copy is written in its place,
+        // inline, as sops writes aliases out expanded (in flow style, valid in block and flow
+        // context alike).
+        if alias_src(new).map(|s| (s.start, s.end)) != Some((alias.start, alias.end)) {
+            return None;
+        }
+        if new != orig {
+            edits.push((alias.start, alias.end, inline(new, true)?));
+        }
+        return Some(());
+    }
     match (new, orig) {
         (Node::Map(a), Node::Map(b)) => {
             b.src?;
@@ -223,6 +245,47 @@ fn same_node(t: &Text<'_>, new: &Node, orig: &Node, indent: usize, edits: &mut V
         }
         _ => None,
     }
+}
+
+fn alias_src(n: &Node) -> Option<Src> {
+    let src = match n {
+        Node::Map(m) => m.src,
+        Node::Seq(s) => s.src,
+        Node::Scalar(s) => s.src,
+    }?;
+    (src.style & ALIAS != 0).then_some(src)
+}
+
+/// A node on one line: a scalar, or a flow collection of them; `None` when it holds comments.
+fn inline(n: &Node, in_flow: bool) -> Option<String> {
+    Some(match n {
+        Node::Scalar(s) => match &s.value {
+            Value::Str(v) if plain_ok(v, in_flow, false) => v.clone(),
+            Value::Str(v) => quoted(v),
+            Value::Bytes(b) => {
+                use base64::Engine;
+                format!("!!binary {}", base64::engine::general_purpose::STANDARD.encode(b))
+            }
+            other => plain_text(other),
+        },
+        Node::Map(m) => {
+            let mut parts = Vec::with_capacity(m.items.len());
+            for item in &m.items {
+                let MapItem::Entry(e) = item else { return None };
+                let key = if plain_ok(&e.key, true, false) { e.key.clone() } else { double_quoted(&e.key) };
+                parts.push(format!("{key}: {}", inline(&e.value, true)?));
+            }
+            format!("{{{}}}", parts.join(", "))
+        }
+        Node::Seq(q) => {
+            let mut parts = Vec::with_capacity(q.items.len());
+            for item in &q.items {
+                let SeqItem::Node(x) = item else { return None };
+                parts.push(inline(x, true)?);
+            }
+            format!("[{}]", parts.join(", "))
+        }
+    })
 }
 
 pub(super) fn same_value(a: &Value, b: &Value) -> bool {

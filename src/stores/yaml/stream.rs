@@ -311,7 +311,7 @@ impl Streamed for Simple<'_> {
         let Rewritten { mut out, resume, .. } = rewritten;
         if let Some(md) = metadata {
             // Only a file without metadata is encrypted: the block goes at its end.
-            let (_, _, block) = sops_block_insertion(&self.t, self.t.s.len(), md, self.indent);
+            let (_, _, block) = sops_block_insertion(&self.t, self.t.s.len(), md, self.indent, 0);
             out.extend_from_slice(block.as_bytes());
         }
         out.extend_from_slice(self.t.b.get(resume..).unwrap_or_default());

@@ -169,12 +169,15 @@ fn types_follow_go_yaml_v3() {
 }
 
 #[test]
-fn aliases_are_expanded_and_written_fresh() {
+fn aliases_are_expanded_and_keep_the_place_of_their_name() {
     let src = b"base: &b\n  x: 1\ncopy: *b\n";
     let docs = store().load_plain(src).unwrap();
     assert_eq!(dump(&docs), "{base: {x: int:1}, copy: {x: int:1}}");
     let Some(Node::Map(copy)) = docs[0].root.get("copy") else { panic!() };
-    assert!(copy.src.is_none(), "an expanded alias has no place in the text");
+    let src = copy.src.expect("the copy stands at its alias");
+    assert_eq!((src.start, src.end, src.style), (22, 24, super::ALIAS), "`*b`");
+    let Some(Node::Scalar(x)) = copy.get("x") else { panic!() };
+    assert!(x.src.is_none(), "what the copy holds has no place in the text");
 }
 
 /// Interop tests run the real `sops`; they are skipped (with a notice) only when it is missing
@@ -490,17 +493,19 @@ fn interop_we_decrypt_sops_output() {
     }
 }
 
-/// Documents that cannot be spliced (aliases expanded, new keys) are written fresh by the
-/// go-yaml-style emitter, next to spliced ones, and still decrypt with the real sops.
+/// An alias whose copy is encrypted is written out in its place, inline (its values carry their
+/// own paths, as in sops's expanded output); the rest of the document is spliced, comments
+/// included, and the real sops decrypts it.
 #[test]
-fn unspliceable_documents_are_written_fresh() {
+fn aliases_are_written_out_in_place_and_the_rest_is_spliced() {
     let src = b"# kept\na: 1 # kept too\n---\nbase: &b\n  x: secret\ncopy: *b\n";
     let enc = encrypt(src);
     let text = String::from_utf8(enc.clone()).unwrap();
     let docs: Vec<&str> = text.split("\n---\n").collect();
     assert_eq!(docs.len(), 2, "{text}");
     assert!(docs[0].starts_with("#ENC[") && docs[0].contains("\na: ENC[") && docs[0].contains(" #ENC["), "{text}");
-    assert!(docs[1].starts_with("base:\n    x: ENC[") && docs[1].contains("copy:\n    x: ENC["), "{text}");
+    assert!(docs[1].starts_with("base: &b\n  x: ENC[") && docs[1].contains("\ncopy: {x: 'ENC["), "{text}");
+    assert!(!text.contains("kept") && !text.contains("secret"), "nothing stays in plaintext: {text}");
     assert_eq!(docs[1].matches("mac: ENC[").count(), 1);
     let (dec_docs, plain) = decrypt_docs(&store(), &enc);
     assert_eq!(dump(&dec_docs), "{# kept, # kept too, a: int:1} --- {base: {x: \"secret\"}, copy: {x: \"secret\"}}");
