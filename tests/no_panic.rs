@@ -100,3 +100,114 @@ fn mutated_inputs_never_panic() {
         }
     }
 }
+
+// ------------------------------------------------------------------------------------------
+// Bombs: nesting and aliasing that go-yaml (and Go's JSON) bound, through every command a user,
+// a pre-commit hook or `git diff` runs on a file.
+
+/// Nested block sequences, one more level per line.
+fn nested_block_sequences(depth: usize) -> String {
+    let mut s = String::from("k:\n");
+    for i in 1..=depth {
+        s.push_str(&" ".repeat(i));
+        s.push_str("-\n");
+    }
+    s
+}
+
+/// Ten levels of ten aliases of the level below: 10^10 nodes once expanded.
+fn alias_bomb() -> String {
+    let mut s = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        s.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    s
+}
+
+fn demo_recipient() -> String {
+    common::recipient_of(&common::testdata("DEMO-ONLY-age-key.txt"))
+}
+
+/// Runs kvsops; it must end with an exit code of its own (no panic, no signal).
+fn run_clean(sb: &common::Sandbox, args: &[&str]) -> std::process::Output {
+    let out = sb.kvsops().args(args).env("SOPS_AGE_KEY_FILE", common::testdata("DEMO-ONLY-age-key.txt")).output().expect("spawn");
+    let code = out.status.code();
+    assert!(
+        code.is_some() && code != Some(101),
+        "kvsops {args:?} crashed ({:?}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Every command that reads a file, on a bomb: refused with `expect` in the message, or (for the
+/// commands that pass unreadable files through, as `git diff` needs) not crashing.
+fn every_command_refuses(name: &str, content: &str, expect: &str) {
+    let sb = common::Sandbox::new();
+    let file = sb.write(name, content);
+    let f = file.to_string_lossy().to_string();
+    let recipient = demo_recipient();
+    for args in [
+        vec!["encrypt", "--age", &recipient, &f],
+        vec!["decrypt", &f],
+        vec!["filestatus", &f],
+        vec!["set", &f, "[\"k\"]", "1"],
+        vec!["decrypt", "--extract", "[\"k\"]", &f],
+    ] {
+        let out = run_clean(&sb, &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        if args[0] != "filestatus" {
+            assert!(!out.status.success(), "kvsops {args:?} accepted the bomb");
+            assert!(err.contains(expect), "kvsops {args:?}: {err}");
+        }
+    }
+    run_clean(&sb, &["diff-textconv", &f]);
+    run_clean(&sb, &["check", "--all", &f]);
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), content, "the input is untouched");
+}
+
+#[test]
+fn nesting_deeper_than_go_yaml_allows_is_refused_by_every_command() {
+    every_command_refuses("deep.yaml", &nested_block_sequences(10_050), "exceeded max depth of 10000");
+    every_command_refuses("deepflow.yaml", &format!("k: {}{}\n", "[".repeat(10_001), "]".repeat(10_001)), "exceeded max depth of 10000");
+    every_command_refuses("deep.json", &format!("{{\"k\": {}1{}}}", "[".repeat(10_001), "]".repeat(10_001)), "exceeded max depth of 10000");
+}
+
+#[test]
+fn alias_bombs_are_refused_by_every_command() {
+    every_command_refuses("bomb.yaml", &alias_bomb(), "excessive aliasing");
+}
+
+/// As deep as sops accepts: every command works, and the real sops reads what kvsops writes.
+#[test]
+fn nesting_as_deep_as_sops_accepts_works_everywhere() {
+    let sb = common::Sandbox::new();
+    let recipient = demo_recipient();
+    for (name, content) in [
+        ("flow.yaml", format!("k: {}v{}\n", "[".repeat(9_990), "]".repeat(9_990))),
+        ("block.yaml", nested_block_sequences(9_990)),
+        ("maps.yaml", (0..9_990).map(|i| format!("{}k:\n", " ".repeat(i))).collect::<String>() + &" ".repeat(9_990) + "k: v\n"),
+        ("flow.json", format!("{{\"k\": {}1{}}}", "[".repeat(9_990), "]".repeat(9_990))),
+    ] {
+        let plain = sb.write(name, &content);
+        let out = run_clean(&sb, &["encrypt", "--age", &recipient, &plain.to_string_lossy()]);
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        let enc = sb.write(&format!("enc-{name}"), &out.stdout);
+        let e = enc.to_string_lossy().to_string();
+        let back = run_clean(&sb, &["decrypt", &e]);
+        assert!(back.status.success(), "{name}: {}", String::from_utf8_lossy(&back.stderr));
+        assert_eq!(String::from_utf8_lossy(&back.stdout), content, "{name}: decrypt gives back the original");
+        for args in [vec!["filestatus", &e], vec!["decrypt", "--extract", "[\"k\"]", &e], vec!["diff-textconv", &e]] {
+            let out = run_clean(&sb, &args);
+            assert!(out.status.success(), "{name}: kvsops {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let set = run_clean(&sb, &["set", &e, "[\"k\"]", "\"flat\""]);
+        assert!(set.status.success(), "{name}: set: {}", String::from_utf8_lossy(&set.stderr));
+        if common::have("sops") {
+            let out = sb.sops().args(["decrypt", &e]).env("SOPS_AGE_KEY_FILE", common::testdata("DEMO-ONLY-age-key.txt")).output().expect("sops");
+            assert!(out.status.success(), "{name}: sops cannot decrypt: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+}

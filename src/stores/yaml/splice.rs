@@ -146,6 +146,11 @@ fn same_mapping(t: &Text<'_>, new: &Mapping, orig: &Mapping, indent: usize, edit
                 if a.key != b.key {
                     return None;
                 }
+                // An alias as a key (`*a : v`) would name whatever its anchor now holds (an ENC
+                // value): such a document is written fresh.
+                if b.key_src.is_some_and(|s| s.style & ALIAS != 0) {
+                    return None;
+                }
                 same_src(a.key_src, b.key_src)?;
                 same_node(t, &a.value, &b.value, indent, edits)?;
             }
@@ -510,7 +515,10 @@ fn blank_lines_after(t: &Text<'_>, pos: usize) -> usize {
 fn new_literal(t: &Text<'_>, start: usize, s: &str, indent: usize) -> Option<String> {
     let body = s.trim_end_matches('\n');
     let k = s.len() - body.len();
-    if body.is_empty() || !block_text_ok(body) || k > 1 || body.starts_with(' ') {
+    // A first content line that starts with a space would set the block's indentation (it then
+    // needs an indentation indicator): such a value stays quoted.
+    let first_line = body.split('\n').find(|l| !l.is_empty()).unwrap_or("");
+    if body.is_empty() || !block_text_ok(body) || k > 1 || first_line.starts_with(' ') {
         return None;
     }
     let pad = " ".repeat(t.indent_of_line(start) + indent);
