@@ -76,6 +76,7 @@ const LAYOUT_CHANGES: &[(&str, &str)] = &[
     ("R52L", "a flow mapping root is written in block style"),
     ("RZT7", "multi-line plain scalars come back on one line"),
     ("UGM3", "aliases come back written out"),
+    ("U9NS", "a plain `1:20` (a YAML 1.1 number) comes back quoted, as go-yaml writes it"),
     ("UV7Q", "a multi-line plain scalar comes back on one line"),
     ("XV9V", "a multi-line quoted scalar comes back on one line"),
     ("Y2GN", "a value glued to its anchor (`&an:chor`) comes back apart from it"),

@@ -268,7 +268,7 @@ fn value_scalar(v: &Value) -> YScalar {
 fn string_scalar(s: &str) -> YScalar {
     let requested = if s.contains('\n') {
         Style::Literal
-    } else if plain_resolves_to_str(s) && !is_base60_float(s) && !is_old_bool(s) {
+    } else if plain_resolves_to_str(s) && plain_in_yaml_1_1(s) {
         Style::Plain
     } else {
         Style::Double
@@ -1358,6 +1358,13 @@ pub(crate) fn format_go_float(f: f64) -> String {
         }
     }
     out
+}
+
+/// Whether go-yaml v3 writes the string `s` plain as far as YAML 1.1 goes: not a YAML 1.1
+/// boolean (`yes`, `no`, `on`, `y`, ...) nor a base-60 number (`1:20`), which Kubernetes, Helm
+/// and other YAML 1.1 readers would read as another type.
+pub(crate) fn plain_in_yaml_1_1(s: &str) -> bool {
+    !is_old_bool(s) && !is_base60_float(s)
 }
 
 /// go-yaml's `isOldBool`: YAML 1.1 booleans, quoted on output for YAML 1.1 readers.

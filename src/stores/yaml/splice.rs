@@ -327,7 +327,10 @@ pub(super) fn render_scalar(t: &Text<'_>, src: &Src, v: &Value, indent: usize) -
                     _ => {
                         if plain_ok(s, flow, strtag) {
                             s.clone()
-                        } else if !strtag && !s.contains('\n') && resolve_plain(s) != Resolved::Value(Value::Str(s.clone())) {
+                        } else if !strtag
+                            && !s.contains('\n')
+                            && (resolve_plain(s) != Resolved::Value(Value::Str(s.clone())) || !emit::plain_in_yaml_1_1(s))
+                        {
                             // go-yaml forces double quotes on a string that would read back as
                             // another type (`"1"`, `"true"`, `"null"`), as sops writes it.
                             double_quoted(s)
@@ -581,7 +584,9 @@ fn plain_ok(s: &str, flow: bool, strtag: bool) -> bool {
     if flow && s.contains([',', '[', ']', '{', '}', ':']) {
         return false;
     }
-    strtag || resolves_to_str(s)
+    // As go-yaml v3 writes it: a string that YAML 1.1 readers (Kubernetes, Helm) would take for
+    // a boolean or a number is quoted, so `"no"` never comes back as the boolean `no`.
+    strtag || resolves_to_str(s) && emit::plain_in_yaml_1_1(s)
 }
 
 fn single_ok(s: &str) -> bool {
@@ -647,7 +652,11 @@ mod tests {
         assert!(!plain_ok("123", false, false));
         assert!(plain_ok("123", false, true));
         assert!(!plain_ok("true", false, false));
-        assert!(plain_ok("yes", false, false));
+        assert!(!plain_ok("yes", false, false), "a YAML 1.1 boolean");
+        assert!(!plain_ok("no", true, false));
+        assert!(!plain_ok("1:20", false, false), "a YAML 1.1 base-60 number");
+        assert!(plain_ok("yes", false, true), "kept a string by its tag");
+        assert!(plain_ok("yesterday", false, false));
         assert!(!plain_ok("a: b", false, false));
         assert!(!plain_ok("a #b", false, false));
         assert!(!plain_ok(" a", false, false));

@@ -414,6 +414,17 @@ pub(super) fn corpus() -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// The one change a round trip makes to the corpus: a plain string that YAML 1.1 readers take for
+/// a boolean (`y`, `yes`) comes back quoted, as go-yaml (and so sops) writes it, since the ENC
+/// value that stood for it cannot say whether it was quoted.
+const REQUOTED: &[(&str, &str, &str)] = &[
+    ("lists.yaml", "\n    - y\n", "\n    - \"y\"\n"),
+    ("types.yaml", "yes_str: yes\n", "yes_str: \"yes\"\n"),
+    ("multidoc.yaml", "\n      - y\n", "\n      - \"y\"\n"),
+    ("c04-blocks.yaml", "h: [x, y]", "h: [x, 'y']"),
+    ("c03-lists.yaml", "\n    - y\n", "\n    - \"y\"\n"),
+];
+
 #[test]
 fn roundtrip_corpus_byte_for_byte() {
     let mut failures = Vec::new();
@@ -421,6 +432,14 @@ fn roundtrip_corpus_byte_for_byte() {
         let enc = encrypt(&src);
         assert!(store().has_marker(&enc), "{name}: no marker in\n{}", String::from_utf8_lossy(&enc));
         let dec = decrypt(&enc);
+        let mut expected = String::from_utf8(src.clone()).unwrap();
+        for (file, from, to) in REQUOTED {
+            if name.ends_with(&format!("/{file}")) {
+                assert!(expected.contains(from), "{name}: {from:?} is no longer in the corpus");
+                expected = expected.replacen(from, to, 1);
+            }
+        }
+        let src = expected.into_bytes();
         if dec != src {
             failures.push(format!("{name}:\n--- encrypted\n{}\n--- decrypted\n{}", String::from_utf8_lossy(&enc), String::from_utf8_lossy(&dec)));
         }
