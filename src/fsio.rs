@@ -199,7 +199,7 @@ struct TempFile {
 impl TempFile {
     /// Creates `.kvsops-<pid>-<random>.tmp` in `dir`, mode 0600, locked (see [`sweep_leftovers`]).
     fn create(dir: &Path) -> io::Result<TempFile> {
-        sweep_leftovers(dir);
+        sweep_leftovers(dir, Leftover::File);
         let mut last = None;
         for _ in 0..16 {
             let path = dir.join(temp_name(".kvsops-", ".tmp"));
@@ -315,7 +315,10 @@ fn is_leftover(path: &Path, pid: u32) -> bool {
     if alive {
         return false;
     }
-    let Ok(f) = fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK).open(path)
+    let Ok(f) = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
     else {
         return false;
     };
@@ -328,24 +331,37 @@ fn is_leftover(_path: &Path, _pid: u32) -> bool {
     false
 }
 
-static SWEPT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// What [`sweep_leftovers`] looks for: the temporary files of writes (beside targets) or the
+/// private directories of `edit`/`exec-file` (in `$TMPDIR`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Leftover {
+    File,
+    Dir,
+}
 
-/// Removes the kvsops temporary files and directories that a killed process left in `dir` (once
+static SWEPT: Mutex<Vec<(PathBuf, Leftover)>> = Mutex::new(Vec::new());
+
+/// Removes the kvsops temporary files (or directories) that a killed process left in `dir` (once
 /// per directory and process). Errors are ignored: this is housekeeping.
-pub fn sweep_leftovers(dir: &Path) {
+pub fn sweep_leftovers(dir: &Path, kind: Leftover) {
     {
         let mut swept = SWEPT.lock().unwrap_or_else(|p| p.into_inner());
-        if swept.iter().any(|d| d == dir) {
+        if swept.iter().any(|(d, k)| d == dir && *k == kind) {
             return;
         }
-        swept.push(dir.to_path_buf());
+        swept.push((dir.to_path_buf(), kind));
     }
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(pid) = temp_name_pid(&name) else { continue };
+        let Ok(ft) = entry.file_type() else { continue };
+        let wanted = match kind {
+            Leftover::File => ft.is_file() && is_temp_name(&name),
+            Leftover::Dir => ft.is_dir() && !is_temp_name(&name),
+        };
         let path = entry.path();
-        if is_leftover(&path, pid) {
+        if wanted && is_leftover(&path, pid) {
             signals::remove_path(&path);
         }
     }
@@ -360,16 +376,13 @@ fn create_new(path: &Path, data: &[u8], sensitivity: Sensitivity) -> Result<()> 
         Sensitivity::Plaintext => 0o600,
         Sensitivity::Encrypted => 0o644 & !current_umask(),
     };
-    fill(tmp.file().map_err(fail)?, data).map_err(fail)?;
-    set_mode(tmp.file().map_err(fail)?, mode).map_err(fail)?;
+    let mut file = tmp.file().map_err(fail)?;
+    file.write_all(data).map_err(fail)?;
+    set_mode(file, mode).map_err(fail)?;
+    file.sync_all().map_err(fail)?;
     tmp.persist(path).map_err(fail)?;
     sync_dir(&dir);
     Ok(())
-}
-
-fn fill(mut file: &fs::File, data: &[u8]) -> io::Result<()> {
-    file.write_all(data)?;
-    file.sync_all()
 }
 
 enum Replaced {
@@ -387,12 +400,14 @@ fn replace(real: &Path, dir: &Path, meta: &fs::Metadata, data: &[u8]) -> Result<
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Ok(Replaced::CannotKeepAttributes),
         Err(e) => return Err(fail(e)),
     };
-    let file = tmp.file().map_err(fail)?;
+    let mut file = tmp.file().map_err(fail)?;
+    // The content first, while the file is still 0600 and ours; then the old file's attributes.
+    file.write_all(data).map_err(fail)?;
     if !copy_owner(file, meta) || !copy_xattrs(real, file) {
         return Ok(Replaced::CannotKeepAttributes);
     }
     set_mode(file, file_mode(meta)).map_err(fail)?;
-    fill(file, data).map_err(fail)?;
+    file.sync_all().map_err(fail)?;
     tmp.persist(real).map_err(fail)?;
     sync_dir(dir);
     Ok(Replaced::Done)
@@ -618,7 +633,7 @@ impl PrivateDir {
     /// Creates `$TMPDIR/<prefix><pid>-<random>` with mode 0700.
     pub fn create(prefix: &str) -> Result<Self> {
         let base = std::env::temp_dir();
-        sweep_leftovers(&base);
+        sweep_leftovers(&base, Leftover::Dir);
         let mut last = None;
         for _ in 0..16 {
             let path = base.join(temp_name(prefix, ""));
@@ -780,7 +795,8 @@ mod tests {
         }
         assert_eq!(write_file(&p, b"new", Sensitivity::Encrypted).unwrap(), WriteMode::Replaced);
         let c = cstring(&p).unwrap();
-        let v = xattr_buf(|buf, len| unsafe { libc::getxattr(c.as_ptr(), name.as_ptr(), buf as *mut libc::c_void, len) });
+        let v =
+            xattr_buf(|buf, len| unsafe { libc::getxattr(c.as_ptr(), name.as_ptr(), buf as *mut libc::c_void, len) });
         assert_eq!(v.unwrap(), b"v1");
     }
 
@@ -792,7 +808,9 @@ mod tests {
         assert_eq!(temp_name_pid(OsStr::new("kvsops-12-0123456789abcdef")), Some(12));
         assert_eq!(temp_name_pid(OsStr::new("kvsops-exec-12-0123456789abcdef")), Some(12));
         assert!(!is_temp_name(OsStr::new("kvsops-12-0123456789abcdef")));
-        for other in ["kvsops-test-abc", ".kvsops-abcdef.tmp", ".kvsops-12-xyz.tmp", "a.yaml", ".kvsops--0123456789abcdef.tmp"] {
+        for other in
+            ["kvsops-test-abc", ".kvsops-abcdef.tmp", ".kvsops-12-xyz.tmp", "a.yaml", ".kvsops--0123456789abcdef.tmp"]
+        {
             assert_eq!(temp_name_pid(OsStr::new(other)), None, "{other}");
         }
     }
@@ -810,9 +828,14 @@ mod tests {
         fs::write(&other, b"x").unwrap();
         let unrelated = d.path().join("a.yaml");
         fs::write(&unrelated, b"x").unwrap();
-        sweep_leftovers(d.path());
+        let dead_dir = d.path().join("kvsops-4194305-0123456789abcdef");
+        fs::create_dir(&dead_dir).unwrap();
+        sweep_leftovers(d.path(), Leftover::File);
         assert!(!dead.exists());
         assert!(mine.exists() && other.exists() && unrelated.exists());
+        assert!(dead_dir.exists(), "only temporary files are swept beside targets");
+        sweep_leftovers(d.path(), Leftover::Dir);
+        assert!(!dead_dir.exists());
     }
 
     #[test]

@@ -276,7 +276,8 @@ fn root_keeps_the_owner_group_mode_and_xattrs_of_another_users_file() {
     let c = std::ffi::CString::new(f.as_os_str().as_encoded_bytes()).unwrap();
     let name = std::ffi::CString::new("user.kvsops-test").unwrap();
     // SAFETY: valid path, attribute name and buffer.
-    let xattr = unsafe { libc::setxattr(c.as_ptr(), name.as_ptr(), b"kept".as_ptr() as *const libc::c_void, 4, 0) } == 0;
+    let xattr =
+        unsafe { libc::setxattr(c.as_ptr(), name.as_ptr(), b"kept".as_ptr() as *const libc::c_void, 4, 0) } == 0;
     encrypt_in_place(&sb, &f);
     let m = std::fs::metadata(&f).unwrap();
     assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (NOBODY, NOBODY, 0o640));
@@ -323,7 +324,13 @@ fn big_yaml(n: usize) -> String {
 
 /// Sends `sig` to kvsops as soon as a `.kvsops-` temporary file appears in `dir` (plus `delay`),
 /// or after `fallback` if it never does. Returns the exit status and whether the file was seen.
-fn interrupt_when_temp_appears(mut child: Child, dir: &Path, sig: i32, delay: Duration, fallback: Duration) -> (std::process::ExitStatus, bool) {
+fn interrupt_when_temp_appears(
+    mut child: Child,
+    dir: &Path,
+    sig: i32,
+    delay: Duration,
+    fallback: Duration,
+) -> (std::process::ExitStatus, bool) {
     let start = Instant::now();
     let mut seen = false;
     while child.try_wait().expect("wait").is_none() {
@@ -361,8 +368,13 @@ fn signals_during_decrypt_in_place_leave_the_old_or_the_new_file_and_no_temp_fil
             let mut c = with_key(sb.kvsops());
             c.args(["decrypt", "-i"]).arg(&target).stdout(Stdio::null()).stderr(Stdio::null());
             let child = c.spawn().expect("spawn");
-            let (status, seen) =
-                interrupt_when_temp_appears(child, sb.path(), sig, Duration::from_micros(delay_us), Duration::from_secs(30));
+            let (status, seen) = interrupt_when_temp_appears(
+                child,
+                sb.path(),
+                sig,
+                Duration::from_micros(delay_us),
+                Duration::from_secs(30),
+            );
             let now = std::fs::read(&target).unwrap();
             assert!(now == enc || now == plain.as_bytes(), "signal {sig} after {delay_us}us: a partial file");
             assert_eq!(temp_files(sb.path()), Vec::<String>::new(), "signal {sig} after {delay_us}us left a temp file");
@@ -390,7 +402,8 @@ fn a_signal_while_edit_writes_its_temp_file_leaves_no_plaintext() {
             let mut c = with_key(sb.kvsops());
             c.env("EDITOR", &editor).env("TMPDIR", &tmp).arg("edit").arg(&f).stderr(Stdio::null());
             let child = c.spawn().expect("spawn");
-            let (status, seen) = interrupt_when_temp_appears(child, &tmp, sig, Duration::from_micros(delay_us), Duration::from_secs(30));
+            let (status, seen) =
+                interrupt_when_temp_appears(child, &tmp, sig, Duration::from_micros(delay_us), Duration::from_secs(30));
             assert!(seen, "the private directory never appeared");
             assert_eq!(status.code(), Some(128 + sig), "signal {sig}: {status:?}");
             let left: Vec<PathBuf> = std::fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().path()).collect();

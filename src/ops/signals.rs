@@ -205,9 +205,9 @@ mod tests {
             let _s = critical();
             register(&f);
         }
-        assert!(lock_paths().iter().any(|p| *p == f));
+        assert!(lock_paths().contains(&f));
         unregister(&f);
-        assert!(!lock_paths().iter().any(|p| *p == f));
+        assert!(!lock_paths().contains(&f));
     }
 
     #[test]
