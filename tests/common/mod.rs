@@ -164,13 +164,20 @@ pub fn binary_for_anyone() -> PathBuf {
         if reachable {
             return bin;
         }
-        use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("kvsops-test-bin-{}", std::process::id()));
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // One copy per build of the binary, reused by later runs (not one per test process).
+        let m = std::fs::metadata(&bin).expect("kvsops binary");
+        let dir = std::env::temp_dir().join(format!("kvsops-test-bin-{:x}-{:x}", m.mtime(), m.size()));
+        let copy = dir.join("kvsops");
+        if std::fs::metadata(&copy).is_ok_and(|c| c.size() == m.size()) {
+            return copy;
+        }
         std::fs::create_dir_all(&dir).expect("bin dir");
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        let copy = dir.join("kvsops");
-        std::fs::copy(&bin, &copy).expect("copy kvsops");
-        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let part = dir.join(format!("kvsops.{}", std::process::id()));
+        std::fs::copy(&bin, &part).expect("copy kvsops");
+        std::fs::set_permissions(&part, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::rename(&part, &copy).expect("rename");
         copy
     })
     .clone()
