@@ -373,7 +373,7 @@ fn signals_during_decrypt_in_place_leave_the_old_or_the_new_file_and_no_temp_fil
                 sb.path(),
                 sig,
                 Duration::from_micros(delay_us),
-                Duration::from_secs(30),
+                Duration::from_secs(120),
             );
             let now = std::fs::read(&target).unwrap();
             assert!(now == enc || now == plain.as_bytes(), "signal {sig} after {delay_us}us: a partial file");
