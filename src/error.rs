@@ -154,11 +154,11 @@ impl Error {
         Error::Parse { format, message: message.into() }
     }
 
-    /// The file a message already starts with, so a caller that prefixes errors with their
+    /// The file a message already names (first, or as "could not write FILE"), so a caller that prefixes errors with their
     /// file does not print it twice ("x.yaml: x.yaml: no such file").
     pub fn leading_path(&self) -> Option<&std::path::Path> {
         match self {
-            Error::Io { path, .. } | Error::FileNotFound(path) => Some(path),
+            Error::Io { path, .. } | Error::FileNotFound(path) | Error::Write { path, .. } => Some(path),
             _ => None,
         }
     }

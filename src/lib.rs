@@ -13,6 +13,7 @@
 pub mod cipher;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod fsio;
 pub mod keys;

@@ -3,7 +3,6 @@
 //! The report goes to standard output, one `path: key.path: reason` line per problem (so CI logs
 //! and editors can parse it); the summary goes to standard error. Exit 0 when clean, 1 otherwise.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -25,7 +24,7 @@ fn cwd() -> Result<PathBuf> {
 pub fn check_cmd(global: &GlobalArgs, staged: bool, all: bool, paths: &[PathBuf]) -> std::result::Result<i32, Failure> {
     let cfg = load_config(global).map_err(at(None))?;
     if cfg.is_none() && !all {
-        eprintln!("kvsops check: no .sops.yaml found, so no file is governed by a creation rule (--all also looks for plaintext Kubernetes Secrets)");
+        crate::errln!("kvsops check: no .sops.yaml found, so no file is governed by a creation rule (--all also looks for plaintext Kubernetes Secrets)");
     }
     let checker = Checker::new(cfg.as_ref(), all);
     let cwd = cwd().map_err(at(None))?;
@@ -46,21 +45,18 @@ pub fn check_cmd(global: &GlobalArgs, staged: bool, all: bool, paths: &[PathBuf]
 }
 
 fn print_report(report: &Report, staged: bool, verbose: bool) {
-    let mut out = std::io::stdout().lock();
-    for p in &report.problems {
-        let _ = out.write_all(&p.line());
-    }
-    let _ = out.flush();
+    let lines: Vec<u8> = report.problems.iter().flat_map(|p| p.line()).collect();
+    let _ = crate::console::write_stdout(&lines);
     let what = if staged { "staged file" } else { "file" };
     if report.problems.is_empty() {
         if verbose || staged {
-            eprintln!("kvsops check: {} {what}(s) checked, no plaintext secrets", report.checked);
+            crate::errln!("kvsops check: {} {what}(s) checked, no plaintext secrets", report.checked);
         }
         return;
     }
     let mut files: Vec<&Path> = report.problems.iter().map(|p| p.path.as_path()).collect();
     files.dedup();
-    eprintln!(
+    crate::errln!(
         "kvsops check: {} problem(s) in {} {what}(s) ({} checked). Encrypt with `kvsops encrypt -i FILE`{}",
         report.problems.len(),
         files.len(),
@@ -90,7 +86,7 @@ pub fn hook_install_cmd(force: bool) -> std::result::Result<i32, Failure> {
     let script = hook_script(exe.as_deref());
     match std::fs::read(&hook) {
         Ok(existing) if existing == script.as_bytes() => {
-            eprintln!("kvsops: the pre-commit hook is already installed at {}", hook.display());
+            crate::errln!("kvsops: the pre-commit hook is already installed at {}", hook.display());
             return Ok(0);
         }
         Ok(existing) if String::from_utf8_lossy(&existing).contains(HOOK_MARKER) => {}
@@ -110,9 +106,9 @@ pub fn hook_install_cmd(force: bool) -> std::result::Result<i32, Failure> {
         Err(e) => return Err(Failure { file: Some(hook.clone()), error: Error::io(&hook, e) }),
     }
     std::fs::create_dir_all(&dir).map_err(|e| Failure { file: None, error: Error::Write { path: dir.clone(), source: e } })?;
-    fsio::write_atomic(&hook, script.as_bytes(), Sensitivity::Encrypted).map_err(at(Some(&hook)))?;
+    fsio::write_file(&hook, script.as_bytes(), Sensitivity::Encrypted).map_err(at(Some(&hook)))?;
     make_executable(&hook).map_err(|e| Failure { file: Some(hook.clone()), error: Error::Write { path: hook.clone(), source: e } })?;
-    eprintln!("kvsops: installed the pre-commit hook at {}", hook.display());
+    crate::errln!("kvsops: installed the pre-commit hook at {}", hook.display());
     Ok(0)
 }
 

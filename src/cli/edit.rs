@@ -61,6 +61,7 @@ pub(super) fn run(
         let opts = EditOptions { ignore_mac: change.ignore_mac, show_master_keys };
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
         let mut ui = SystemEditor;
+        fsio::check_writable(file)?;
         if file.exists() {
             let input = fsio::read_file(file)?;
             crate::ops::edit::edit(&name, Start::Existing(&input), in_store.as_ref(), out_store.as_ref(), &keyring, opts, &mut ui)
@@ -71,11 +72,11 @@ pub(super) fn run(
     })();
     match result {
         Ok(out) => {
-            fsio::write_atomic(file, &out, Sensitivity::Encrypted).map_err(at(Some(file)))?;
+            fsio::write_file(file, &out, Sensitivity::Encrypted).map_err(at(Some(file)))?;
             Ok(0)
         }
         Err(Error::NotModified) => {
-            eprintln!("File has not changed, exiting.");
+            crate::errln!("File has not changed, exiting.");
             Ok(crate::error::exit::FILE_HAS_NOT_BEEN_MODIFIED)
         }
         Err(e) => Err(at(Some(file))(e)),
@@ -104,13 +105,13 @@ impl EditorUi for SystemEditor {
     }
 
     fn reopen(&mut self, problem: &str) -> Result<bool> {
-        eprintln!("kvsops: the edited file cannot be used: {problem}");
-        eprintln!("Press Enter to return to the editor, or Ctrl+C to exit without saving.");
+        crate::errln!("kvsops: the edited file cannot be used: {problem}");
+        crate::errln!("Press Enter to return to the editor, or Ctrl+C to exit without saving.");
         let mut line = String::new();
         match std::io::stdin().read_line(&mut line) {
             Ok(n) if n > 0 => Ok(true),
             _ => {
-                eprintln!("kvsops: no answer (standard input is closed); nothing was written");
+                crate::errln!("kvsops: no answer (standard input is closed); nothing was written");
                 Ok(false)
             }
         }

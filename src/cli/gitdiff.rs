@@ -6,7 +6,6 @@
 //! ours, which git records as a conflicted path; files that are not encrypted on either side are
 //! handed to `git merge-file` so the attribute can cover plain files too.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
@@ -38,15 +37,12 @@ pub fn textconv_cmd(global: &GlobalArgs, input_type: Option<&str>, file: &Path) 
         Ok(plain) => plain.as_slice(),
         Err(e) => {
             if global.verbose {
-                eprintln!("kvsops diff-textconv: {}: shown as is: {e}", file.display());
+                crate::errln!("kvsops diff-textconv: {}: shown as is: {e}", file.display());
             }
             input.as_slice()
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(out)
-        .and_then(|_| stdout.flush())
+    crate::console::write_stdout(out)
         .map_err(|e| Failure { file: None, error: Error::Write { path: "<stdout>".into(), source: e } })?;
     Ok(0)
 }
@@ -72,7 +68,7 @@ pub fn merge_driver_cmd(global: &GlobalArgs, base: &Path, ours: &Path, theirs: &
         return line_merge(base, ours, theirs, name);
     }
     if ours_enc != theirs_enc {
-        eprintln!(
+        crate::errln!(
             "kvsops merge-driver: {}: conflict: only {} side is encrypted; merge by hand",
             name.display(),
             if ours_enc { "our" } else { "their" }
@@ -82,19 +78,19 @@ pub fn merge_driver_cmd(global: &GlobalArgs, base: &Path, ours: &Path, theirs: &
     let keyring = keyring(None).map_err(at(Some(name)))?;
     let report = merge_encrypted(&base_bytes, &ours_bytes, &theirs_bytes, store.as_ref(), &keyring).map_err(at(Some(name)))?;
     for note in &report.notes {
-        eprintln!("kvsops merge-driver: {}: note: {note}", name.display());
+        crate::errln!("kvsops merge-driver: {}: note: {note}", name.display());
     }
     match report.outcome {
         MergeOutcome::Merged(None) => Ok(0),
         MergeOutcome::Merged(Some(bytes)) => {
-            fsio::write_atomic(ours, &bytes, Sensitivity::Encrypted).map_err(at(Some(name)))?;
+            fsio::write_file(ours, &bytes, Sensitivity::Encrypted).map_err(at(Some(name)))?;
             Ok(0)
         }
         MergeOutcome::Conflicts(conflicts) => {
             for c in &conflicts {
-                eprintln!("kvsops merge-driver: {}: conflict at {c}", name.display());
+                crate::errln!("kvsops merge-driver: {}: conflict at {c}", name.display());
             }
-            eprintln!(
+            crate::errln!(
                 "kvsops merge-driver: {}: left as our version; edit it with `kvsops edit` (or take a side with `git checkout --ours/--theirs`) and `git add` it",
                 name.display()
             );

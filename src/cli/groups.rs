@@ -27,6 +27,9 @@ pub(super) fn run(cmd: &GroupsCommand) -> std::result::Result<i32, Failure> {
             ..Default::default()
         }))?;
         let input = fsio::read_file(file)?;
+        if in_place {
+            fsio::check_writable(Path::new(file))?;
+        }
         let out = match cmd {
             GroupsCommand::Add { age, pgp, azure_kv, kms, gcp_kms, hc_vault_transit, shamir_threshold, .. } => {
                 let group = super::flag_keys(&KeyArgs {
@@ -45,7 +48,7 @@ pub(super) fn run(cmd: &GroupsCommand) -> std::result::Result<i32, Failure> {
             }
         };
         if in_place {
-            fsio::write_atomic(file, &out, Sensitivity::Encrypted)
+            fsio::write_file(file, &out, Sensitivity::Encrypted).map(|_| ())
         } else {
             super::deliver(&super::Sink::Stdout, Some(Path::new(file)), &out, Sensitivity::Encrypted)
         }

@@ -12,7 +12,6 @@ mod set;
 mod updatekeys;
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, FromArgMatches, Parser};
@@ -42,7 +41,7 @@ pub fn main() -> i32 {
     match run(cli) {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("kvsops: {failure}");
+            crate::errln!("kvsops: {failure}");
             failure.code()
         }
     }
@@ -120,7 +119,7 @@ fn hoisted(argv: &[OsString], FlagsBefore { at, flags, matches, command }: Flags
     }
     if !ignored.is_empty() {
         let name = argv[at].to_string_lossy();
-        eprintln!(
+        crate::errln!(
             "kvsops: warning: ignoring {} before `{name}` (sops ignores flags before a subcommand, except --config); put them after `{name}`",
             ignored.join(", ")
         );
@@ -154,7 +153,9 @@ fn at(file: Option<&Path>) -> impl FnOnce(Error) -> Failure + '_ {
     move |error| Failure { file: file.map(Path::to_path_buf), error }
 }
 
-fn run(cli: Cli) -> std::result::Result<i32, Failure> {
+fn run(mut cli: Cli) -> std::result::Result<i32, Failure> {
+    let verbose = cli.command.as_mut().and_then(Command::global_mut).map_or(cli.legacy.global.verbose, |g| g.verbose);
+    crate::console::set_verbose(verbose);
     match cli.command {
         Some(Command::Encrypt { global, keys, rules, io, files }) => encrypt_cmd(&global, &keys, &rules, &io, &files),
         Some(Command::Decrypt { global, io, dec, files }) => decrypt_cmd(&global, &io, &dec, &files),
@@ -196,10 +197,10 @@ fn run(cli: Cli) -> std::result::Result<i32, Failure> {
 
 fn legacy(l: args::LegacyArgs) -> std::result::Result<i32, Failure> {
     if !l.extra.is_empty() {
-        eprintln!("kvsops: warning: ignoring arguments after the file: {}", l.extra.join(" "));
+        crate::errln!("kvsops: warning: ignoring arguments after the file: {}", l.extra.join(" "));
     }
     let Some(file) = l.file.clone() else {
-        eprintln!("kvsops: no file specified (see kvsops --help)");
+        crate::errln!("kvsops: no file specified (see kvsops --help)");
         return Ok(crate::error::exit::NO_FILE_SPECIFIED);
     };
     let files = vec![file];
@@ -376,21 +377,28 @@ fn sink<'a>(io: &'a IoArgs, files: &[PathBuf]) -> Result<Sink<'a>> {
     Ok(Sink::Stdout)
 }
 
+/// Fails early, before any key is asked for, when the output file may not be written (exit 3).
+fn check_sink(sink: &Sink<'_>, input: Option<&Path>) -> Result<()> {
+    match (sink, input) {
+        (Sink::InPlace, Some(p)) => fsio::check_writable(p),
+        (Sink::File(p), _) => fsio::check_writable(p),
+        _ => Ok(()),
+    }
+}
+
 fn deliver(sink: &Sink<'_>, input: Option<&Path>, data: &[u8], sensitivity: Sensitivity) -> Result<()> {
     match sink {
-        Sink::Stdout => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(data).and_then(|_| out.flush()).map_err(|e| Error::Write { path: "<stdout>".into(), source: e })
-        }
+        // A closed pipe ends the process by SIGPIPE, as sops.
+        Sink::Stdout => crate::console::write_stdout(data).map_err(|e| Error::Write { path: "<stdout>".into(), source: e }),
         Sink::InPlace => match input {
-            Some(p) => fsio::write_atomic(p, data, sensitivity),
+            Some(p) => fsio::write_file(p, data, sensitivity).map(|_| ()),
             None => Err(Error::Conflict("--in-place needs a file".into())),
         },
-        Sink::File(p) => fsio::write_atomic(p, data, sensitivity),
+        Sink::File(p) => fsio::write_file(p, data, sensitivity).map(|_| ()),
         Sink::Dir(d) => {
             let name = input.and_then(|p| p.file_name()).ok_or_else(|| Error::Conflict("--output-dir needs files".into()))?;
             std::fs::create_dir_all(d).map_err(|e| Error::Write { path: d.to_path_buf(), source: e })?;
-            fsio::write_atomic(&d.join(name), data, sensitivity)
+            fsio::write_file(&d.join(name), data, sensitivity).map(|_| ())
         }
     }
 }
@@ -432,14 +440,14 @@ where
             if first_code == 0 {
                 first_code = e.exit_code();
             }
-            eprintln!("kvsops: {}", Failure { file: Some(file.clone()), error: e });
+            crate::errln!("kvsops: {}", Failure { file: Some(file.clone()), error: e });
             failed.push(file.display().to_string());
         }
     }
     if failed.is_empty() {
-        eprintln!("kvsops: {} files processed", files.len());
+        crate::errln!("kvsops: {} files processed", files.len());
     } else {
-        eprintln!("kvsops: {} of {} files failed: {}", failed.len(), files.len(), failed.join(", "));
+        crate::errln!("kvsops: {} of {} files failed: {}", failed.len(), files.len(), failed.join(", "));
     }
     Ok(first_code)
 }
@@ -461,6 +469,7 @@ fn encrypt_cmd(global: &GlobalArgs, keys: &KeyArgs, rules: &RuleArgs, io: &IoArg
         let params = encrypt_params(cfg.as_ref(), rule_path, keys, rules)?;
         let (in_fmt, out_fmt) = formats(path, io)?;
         let input = read_input(path)?;
+        check_sink(&sink, path)?;
         let out = ops::encrypt::encrypt_bytes(
             &input,
             in_fmt.store(&settings).as_ref(),
@@ -482,6 +491,7 @@ fn decrypt_cmd(global: &GlobalArgs, io: &IoArgs, dec: &DecryptArgs, files: &[Pat
     for_each_file(files, io.jobs, |path| {
         let (in_fmt, out_fmt) = formats(path, io)?;
         let input = read_input(path)?;
+        check_sink(&sink, path)?;
         let in_store = in_fmt.store(&settings);
         let out_store = out_fmt.store(&settings);
         let out = match &extract {
@@ -508,6 +518,6 @@ fn filestatus_cmd(global: &GlobalArgs, input_type: Option<&str>, file: &Path) ->
         Ok(f) => !f.metadata.version.is_empty() && !f.metadata.mac.is_empty(),
         Err(_) => false,
     };
-    println!("{{\"encrypted\":{encrypted}}}");
+    crate::outln!("{{\"encrypted\":{encrypted}}}");
     Ok(0)
 }

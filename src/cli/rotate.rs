@@ -49,7 +49,7 @@ pub(super) fn run(
     let changes_keys = !add.is_empty() || !remove.is_empty();
     if changes_keys {
         if let Some(missing) = files.iter().find(|f| !f.exists()) {
-            eprintln!(
+            crate::errln!(
                 "kvsops: {}: cannot add or remove keys on a file that does not exist; use `kvsops edit` to create it",
                 missing.display()
             );
@@ -64,6 +64,7 @@ pub(super) fn run(
         let file = path.ok_or_else(|| crate::error::Error::Conflict("rotate needs a file".into()))?;
         let (in_fmt, out_fmt) = super::formats(Some(file), io)?;
         let input = fsio::read_file(file)?;
+        super::check_sink(&sink, Some(file))?;
         let opts = RotateOptions { ignore_mac: change.ignore_mac, add: &add, remove: &remove };
         let out = crate::ops::rotate::rotate(
             &input,

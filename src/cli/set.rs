@@ -68,10 +68,10 @@ fn apply_set(
         let opts = DecryptOptions { ignore_mac: change.ignore_mac };
         let outcome = crate::ops::set::set(&input, in_store.as_ref(), out_store.as_ref(), &keyring, opts, path, value)?;
         if idempotent && !outcome.changed {
-            eprintln!("kvsops: {}: not written: the value is already set", file.display());
+            crate::errln!("kvsops: {}: not written: the value is already set", file.display());
             return Ok(0);
         }
-        fsio::write_atomic(file, &outcome.output, Sensitivity::Encrypted)?;
+        fsio::write_file(file, &outcome.output, Sensitivity::Encrypted)?;
         Ok(0)
     })();
     result.map_err(at(Some(file)))
@@ -86,6 +86,7 @@ fn prepare(global: &GlobalArgs, change: &ChangeArgs, file: &Path) -> Result<Prep
     let (in_fmt, out_fmt) = super::formats(Some(file), &io)?;
     let keyring = super::edit::keyring_of(change)?;
     let input = fsio::read_file(file)?;
+    fsio::check_writable(file)?;
     Ok((input, in_fmt.store(&settings), out_fmt.store(&settings), keyring))
 }
 
@@ -103,11 +104,11 @@ pub(super) fn run_unset(
         let opts = DecryptOptions { ignore_mac: change.ignore_mac };
         match crate::ops::set::unset(&input, in_store.as_ref(), out_store.as_ref(), &keyring, opts, &path) {
             Ok(out) => {
-                fsio::write_atomic(file, &out, Sensitivity::Encrypted)?;
+                fsio::write_file(file, &out, Sensitivity::Encrypted)?;
                 Ok(0)
             }
             Err(Error::PathNotFound(_)) if idempotent => {
-                eprintln!("kvsops: {}: not written: {index} does not exist", file.display());
+                crate::errln!("kvsops: {}: not written: {index} does not exist", file.display());
                 Ok(0)
             }
             Err(e) => Err(e),

@@ -2,7 +2,6 @@
 //! (unless `-y`), re-wrap the data key. With several files every file is tried and the exit code
 //! is 1 when any failed.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{at, Failure};
@@ -36,12 +35,12 @@ pub(super) fn run(
             if files.len() == 1 {
                 return Err(at(Some(file))(e));
             }
-            eprintln!("kvsops: {}: {e}", file.display());
+            crate::errln!("kvsops: {}: {e}", file.display());
             failed += 1;
         }
     }
     if failed > 0 {
-        eprintln!("kvsops: failed updating {failed} of {} files", files.len());
+        crate::errln!("kvsops: failed updating {failed} of {} files", files.len());
         return Ok(crate::error::exit::GENERIC);
     }
     Ok(0)
@@ -64,31 +63,31 @@ fn update_one(
     };
     let store = fmt.store(&cfg.stores);
     let input = fsio::read_file(file)?;
+    fsio::check_writable(file)?;
     let rule = cfg.rule_for(file).ok_or_else(|| {
         Error::Config(format!("no creation rule in {} matches this file", cfg.path.display()))
     })?;
     let plan = crate::ops::updatekeys::plan(&input, store.as_ref(), &rule.key_groups, rule.shamir_threshold, shamir_threshold)?;
     if !plan.changes_anything() {
-        eprintln!("kvsops: {}: already up to date", file.display());
+        crate::errln!("kvsops: {}: already up to date", file.display());
         return Ok(());
     }
-    println!("{}:", file.display());
-    print!("{}", plan.render());
+    crate::outln!("{}:", file.display());
+    crate::out!("{}", plan.render());
     if !yes {
-        print!("Is this okay? [y/N] ");
-        let _ = std::io::stdout().flush();
+        crate::out!("Is this okay? [y/N] ");
         let mut answer = String::new();
         match std::io::stdin().read_line(&mut answer) {
             Ok(n) if n > 0 => {}
             _ => return Err(Error::Generic("no answer (standard input is closed); use -y to update without asking".into())),
         }
         if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
-            eprintln!("kvsops: {}: left unchanged", file.display());
+            crate::errln!("kvsops: {}: left unchanged", file.display());
             return Ok(());
         }
     }
     let out = plan.apply(&input, store.as_ref(), keyring)?;
-    fsio::write_atomic(file, &out, Sensitivity::Encrypted)?;
-    eprintln!("kvsops: {}: synced with new keys", file.display());
+    fsio::write_file(file, &out, Sensitivity::Encrypted)?;
+    crate::errln!("kvsops: {}: synced with new keys", file.display());
     Ok(())
 }

@@ -115,15 +115,23 @@ fn load_identities(env: &AgeEnv) -> std::result::Result<Vec<age::x25519::Identit
         looked.push("SOPS_AGE_KEY_CMD".to_string());
     }
     if let Some(f) = &env.default_file {
+        // The default location is a convenience: one that cannot be read (EACCES, a directory...)
+        // is skipped, never fatal while another source may hold the key; it is named in the error
+        // when no identity was found at all.
         match std::fs::read_to_string(f) {
             Ok(text) => {
                 let text = Zeroizing::new(text);
                 ids.extend(parse_identities(&text, &f.display().to_string())?);
+                looked.push(f.display().to_string());
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("{}: {e}", f.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => looked.push(f.display().to_string()),
+            Err(e) => {
+                if crate::console::verbose() {
+                    crate::errln!("kvsops: skipping the age key file {}: {e}", f.display());
+                }
+                looked.push(format!("{} (skipped: {e})", f.display()));
+            }
         }
-        looked.push(f.display().to_string());
     }
     if ids.is_empty() {
         return Err(format!(
@@ -230,6 +238,23 @@ mod tests {
         let other = AgeSource::with_env(AgeEnv { key: Some(secrecy_text(&stranger)), ..Default::default() });
         let err = other.unwrap(&entry).unwrap_err().to_string();
         assert!(err.contains("none of the available age identities"), "{err}");
+    }
+
+    #[test]
+    fn an_unreadable_default_key_file_is_skipped() {
+        let id = age::x25519::Identity::generate();
+        let d = tempfile::tempdir().unwrap();
+        let key_file = d.path().join("key.txt");
+        std::fs::write(&key_file, format!("{}\n", secrecy_text(&id))).unwrap();
+        // A directory cannot be read as a file, for root too (a 0000 file can).
+        let unreadable = d.path().join("keys.txt");
+        std::fs::create_dir(&unreadable).unwrap();
+        let env = AgeEnv { key_file: Some(key_file), default_file: Some(unreadable.clone()), ..Default::default() };
+        let entry = AgeSource::with_env(AgeEnv::default()).wrap(&KeySpec::Age(id.to_public().to_string()), b"k").unwrap();
+        assert_eq!(&AgeSource::with_env(env).unwrap(&entry).unwrap()[..], b"k");
+        let alone = AgeSource::with_env(AgeEnv { default_file: Some(unreadable), ..Default::default() });
+        let err = alone.unwrap(&entry).unwrap_err().to_string();
+        assert!(err.contains("no age identity found") && err.contains("skipped"), "{err}");
     }
 
     #[test]

@@ -81,6 +81,8 @@ enum Scope {
     Governed(usize),
     /// Outside every rule, looked at only for `--all`.
     Outside,
+    /// A temporary file an interrupted kvsops write left behind (`.kvsops-<pid>-<hex>.tmp`).
+    Leftover,
 }
 
 impl<'a> Checker<'a> {
@@ -108,6 +110,9 @@ impl<'a> Checker<'a> {
 
     /// Whether (and why) a file must be read; `None` means it can be skipped unread.
     fn scope(&self, c: &Candidate) -> Option<Scope> {
+        if c.rule_path.file_name().is_some_and(crate::fsio::is_temp_name) {
+            return Some(Scope::Leftover);
+        }
         if c.rule_path.file_name().is_some_and(|n| n == CONFIG_FILE_NAME) {
             return None;
         }
@@ -137,7 +142,28 @@ impl<'a> Checker<'a> {
             None => Vec::new(),
             Some(Scope::Governed(i)) => self.check_governed(&c.display, i, format, bytes),
             Some(Scope::Outside) => self.check_outside(&c.display, format, bytes),
+            Some(Scope::Leftover) => self.check_leftover(&c.display, bytes),
         }
+    }
+
+    /// A leftover temporary file is a problem when it may hold plaintext: anything but a complete
+    /// sops file (an interrupted `decrypt -i`, or a write cut short).
+    fn check_leftover(&self, path: &Path, bytes: &[u8]) -> Vec<Problem> {
+        let is_sops_file = contains(bytes, b"sops")
+            && contains(bytes, b"mac")
+            && [Format::Yaml, Format::Json, Format::Dotenv, Format::Ini].into_iter().any(|f| {
+                self.store(f)
+                    .load_encrypted(bytes)
+                    .is_ok_and(|file| !file.metadata.mac.is_empty() && !file.metadata.version.is_empty())
+            });
+        if is_sops_file {
+            return Vec::new();
+        }
+        vec![Problem::new(
+            path,
+            "(file)",
+            "temporary file left by an interrupted kvsops write; it may hold plaintext: delete it (and never commit it)",
+        )]
     }
 
     /// Reads a working-tree file and checks it; a file that vanished is skipped unless it was named.
@@ -386,6 +412,7 @@ pub fn list_worktree(cwd: &Path, paths: &[PathBuf]) -> Result<Vec<Candidate>> {
     if paths.is_empty() {
         if in_git {
             out.extend(git::ls_files(cwd, &[])?.into_iter().map(|p| plain(p, false)));
+            out.extend(git::ls_untracked_temp_files(cwd, &[])?.into_iter().map(|p| plain(p, false)));
         } else {
             walk_dir(Path::new("."), &mut |p| out.push(plain(strip_dot(p), false)))?;
         }
@@ -397,6 +424,7 @@ pub fn list_worktree(cwd: &Path, paths: &[PathBuf]) -> Result<Vec<Candidate>> {
             if in_git {
                 let spec: Vec<OsString> = vec![p.clone().into_os_string()];
                 out.extend(git::ls_files(cwd, &spec)?.into_iter().map(|p| plain(p, false)));
+                out.extend(git::ls_untracked_temp_files(cwd, &spec)?.into_iter().map(|p| plain(p, false)));
             } else {
                 walk_dir(p, &mut |f| out.push(plain(f, false)))?;
             }

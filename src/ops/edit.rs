@@ -88,8 +88,8 @@ pub fn edit(
         layout.bytes
     };
 
+    // Registered for removal on signals before it exists; removed (then unregistered) when dropped.
     let tmp = PrivateTempFile::create(file_name, &content)?;
-    let _protected = super::signals::protect_dir(tmp.dir());
     let original = Sha256::digest(&content);
     drop(content);
 

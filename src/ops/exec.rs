@@ -175,12 +175,9 @@ pub struct FileOptions {
 /// Runs `command` (`{}` replaced by the path) with the plaintext readable at that path; returns
 /// the exit code. The private directory is removed when the command has finished.
 pub fn run_with_file(command: &str, plaintext: Vec<u8>, opts: &FileOptions) -> Result<i32> {
-    let dir = tempfile::Builder::new()
-        .prefix(".kvsops-exec-")
-        .tempdir()
-        .map_err(|e| Error::io("<temp dir>", e))?;
+    // 0700, registered for removal on signals before it exists, removed when dropped.
+    let dir = crate::fsio::PrivateDir::create("kvsops-exec-")?;
     set_private(dir.path())?;
-    let _protected = super::signals::protect_dir(dir.path());
     let name = match &opts.filename {
         Some(n) => Path::new(n)
             .file_name()
@@ -211,7 +208,7 @@ pub fn run_with_file(command: &str, plaintext: Vec<u8>, opts: &FileOptions) -> R
     if opts.background {
         // The directory must outlive this process's wait; leave it to the command (as sops does,
         // whose deferred removal races the background command).
-        let _ = dir.keep();
+        dir.keep();
         return Ok(0);
     }
     let status = {

@@ -98,6 +98,29 @@ pub fn ls_files(cwd: &Path, pathspecs: &[OsString]) -> Result<Vec<PathBuf>> {
     Ok(split_z(&out.stdout).map(path_from_bytes).collect())
 }
 
+/// Untracked, not ignored files named like a kvsops temporary file (`.kvsops-*.tmp`, what
+/// `git add -A` would pick up), as paths relative to `cwd`: in the whole repository when `dirs` is
+/// empty, otherwise under those directories.
+pub fn ls_untracked_temp_files(cwd: &Path, dirs: &[OsString]) -> Result<Vec<PathBuf>> {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(cwd).args(["ls-files", "-z", "--others", "--exclude-standard", "--"]).stdin(Stdio::null());
+    if dirs.is_empty() {
+        cmd.arg(":(top,glob)**/.kvsops-*.tmp");
+    } else {
+        for d in dirs {
+            let mut spec = OsString::from(":(glob)");
+            spec.push(d);
+            spec.push("/**/.kvsops-*.tmp");
+            cmd.arg(spec);
+        }
+    }
+    let out = cmd.output().map_err(|e| git_error("ls-files", format!("cannot run git: {e}")))?;
+    if !out.status.success() {
+        return Err(git_error("ls-files", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(split_z(&out.stdout).map(path_from_bytes).filter(|p| p.file_name().is_some_and(crate::fsio::is_temp_name)).collect())
+}
+
 /// One staged file that a commit would add or change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StagedFile {

@@ -1,24 +1,35 @@
-//! Removing plaintext temporary directories when the process is interrupted.
+//! Removing temporary files and directories when the process is interrupted.
 //!
-//! `edit` and `exec-file` put decrypted content in a private temporary directory while a child
-//! (the editor, the user's command) runs. Drop guards remove it on every normal path, but a
-//! SIGINT, SIGTERM or SIGHUP would kill the process without running them (sops leaves its temp
-//! file behind in that case). While a [`DirGuard`] is alive, those signals are caught: the handler
-//! only writes the signal number to a pipe (async-signal-safe); a watcher thread reads it, forwards
-//! the signal to the tracked child, removes every protected directory and exits with 128 + signal.
+//! Two kinds of paths can hold a secret for a moment: the private directory of `edit` and
+//! `exec-file` (plaintext while a child runs) and the temporary file of an in-place write
+//! (plaintext for `decrypt -i`, ciphertext otherwise), see [`crate::fsio`]. Drop guards remove
+//! them on every normal path, but SIGINT, SIGTERM, SIGHUP or SIGQUIT would kill the process without
+//! running them. While a path is registered those signals are caught: the handler only writes the
+//! signal number to a pipe (async-signal-safe); a watcher thread reads it, forwards the signal to
+//! the tracked child, removes every registered path and exits with 128 + signal.
+//!
+//! No window: a path is registered *before* it is created, and creation, registration, the final
+//! rename of a temporary file over its target and its unregistration all happen inside a
+//! [`critical`] section. The watcher takes the exclusive side of the same lock before it removes
+//! anything, so it never runs in the middle of one of them (a signal then waits until the section
+//! ends) and, once it holds the lock, no new section can start before the process exits.
 //! Handlers are installed once, on first use, and are reset to the default in children by `exec`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Mutex, Once};
+use std::sync::{Mutex, MutexGuard, Once, RwLock, RwLockReadGuard};
 
 static INSTALL: Once = Once::new();
 static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
 static CHILD: AtomicI32 = AtomicI32::new(0);
-static DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static PATHS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static CRITICAL: RwLock<()> = RwLock::new(());
 
-const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+/// The signals that remove registered paths before the process exits.
+#[cfg(unix)]
+pub const SIGNALS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
 
+#[cfg(unix)]
 extern "C" fn on_signal(sig: libc::c_int) {
     let fd = PIPE_WRITE.load(Ordering::SeqCst);
     if fd >= 0 {
@@ -30,10 +41,18 @@ extern "C" fn on_signal(sig: libc::c_int) {
     }
 }
 
-fn lock_dirs() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
-    DIRS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+fn lock_paths() -> MutexGuard<'static, Vec<PathBuf>> {
+    PATHS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Installs the handlers and the watcher thread (once); when that fails, signals keep their
+/// default action.
+#[cfg(not(unix))]
+fn install() {}
+
+/// Installs the handlers and the watcher thread (once); when that fails, signals keep their
+/// default action.
+#[cfg(unix)]
 fn install() {
     INSTALL.call_once(|| {
         let mut fds = [0 as libc::c_int; 2];
@@ -72,6 +91,7 @@ fn install() {
     });
 }
 
+#[cfg(unix)]
 fn handle(sig: libc::c_int) {
     let child = CHILD.load(Ordering::SeqCst);
     if child > 0 {
@@ -80,36 +100,72 @@ fn handle(sig: libc::c_int) {
             libc::kill(child, sig);
         }
     }
-    let dirs = lock_dirs();
-    let had_plaintext = !dirs.is_empty();
-    for d in dirs.iter() {
-        let _ = std::fs::remove_dir_all(d);
+    // Wait for a running critical section (a rename, an in-place write) to end; never released.
+    let _exclusive = CRITICAL.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let paths = lock_paths();
+    let had_any = !paths.is_empty();
+    for p in paths.iter() {
+        remove_path(p);
     }
-    if had_plaintext {
-        eprintln!("kvsops: interrupted; the temporary plaintext was removed and nothing was written");
+    if had_any {
+        crate::errln!("kvsops: interrupted; the temporary files were removed and nothing was written");
     }
     std::process::exit(128 + sig);
 }
 
-/// Keeps a directory registered for removal on SIGINT/SIGTERM/SIGHUP; unregisters it when dropped
-/// (the directory itself is removed by its owner, e.g. [`crate::fsio::PrivateTempFile`]).
+/// Removes a file or a directory tree (not following a symlink); a missing path is fine.
+pub(crate) fn remove_path(p: &Path) {
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => {
+            let _ = std::fs::remove_dir_all(p);
+        }
+        Ok(_) => {
+            let _ = std::fs::remove_file(p);
+        }
+        Err(_) => {}
+    }
+}
+
+/// A section during which a caught signal waits: hold the guard while creating and registering
+/// a temporary path, while renaming it over its target and unregistering it, and while rewriting
+/// a file in place. Sections must not nest (the lock is not reentrant) and must be short.
+pub fn critical() -> RwLockReadGuard<'static, ()> {
+    install();
+    CRITICAL.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Registers `path` (a file or a directory, existing or about to be created) for removal on a
+/// signal. Call inside a [`critical`] section, before creating the path.
+pub fn register(path: &Path) {
+    install();
+    lock_paths().push(path.to_path_buf());
+}
+
+/// Forgets `path` (after it was removed or renamed). Call inside a [`critical`] section.
+pub fn unregister(path: &Path) {
+    let mut paths = lock_paths();
+    if let Some(i) = paths.iter().rposition(|d| d == path) {
+        paths.remove(i);
+    }
+}
+
+/// Keeps a directory registered for removal on a signal; unregisters it when dropped (the
+/// directory itself is removed by its owner before that).
 pub struct DirGuard {
     path: PathBuf,
 }
 
 /// Protects `path` until the returned guard is dropped.
 pub fn protect_dir(path: &Path) -> DirGuard {
-    install();
-    lock_dirs().push(path.to_path_buf());
+    let _section = critical();
+    register(path);
     DirGuard { path: path.to_path_buf() }
 }
 
 impl Drop for DirGuard {
     fn drop(&mut self) {
-        let mut dirs = lock_dirs();
-        if let Some(i) = dirs.iter().position(|d| *d == self.path) {
-            dirs.remove(i);
-        }
+        let _section = critical();
+        unregister(&self.path);
     }
 }
 
@@ -138,11 +194,33 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         {
             let _g = protect_dir(d.path());
-            assert!(lock_dirs().iter().any(|p| p == d.path()));
+            assert!(lock_paths().iter().any(|p| p == d.path()));
             let _c = track_child(12345);
             assert_eq!(CHILD.load(Ordering::SeqCst), 12345);
         }
-        assert!(!lock_dirs().iter().any(|p| p == d.path()));
+        assert!(!lock_paths().iter().any(|p| p == d.path()));
         assert_eq!(CHILD.load(Ordering::SeqCst), 0);
+        let f = d.path().join("f");
+        {
+            let _s = critical();
+            register(&f);
+        }
+        assert!(lock_paths().contains(&f));
+        unregister(&f);
+        assert!(!lock_paths().contains(&f));
+    }
+
+    #[test]
+    fn remove_path_handles_files_dirs_and_missing_paths() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("f");
+        std::fs::write(&f, b"x").unwrap();
+        let sub = d.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::write(sub.join("g"), b"y").unwrap();
+        remove_path(&f);
+        remove_path(&sub);
+        remove_path(&d.path().join("missing"));
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
     }
 }

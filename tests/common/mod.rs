@@ -97,6 +97,18 @@ impl Sandbox {
         c
     }
 
+    #[cfg(unix)]
+    /// `kvsops` run as `uid`/`gid` with no supplementary groups (`setpriv`, so root is needed),
+    /// with the sandbox as working directory. The sandbox directory is made world-writable.
+    pub fn kvsops_as(&self, uid: u32, gid: u32) -> Command {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(self.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod sandbox");
+        let mut c = Command::new("setpriv");
+        c.arg(format!("--reuid={uid}")).arg(format!("--regid={gid}")).arg("--clear-groups").arg(binary_for_anyone());
+        self.isolate(&mut c);
+        c
+    }
+
     /// The real `sops` with the sandbox as working directory.
     pub fn sops(&self) -> Command {
         let mut c = Command::new(sops_program());
@@ -142,4 +154,50 @@ pub fn fails(mut cmd: Command) -> Output {
     let out = cmd.output().expect("spawn");
     assert!(!out.status.success(), "{:?} unexpectedly succeeded", cmd);
     out
+}
+
+#[cfg(unix)]
+/// True when the tests run as root (needed to run commands as another user); otherwise prints
+/// why the calling test is skipped.
+pub fn running_as_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("SKIPPED: {test} runs commands as another user with setpriv, which needs root");
+    }
+    root
+}
+
+#[cfg(unix)]
+/// The kvsops binary at a path every user may execute (a copy when the build directory is private).
+pub fn binary_for_anyone() -> PathBuf {
+    static COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_kvsops"));
+        let reachable = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "test", "-x"])
+            .arg(&bin)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if reachable {
+            return bin;
+        }
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // One copy per build of the binary, reused by later runs (not one per test process).
+        let m = std::fs::metadata(&bin).expect("kvsops binary");
+        let dir = std::env::temp_dir().join(format!("kvsops-test-bin-{:x}-{:x}", m.mtime(), m.size()));
+        let copy = dir.join("kvsops");
+        if std::fs::metadata(&copy).is_ok_and(|c| c.size() == m.size()) {
+            return copy;
+        }
+        std::fs::create_dir_all(&dir).expect("bin dir");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let part = dir.join(format!("kvsops.{}", std::process::id()));
+        std::fs::copy(&bin, &part).expect("copy kvsops");
+        std::fs::set_permissions(&part, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::rename(&part, &copy).expect("rename");
+        copy
+    })
+    .clone()
 }
