@@ -45,7 +45,7 @@ pub(super) fn run(cmd: &GroupsCommand) -> std::result::Result<i32, Failure> {
             }
         };
         if in_place {
-            fsio::write_atomic(file, &out, Sensitivity::Encrypted)
+            super::write_verified(file, &out, Sensitivity::Encrypted)
         } else {
             super::deliver(&super::Sink::Stdout, Some(Path::new(file)), &out, Sensitivity::Encrypted)
         }

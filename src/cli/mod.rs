@@ -24,6 +24,7 @@ use crate::keys::{KeySpec, KeySpecGroup, Keyring};
 use crate::ops;
 use crate::ops::decrypt::DecryptOptions;
 use crate::ops::encrypt::EncryptParams;
+use crate::ops::verify::Verified;
 use crate::rules::{CryptRule, RuleKind};
 use crate::stores::{Format, Store, StoreSettings};
 
@@ -376,23 +377,31 @@ fn sink<'a>(io: &'a IoArgs, files: &[PathBuf]) -> Result<Sink<'a>> {
     Ok(Sink::Stdout)
 }
 
-fn deliver(sink: &Sink<'_>, input: Option<&Path>, data: &[u8], sensitivity: Sensitivity) -> Result<()> {
+/// Writes a command's result. It takes only [`Verified`] bytes: whatever reaches a file or
+/// standard output was read back first ([`crate::ops::verify`]).
+fn deliver(sink: &Sink<'_>, input: Option<&Path>, data: &Verified, sensitivity: Sensitivity) -> Result<()> {
     match sink {
         Sink::Stdout => {
             let mut out = std::io::stdout().lock();
             out.write_all(data).and_then(|_| out.flush()).map_err(|e| Error::Write { path: "<stdout>".into(), source: e })
         }
         Sink::InPlace => match input {
-            Some(p) => fsio::write_atomic(p, data, sensitivity),
+            Some(p) => write_verified(p, data, sensitivity),
             None => Err(Error::Conflict("--in-place needs a file".into())),
         },
-        Sink::File(p) => fsio::write_atomic(p, data, sensitivity),
+        Sink::File(p) => write_verified(p, data, sensitivity),
         Sink::Dir(d) => {
             let name = input.and_then(|p| p.file_name()).ok_or_else(|| Error::Conflict("--output-dir needs files".into()))?;
             std::fs::create_dir_all(d).map_err(|e| Error::Write { path: d.to_path_buf(), source: e })?;
-            fsio::write_atomic(&d.join(name), data, sensitivity)
+            write_verified(&d.join(name), data, sensitivity)
         }
     }
+}
+
+/// Writes verified bytes to a file atomically: the one way the command line writes a file
+/// it produced.
+fn write_verified(path: &Path, data: &Verified, sensitivity: Sensitivity) -> Result<()> {
+    fsio::write_atomic(path, data, sensitivity)
 }
 
 /// Runs `work` over the files (concurrently for batches) and reports each failure; the exit code is
@@ -461,7 +470,7 @@ fn encrypt_cmd(global: &GlobalArgs, keys: &KeyArgs, rules: &RuleArgs, io: &IoArg
         let params = encrypt_params(cfg.as_ref(), rule_path, keys, rules)?;
         let (in_fmt, out_fmt) = formats(path, io)?;
         let input = read_input(path)?;
-        let out = ops::encrypt::encrypt_bytes(
+        let out = ops::encrypt::encrypt_verified(
             &input,
             in_fmt.store(&settings).as_ref(),
             out_fmt.store(&settings).as_ref(),
@@ -489,7 +498,7 @@ fn decrypt_cmd(global: &GlobalArgs, io: &IoArgs, dec: &DecryptArgs, files: &[Pat
                 let d = ops::decrypt::decrypt_file(&input, in_store.as_ref(), &keyring, opts)?;
                 ops::decrypt::extract(&d.documents, steps, out_store.as_ref())?
             }
-            None => ops::decrypt::decrypt_bytes(&input, in_store.as_ref(), out_store.as_ref(), &keyring, opts)?,
+            None => ops::decrypt::decrypt_verified(&input, in_store.as_ref(), out_store.as_ref(), &keyring, opts)?,
         };
         deliver(&sink, path, &out, Sensitivity::Plaintext)
     })

@@ -71,7 +71,7 @@ fn apply_set(
             eprintln!("kvsops: {}: not written: the value is already set", file.display());
             return Ok(0);
         }
-        fsio::write_atomic(file, &outcome.output, Sensitivity::Encrypted)?;
+        super::write_verified(file, &outcome.output, Sensitivity::Encrypted)?;
         Ok(0)
     })();
     result.map_err(at(Some(file)))
@@ -103,7 +103,7 @@ pub(super) fn run_unset(
         let opts = DecryptOptions { ignore_mac: change.ignore_mac };
         match crate::ops::set::unset(&input, in_store.as_ref(), out_store.as_ref(), &keyring, opts, &path) {
             Ok(out) => {
-                fsio::write_atomic(file, &out, Sensitivity::Encrypted)?;
+                super::write_verified(file, &out, Sensitivity::Encrypted)?;
                 Ok(0)
             }
             Err(Error::PathNotFound(_)) if idempotent => {

@@ -88,7 +88,7 @@ fn update_one(
         }
     }
     let out = plan.apply(&input, store.as_ref(), keyring)?;
-    fsio::write_atomic(file, &out, Sensitivity::Encrypted)?;
+    super::write_verified(file, &out, Sensitivity::Encrypted)?;
     eprintln!("kvsops: {}: synced with new keys", file.display());
     Ok(())
 }
