@@ -27,6 +27,10 @@ pub mod exit {
     pub const FILE_HAS_NOT_BEEN_MODIFIED: i32 = 200;
     pub const NO_EDITOR_FOUND: i32 = 201;
     pub const FILE_ALREADY_ENCRYPTED: i32 = 203;
+    /// kvsops's own: the output did not read back to what was intended (a kvsops bug; nothing
+    /// was written). sops has no such check and no code for it; 70 is `EX_SOFTWARE` of
+    /// sysexits.h ("internal software error") and is not one of sops's codes.
+    pub const VERIFY_FAILED: i32 = 70;
 }
 
 /// Everything that can go wrong in the library.
@@ -116,6 +120,15 @@ pub enum Error {
 
     #[error("{0}")]
     Generic(String),
+
+    /// The bytes about to be written did not read back to the intended tree
+    /// ([`crate::ops::verify`]). `key_path` is empty for the whole file; `detail` names types and
+    /// counts, never values.
+    #[error(
+        "kvsops produced output that does not read back ({}{detail}); nothing was written. This is a kvsops bug: please report it",
+        if key_path.is_empty() { String::new() } else { format!("at key path {key_path}: ") }
+    )]
+    VerifyFailed { key_path: String, detail: String },
 }
 
 impl Error {
@@ -146,6 +159,7 @@ impl Error {
             Error::NotModified => FILE_HAS_NOT_BEEN_MODIFIED,
             Error::NoEditor | Error::Editor(_) => NO_EDITOR_FOUND,
             Error::Generic(_) => GENERIC,
+            Error::VerifyFailed { .. } => VERIFY_FAILED,
         }
     }
 

@@ -51,7 +51,7 @@ pub(super) fn run(
     show_master_keys: bool,
     file: &Path,
 ) -> std::result::Result<i32, Failure> {
-    let result = (|| -> Result<Vec<u8>> {
+    let result = (|| -> Result<crate::ops::verify::Verified> {
         let cfg = super::load_config(global)?;
         let io = io_of(change);
         let settings = super::store_settings(cfg.as_ref(), &io);
@@ -72,7 +72,7 @@ pub(super) fn run(
     })();
     match result {
         Ok(out) => {
-            fsio::write_file(file, &out, Sensitivity::Encrypted).map_err(at(Some(file)))?;
+            super::write_verified(file, &out, Sensitivity::Encrypted).map_err(at(Some(file)))?;
             Ok(0)
         }
         Err(Error::NotModified) => {

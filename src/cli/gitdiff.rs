@@ -83,7 +83,7 @@ pub fn merge_driver_cmd(global: &GlobalArgs, base: &Path, ours: &Path, theirs: &
     match report.outcome {
         MergeOutcome::Merged(None) => Ok(0),
         MergeOutcome::Merged(Some(bytes)) => {
-            fsio::write_file(ours, &bytes, Sensitivity::Encrypted).map_err(at(Some(name)))?;
+            super::write_verified(ours, &bytes, Sensitivity::Encrypted).map_err(at(Some(name)))?;
             Ok(0)
         }
         MergeOutcome::Conflicts(conflicts) => {

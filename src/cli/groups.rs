@@ -48,7 +48,7 @@ pub(super) fn run(cmd: &GroupsCommand) -> std::result::Result<i32, Failure> {
             }
         };
         if in_place {
-            fsio::write_file(file, &out, Sensitivity::Encrypted).map(|_| ())
+            super::write_verified(file, &out, Sensitivity::Encrypted)
         } else {
             super::deliver(&super::Sink::Stdout, Some(Path::new(file)), &out, Sensitivity::Encrypted)
         }

@@ -23,6 +23,7 @@ use crate::keys::{KeySpec, KeySpecGroup, Keyring};
 use crate::ops;
 use crate::ops::decrypt::DecryptOptions;
 use crate::ops::encrypt::EncryptParams;
+use crate::ops::verify::Verified;
 use crate::rules::{CryptRule, RuleKind};
 use crate::stores::{Format, Store, StoreSettings};
 
@@ -386,21 +387,29 @@ fn check_sink(sink: &Sink<'_>, input: Option<&Path>) -> Result<()> {
     }
 }
 
-fn deliver(sink: &Sink<'_>, input: Option<&Path>, data: &[u8], sensitivity: Sensitivity) -> Result<()> {
+/// Writes a command's result. It takes only [`Verified`] bytes: whatever reaches a file or
+/// standard output was read back first ([`crate::ops::verify`]).
+fn deliver(sink: &Sink<'_>, input: Option<&Path>, data: &Verified, sensitivity: Sensitivity) -> Result<()> {
     match sink {
         // A closed pipe ends the process by SIGPIPE, as sops.
         Sink::Stdout => crate::console::write_stdout(data).map_err(|e| Error::Write { path: "<stdout>".into(), source: e }),
         Sink::InPlace => match input {
-            Some(p) => fsio::write_file(p, data, sensitivity).map(|_| ()),
+            Some(p) => write_verified(p, data, sensitivity),
             None => Err(Error::Conflict("--in-place needs a file".into())),
         },
-        Sink::File(p) => fsio::write_file(p, data, sensitivity).map(|_| ()),
+        Sink::File(p) => write_verified(p, data, sensitivity),
         Sink::Dir(d) => {
             let name = input.and_then(|p| p.file_name()).ok_or_else(|| Error::Conflict("--output-dir needs files".into()))?;
             std::fs::create_dir_all(d).map_err(|e| Error::Write { path: d.to_path_buf(), source: e })?;
-            fsio::write_file(&d.join(name), data, sensitivity).map(|_| ())
+            write_verified(&d.join(name), data, sensitivity)
         }
     }
+}
+
+/// Writes verified bytes to a file atomically: the one way the command line writes a file
+/// it produced.
+fn write_verified(path: &Path, data: &Verified, sensitivity: Sensitivity) -> Result<()> {
+    fsio::write_file(path, data, sensitivity).map(|_| ())
 }
 
 /// Runs `work` over the files (concurrently for batches) and reports each failure; the exit code is
@@ -470,7 +479,7 @@ fn encrypt_cmd(global: &GlobalArgs, keys: &KeyArgs, rules: &RuleArgs, io: &IoArg
         let (in_fmt, out_fmt) = formats(path, io)?;
         let input = read_input(path)?;
         check_sink(&sink, path)?;
-        let out = ops::encrypt::encrypt_bytes(
+        let out = ops::encrypt::encrypt_verified(
             &input,
             in_fmt.store(&settings).as_ref(),
             out_fmt.store(&settings).as_ref(),
@@ -499,7 +508,7 @@ fn decrypt_cmd(global: &GlobalArgs, io: &IoArgs, dec: &DecryptArgs, files: &[Pat
                 let d = ops::decrypt::decrypt_file(&input, in_store.as_ref(), &keyring, opts)?;
                 ops::decrypt::extract(&d.documents, steps, out_store.as_ref())?
             }
-            None => ops::decrypt::decrypt_bytes(&input, in_store.as_ref(), out_store.as_ref(), &keyring, opts)?,
+            None => ops::decrypt::decrypt_verified(&input, in_store.as_ref(), out_store.as_ref(), &keyring, opts)?,
         };
         deliver(&sink, path, &out, Sensitivity::Plaintext)
     })

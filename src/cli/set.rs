@@ -71,7 +71,7 @@ fn apply_set(
             crate::errln!("kvsops: {}: not written: the value is already set", file.display());
             return Ok(0);
         }
-        fsio::write_file(file, &outcome.output, Sensitivity::Encrypted)?;
+        super::write_verified(file, &outcome.output, Sensitivity::Encrypted)?;
         Ok(0)
     })();
     result.map_err(at(Some(file)))
@@ -104,7 +104,7 @@ pub(super) fn run_unset(
         let opts = DecryptOptions { ignore_mac: change.ignore_mac };
         match crate::ops::set::unset(&input, in_store.as_ref(), out_store.as_ref(), &keyring, opts, &path) {
             Ok(out) => {
-                fsio::write_file(file, &out, Sensitivity::Encrypted)?;
+                super::write_verified(file, &out, Sensitivity::Encrypted)?;
                 Ok(0)
             }
             Err(Error::PathNotFound(_)) if idempotent => {

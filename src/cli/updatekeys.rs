@@ -87,7 +87,7 @@ fn update_one(
         }
     }
     let out = plan.apply(&input, store.as_ref(), keyring)?;
-    fsio::write_file(file, &out, Sensitivity::Encrypted)?;
+    super::write_verified(file, &out, Sensitivity::Encrypted)?;
     crate::errln!("kvsops: {}: synced with new keys", file.display());
     Ok(())
 }

@@ -7,6 +7,8 @@ use crate::metadata::Metadata;
 use crate::stores::Store;
 use crate::tree::{Document, Node, Scalar, Value};
 
+use super::verify::{self, Fidelity, LeafLog, StreamCheck, Verified};
+
 /// A decrypted file: its plaintext documents, its metadata, and the cipher that holds its data key
 /// and the IVs of every value (so re-encrypting unchanged values reproduces their ENC strings).
 pub struct Decrypted {
@@ -40,7 +42,8 @@ fn decrypt_file_with(input: &[u8], store: &dyn Store, keyring: &Keyring, opts: D
     Ok(Decrypted { documents, metadata, cipher })
 }
 
-/// Decrypts `input` and writes it in `out_store`'s format (the layout is kept when the formats match).
+/// Decrypts `input` and writes it in `out_store`'s format (the layout is kept when the formats
+/// match). The result has been read back to the decrypted tree ([`super::verify`]).
 pub fn decrypt_bytes(
     input: &[u8],
     in_store: &dyn Store,
@@ -48,6 +51,18 @@ pub fn decrypt_bytes(
     keyring: &Keyring,
     opts: DecryptOptions,
 ) -> Result<Vec<u8>> {
+    decrypt_verified(input, in_store, out_store, keyring, opts).map(Verified::into_bytes)
+}
+
+/// [`decrypt_bytes`], keeping the proof that the output was read back (what the command line
+/// writes).
+pub fn decrypt_verified(
+    input: &[u8],
+    in_store: &dyn Store,
+    out_store: &dyn Store,
+    keyring: &Keyring,
+    opts: DecryptOptions,
+) -> Result<Verified> {
     let same_format = in_store.format() == out_store.format();
     if same_format {
         if let Some(out) = decrypt_streamed(input, in_store, keyring, opts) {
@@ -55,40 +70,58 @@ pub fn decrypt_bytes(
         }
     }
     let d = decrypt_file_with(input, in_store, keyring, opts, false)?;
-    out_store.emit_plain(&d.documents, same_format.then_some(input))
+    let out = out_store.emit_plain(&d.documents, same_format.then_some(input))?;
+    verify::plaintext(out, out_store, &d.documents, Fidelity::of(out_store.format(), !same_format))
 }
 
 /// The one-pass fast path of [`decrypt_bytes`] (see [`crate::stores::Streamed`]), `None` when the
 /// store does not offer it for this file. Same checks, same errors, same output as the tree path.
-fn decrypt_streamed(input: &[u8], store: &dyn Store, keyring: &Keyring, opts: DecryptOptions) -> Option<Result<Vec<u8>>> {
+fn decrypt_streamed(input: &[u8], store: &dyn Store, keyring: &Keyring, opts: DecryptOptions) -> Option<Result<Verified>> {
     let file = store.streamed(input)?;
     let Ok(Some(meta)) = file.metadata() else { return None };
-    let attempt = || -> Result<Option<Vec<u8>>> {
+    let attempt = || -> Result<Option<Verified>> {
         let metadata = Metadata::from_mapping(&meta)?;
         let key = super::get_data_key(&metadata, keyring)?;
         let mut cipher = Cipher::without_iv_reuse(key);
         let rule = metadata.effective_rule();
+        let mut log = LeafLog::new(store.format());
         let mut crypto = super::LeafCrypto::new(&rule, metadata.mac_only_encrypted, &mut cipher);
-        let Some(rewritten) = file.rewrite(&mut |ctx, leaf| crypto.decrypt(ctx, leaf))? else {
+        let Some(rewritten) = file.rewrite(&mut |ctx, leaf| {
+            let plain = crypto.decrypt(ctx, leaf)?;
+            log.record(ctx, &plain);
+            Ok(plain)
+        })?
+        else {
             return Ok(None);
         };
         let mac = crypto.mac();
         if !opts.ignore_mac {
             super::verify_mac(&metadata, &mut cipher, &mac)?;
         }
-        file.finish(rewritten, None).map(Some)
+        let out = file.finish(rewritten, None)?;
+        match verify::streamed_plaintext(out, store, &log) {
+            StreamCheck::Checked(verdict) => verdict.map(Some),
+            StreamCheck::OnTree(out) => {
+                // The one-pass reader does not take its own output: check it on the tree,
+                // decrypting the input again with the key in hand.
+                let file = store.load_encrypted(input)?;
+                let mut documents = file.documents;
+                super::decrypt_documents(&mut documents, &file.metadata, &mut cipher)?;
+                verify::plaintext(out, store, &documents, Fidelity::of(store.format(), false)).map(Some)
+            }
+        }
     };
     attempt().transpose()
 }
 
 /// `--extract`: one value of the first document. A string prints raw (no newline), a subtree in the
 /// output format, another scalar as its text.
-pub fn extract(documents: &[Document], path: &[super::treepath::Step], out_store: &dyn Store) -> Result<Vec<u8>> {
+pub fn extract(documents: &[Document], path: &[super::treepath::Step], out_store: &dyn Store) -> Result<Verified> {
     let doc = documents.first().ok_or(Error::NoDocuments)?;
     let node = super::treepath::get(&doc.root, path)?;
     match node {
-        Node::Scalar(Scalar { value: Value::Str(s), .. }) => Ok(s.clone().into_bytes()),
-        Node::Scalar(Scalar { value: Value::Bytes(b), .. }) => Ok(b.clone()),
+        Node::Scalar(Scalar { value: Value::Str(s), .. }) => Ok(Verified::raw_value(s.clone().into_bytes())),
+        Node::Scalar(Scalar { value: Value::Bytes(b), .. }) => Ok(Verified::raw_value(b.clone())),
         Node::Scalar(Scalar { value, .. }) => {
             let mut text = match value {
                 Value::Null => "null".to_string(),
@@ -96,8 +129,34 @@ pub fn extract(documents: &[Document], path: &[super::treepath::Step], out_store
                 other => String::from_utf8_lossy(&crate::cipher::value_bytes(other)).into_owned(),
             };
             text.push('\n');
-            Ok(text.into_bytes())
+            Ok(Verified::raw_value(text.into_bytes()))
         }
-        other => out_store.emit_value(other),
+        other => {
+            // A subtree is written as a document of the output format: it must read back as
+            // that document (a mapping as itself, anything else under `value`).
+            let out = out_store.emit_value(other)?;
+            let root = match other {
+                Node::Map(m) => m.clone(),
+                other => {
+                    let mut m = crate::tree::Mapping::new();
+                    m.push("value", other.clone());
+                    m
+                }
+            };
+            let fidelity = Fidelity::of(out_store.format(), true);
+            match (out_store.format(), other) {
+                // sops's JSON EmitValue writes a list or scalar bare, which no JSON document
+                // reader takes: it is read back as the value of a member, which is how the JSON
+                // reader reads every non-root value.
+                (crate::stores::Format::Json, Node::Seq(_) | Node::Scalar(_)) => {
+                    let mut wrapped = b"{\"value\": ".to_vec();
+                    wrapped.extend_from_slice(&out);
+                    wrapped.push(b'}');
+                    verify::plaintext(wrapped, out_store, &[Document::new(root)], fidelity)?;
+                    Ok(verify::Verified::raw_value(out))
+                }
+                _ => verify::plaintext(out, out_store, &[Document::new(root)], fidelity),
+            }
+        }
     }
 }

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use super::decrypt::{decrypt_file, DecryptOptions};
 use super::encrypt::{ensure_no_metadata, EncryptParams};
 use super::rewrite::{relayout, seal};
+use super::verify::{self, Fidelity};
 use crate::cipher::{Cipher, DataKey};
 use crate::error::{Error, Result};
 use crate::fsio::PrivateTempFile;
@@ -62,17 +63,21 @@ pub fn edit(
     keyring: &Keyring,
     opts: EditOptions,
     ui: &mut dyn EditorUi,
-) -> Result<Vec<u8>> {
+) -> Result<super::verify::Verified> {
     let (layout, mut metadata, mut cipher) = match start {
         Start::Existing(input) => {
             let d = decrypt_file(input, in_store, keyring, DecryptOptions { ignore_mac: opts.ignore_mac })?;
             let layout = relayout(in_store, &d.documents, input)?;
+            // The temporary file is written too: the user must see every value there was.
+            verify::same_documents(&layout.documents, &d.documents, Fidelity::of(in_store.format(), false))?;
             (layout, d.metadata, d.cipher)
         }
         Start::New(params) => {
             let documents = example(in_store.format());
             let bytes = in_store.emit_plain(&documents, None)?;
+            let example = documents;
             let documents = in_store.load_plain(&bytes)?;
+            verify::same_documents(&documents, &example, Fidelity::of(in_store.format(), true))?;
             let binary = in_store.format() == Format::Binary;
             let key = DataKey::generate();
             let (groups, threshold) =
@@ -83,7 +88,9 @@ pub fn edit(
         }
     };
     let content = if opts.show_master_keys {
-        in_store.emit_encrypted(&layout.documents, &metadata, Some(&layout.bytes))?
+        let shown = in_store.emit_encrypted(&layout.documents, &metadata, Some(&layout.bytes))?;
+        let fidelity = Fidelity::of(in_store.format(), false);
+        verify::encrypted_as_is(shown, in_store, &layout.documents, &metadata, fidelity)?.into_bytes()
     } else {
         layout.bytes
     };

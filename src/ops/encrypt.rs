@@ -8,6 +8,8 @@ use crate::rules::CryptRule;
 use crate::stores::{Format, Store};
 use crate::tree::{Document, MapItem};
 
+use super::verify::{self, Fidelity, LeafLog, StreamCheck, Verified};
+
 /// What to encrypt with: the keys and rule of the matching creation rule or of the flags.
 #[derive(Clone, Debug, Default)]
 pub struct EncryptParams {
@@ -36,7 +38,8 @@ pub fn ensure_no_metadata(documents: &[Document], format: Format) -> Result<()> 
 }
 
 /// Encrypts `input` (in `in_store`'s format) and writes it in `out_store`'s format. When both are the
-/// same format the user's layout is kept and only the encrypted values change.
+/// same format the user's layout is kept and only the encrypted values change. The result has been
+/// read back and decrypted ([`super::verify`]).
 pub fn encrypt_bytes(
     input: &[u8],
     in_store: &dyn Store,
@@ -44,6 +47,18 @@ pub fn encrypt_bytes(
     params: &EncryptParams,
     keyring: &Keyring,
 ) -> Result<Vec<u8>> {
+    encrypt_verified(input, in_store, out_store, params, keyring).map(Verified::into_bytes)
+}
+
+/// [`encrypt_bytes`], keeping the proof that the output was read back (what the command line
+/// writes).
+pub fn encrypt_verified(
+    input: &[u8],
+    in_store: &dyn Store,
+    out_store: &dyn Store,
+    params: &EncryptParams,
+    keyring: &Keyring,
+) -> Result<Verified> {
     let same_format = in_store.format() == out_store.format();
     let streamed = if same_format { in_store.streamed(input) } else { None };
     // A plaintext the store can rewrite in one pass skips the tree (and its checks: it has no
@@ -63,20 +78,47 @@ pub fn encrypt_bytes(
     let (mut cipher, mut metadata) = new_data_key(params, rule, mac_only, keyring)?;
     let effective = metadata.effective_rule();
     if let Some(file) = &stream {
+        let mut log = LeafLog::new(out_store.format());
         let mut crypto = super::LeafCrypto::new(&effective, mac_only, &mut cipher);
-        if let Some(rewritten) = file.rewrite(&mut |ctx, leaf| crypto.encrypt(ctx, leaf))? {
+        let rewritten = file.rewrite(&mut |ctx, leaf| {
+            log.record(ctx, &leaf);
+            crypto.encrypt(ctx, leaf)
+        })?;
+        if let Some(rewritten) = rewritten {
             let mac = crypto.mac();
             super::seal_mac(&mut metadata, &mut cipher, &mac);
-            return file.finish(rewritten, Some(&metadata));
+            let out = file.finish(rewritten, Some(&metadata))?;
+            match verify::streamed_encrypted(out, out_store, &log, &metadata, cipher.key()) {
+                StreamCheck::Checked(verdict) => return verdict,
+                StreamCheck::OnTree(out) => {
+                    let plaintext = in_store.load_plain(input)?;
+                    let intent = verify_intent(&plaintext, &metadata, &cipher, out_store, false);
+                    return verify::encrypted(out, out_store, &intent);
+                }
+            }
         }
     }
     let mut documents = match documents {
         Some(d) => d,
         None => in_store.load_plain(input)?,
     };
+    let plaintext = documents.clone();
     let mac = super::encrypt_documents(&mut documents, &effective, mac_only, &mut cipher)?;
     super::seal_mac(&mut metadata, &mut cipher, &mac);
-    out_store.emit_encrypted(&documents, &metadata, same_format.then_some(input))
+    let out = out_store.emit_encrypted(&documents, &metadata, same_format.then_some(input))?;
+    drop(documents);
+    verify::encrypted(out, out_store, &verify_intent(&plaintext, &metadata, &cipher, out_store, !same_format))
+}
+
+/// What an encrypted output must read back to.
+fn verify_intent<'a>(
+    plaintext: &'a [Document],
+    metadata: &'a Metadata,
+    cipher: &'a Cipher,
+    out_store: &dyn Store,
+    converted: bool,
+) -> verify::EncryptedIntent<'a> {
+    verify::EncryptedIntent { plaintext, metadata, key: cipher.key(), fidelity: Fidelity::of(out_store.format(), converted) }
 }
 
 /// A fresh data key wrapped for every configured key, and the metadata recording it (MAC still

@@ -19,7 +19,7 @@ pub fn add(
     keyring: &Keyring,
     group: KeySpecGroup,
     threshold: Option<u32>,
-) -> Result<Vec<u8>> {
+) -> Result<super::verify::Verified> {
     if group.is_empty() {
         return Err(Error::Conflict("the new group has no keys: give --age, --pgp, --azure-kv, ...".into()));
     }
@@ -38,7 +38,7 @@ pub fn delete(
     keyring: &Keyring,
     index: usize,
     threshold: Option<u32>,
-) -> Result<Vec<u8>> {
+) -> Result<super::verify::Verified> {
     regroup(input, in_store, out_store, keyring, threshold, |groups| {
         if index >= groups.len() {
             return Err(Error::Conflict(format!(
@@ -58,7 +58,7 @@ fn regroup(
     keyring: &Keyring,
     threshold: Option<u32>,
     change: impl FnOnce(&mut Vec<KeySpecGroup>) -> Result<()>,
-) -> Result<Vec<u8>> {
+) -> Result<super::verify::Verified> {
     let file = in_store.load_encrypted(input)?;
     let key = super::get_data_key(&file.metadata, keyring)?;
     let mut groups = spec_groups(&file.metadata);

@@ -16,12 +16,13 @@ use crate::tree::{same_content, Comment, Document, Entry, MapItem, Mapping, Node
 
 use super::decrypt::{decrypt_file, Decrypted, DecryptOptions};
 use super::display_path;
+use super::verify::{self, EncryptedIntent, Fidelity, Verified};
 
 /// What the driver should do with `%A`.
 #[derive(Debug)]
 pub enum MergeOutcome {
     /// Write these bytes; `None` means ours already is the merge result (leave `%A` as it is).
-    Merged(Option<Vec<u8>>),
+    Merged(Option<Verified>),
     /// Both sides changed these key paths differently: leave `%A` as ours and report them.
     Conflicts(Vec<String>),
 }
@@ -78,7 +79,15 @@ pub fn merge_encrypted(base: &[u8], ours: &[u8], theirs: &[u8], store: &dyn Stor
         return Ok(MergeReport { outcome: MergeOutcome::Merged(None), notes });
     }
     if !ours_changed {
-        return Ok(MergeReport { outcome: MergeOutcome::Merged(Some(theirs.to_vec())), notes });
+        // Their file as it is: it decrypted with a verifying MAC above; it is read back all the same.
+        let intent = EncryptedIntent {
+            plaintext: &theirs_d.documents,
+            metadata: &theirs_d.metadata,
+            key: theirs_d.cipher.key(),
+            fidelity: Fidelity::of(store.format(), false),
+        };
+        let theirs = verify::encrypted(theirs.to_vec(), store, &intent)?;
+        return Ok(MergeReport { outcome: MergeOutcome::Merged(Some(theirs)), notes });
     }
     if key_specs(&ours_d.metadata) != key_specs(&theirs_d.metadata) {
         let theirs_keys_changed = base_d.as_ref().is_none_or(|b| key_specs(&b.metadata) != key_specs(&theirs_d.metadata));
@@ -103,9 +112,12 @@ pub fn merge_encrypted(base: &[u8], ours: &[u8], theirs: &[u8], store: &dyn Stor
     let mut metadata = metadata;
     let mut documents = merged;
     let rule = metadata.effective_rule();
+    let plaintext = documents.clone();
     let mac = super::encrypt_documents(&mut documents, &rule, metadata.mac_only_encrypted, &mut cipher)?;
     super::seal_mac(&mut metadata, &mut cipher, &mac);
     let out = store.emit_encrypted(&documents, &metadata, Some(ours))?;
+    let intent = EncryptedIntent { plaintext: &plaintext, metadata: &metadata, key: cipher.key(), fidelity: Fidelity::of(store.format(), false) };
+    let out = verify::encrypted(out, store, &intent)?;
     Ok(MergeReport { outcome: MergeOutcome::Merged(Some(out)), notes })
 }
 

@@ -20,6 +20,7 @@ pub mod signals;
 pub(crate) mod testkit;
 pub mod treepath;
 pub mod updatekeys;
+pub mod verify;
 
 use zeroize::Zeroizing;
 

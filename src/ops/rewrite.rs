@@ -16,6 +16,8 @@ use crate::metadata::{Metadata, FORMAT_VERSION};
 use crate::stores::Store;
 use crate::tree::Document;
 
+use super::verify::{self, Fidelity, Verified};
+
 /// A file's content without its metadata, in the file's own layout, and its documents read back
 /// from that text (spans point into `bytes`).
 pub struct Layout {
@@ -33,40 +35,52 @@ pub fn relayout(store: &dyn Store, documents: &[Document], source: &[u8]) -> Res
 
 /// Encrypts plaintext documents under the cipher's data key with the metadata's rule (IVs of
 /// unchanged values are reused, so their ENC strings stay byte-identical), seals a new MAC and
-/// `lastmodified`, raises an older `version` to ours, and writes the file. `source` is the text
-/// the documents were read from, when it is in `out_store`'s format.
+/// `lastmodified`, raises an older `version` to ours, and writes the file, read back and
+/// decrypted before it is returned ([`super::verify`]). `source` is the text the documents were
+/// read from, when it is in `out_store`'s format.
 pub fn seal(
     mut documents: Vec<Document>,
     metadata: &mut Metadata,
     cipher: &mut Cipher,
     out_store: &dyn Store,
     source: Option<&[u8]>,
-) -> Result<Vec<u8>> {
+) -> Result<Verified> {
     super::encrypt::ensure_no_metadata(&documents, out_store.format()).map_err(|_| {
         Error::InvalidValue("a top-level `sops` key (dotenv: `sops_*`) is reserved for the metadata".into())
     })?;
     let rule = metadata.effective_rule();
+    let plaintext = documents.clone();
     let mac = super::encrypt_documents(&mut documents, &rule, metadata.mac_only_encrypted, cipher)?;
     super::seal_mac(metadata, cipher, &mac);
     raise_version(metadata);
-    out_store.emit_encrypted(&documents, metadata, source)
+    let out = out_store.emit_encrypted(&documents, metadata, source)?;
+    drop(documents);
+    let intent = verify::EncryptedIntent {
+        plaintext: &plaintext,
+        metadata,
+        key: cipher.key(),
+        fidelity: Fidelity::of(out_store.format(), source.is_none()),
+    };
+    verify::encrypted(out, out_store, &intent)
 }
 
 /// Writes documents whose values are still encrypted with changed metadata (keys only): values,
-/// MAC and `lastmodified` stay as they are.
+/// MAC and `lastmodified` stay as they are. The output is read back before it is returned.
 pub fn emit_with_metadata(
     in_store: &dyn Store,
     out_store: &dyn Store,
     documents: &[Document],
     metadata: &Metadata,
     input: &[u8],
-) -> Result<Vec<u8>> {
-    if in_store.format() == out_store.format() {
+) -> Result<Verified> {
+    let same_format = in_store.format() == out_store.format();
+    let out = if same_format {
         let layout = relayout(in_store, documents, input)?;
-        out_store.emit_encrypted(&layout.documents, metadata, Some(&layout.bytes))
+        out_store.emit_encrypted(&layout.documents, metadata, Some(&layout.bytes))?
     } else {
-        out_store.emit_encrypted(documents, metadata, None)
-    }
+        out_store.emit_encrypted(documents, metadata, None)?
+    };
+    verify::encrypted_as_is(out, out_store, documents, metadata, Fidelity::of(out_store.format(), !same_format))
 }
 
 /// Sets `version` to ours when the file's is older (or unreadable), as sops's edit does.

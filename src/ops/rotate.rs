@@ -30,7 +30,7 @@ pub fn rotate(
     out_store: &dyn Store,
     keyring: &Keyring,
     opts: RotateOptions<'_>,
-) -> Result<Vec<u8>> {
+) -> Result<super::verify::Verified> {
     let mut d = decrypt_file(input, in_store, keyring, DecryptOptions { ignore_mac: opts.ignore_mac })?;
     let layout = relayout(in_store, &d.documents, input)?;
     let mut groups = spec_groups(&d.metadata);

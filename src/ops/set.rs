@@ -64,7 +64,7 @@ pub fn parse_legacy(arg: &str) -> Result<(Vec<Step>, Node)> {
 
 /// The result of a `set`: the new file, and whether the value differed from what was there.
 pub struct SetOutcome {
-    pub output: Vec<u8>,
+    pub output: super::verify::Verified,
     pub changed: bool,
 }
 
@@ -96,7 +96,7 @@ pub fn unset(
     keyring: &Keyring,
     opts: DecryptOptions,
     path: &[Step],
-) -> Result<Vec<u8>> {
+) -> Result<super::verify::Verified> {
     let mut d = decrypt_file(input, in_store, keyring, opts)?;
     let layout = relayout(in_store, &d.documents, input)?;
     let mut documents = layout.documents;

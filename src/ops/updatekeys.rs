@@ -116,7 +116,7 @@ impl Plan {
 
     /// Applies the plan: recovers the data key and wraps it (or its new shares) for the target
     /// groups. Returns the new file; `input` must be the bytes the plan was made from.
-    pub fn apply(self, input: &[u8], store: &dyn Store, keyring: &Keyring) -> Result<Vec<u8>> {
+    pub fn apply(self, input: &[u8], store: &dyn Store, keyring: &Keyring) -> Result<super::verify::Verified> {
         let key = super::get_data_key(&self.file.metadata, keyring)?;
         let mut metadata: Metadata = self.file.metadata.clone();
         if self.target.len() == 1 && metadata.key_groups.len() == 1 {

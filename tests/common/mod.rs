@@ -46,7 +46,9 @@ pub fn have(tool: &str) -> bool {
         if std::env::var_os("KVSOPS_REQUIRE_INTEROP").is_some() {
             panic!("{tool} is required (KVSOPS_REQUIRE_INTEROP is set) but not on PATH; run scripts/install-test-deps");
         }
-        eprintln!("SKIPPED: {tool} not on PATH (set KVSOPS_REQUIRE_INTEROP=1 to make this a failure)");
+        eprintln!(
+            "SKIPPED: {tool} not on PATH (set KVSOPS_REQUIRE_INTEROP=1 to make this a failure)"
+        );
     }
     found
 }
@@ -58,7 +60,10 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new().prefix("kvsops-test-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("kvsops-test-")
+            .tempdir()
+            .expect("temp dir");
         std::fs::create_dir_all(dir.path().join("xdg")).expect("xdg");
         Sandbox { dir }
     }
@@ -81,7 +86,11 @@ impl Sandbox {
         cmd.current_dir(self.path());
         for (k, _) in std::env::vars_os() {
             let k = k.to_string_lossy().to_string();
-            if k.starts_with("SOPS_") || k.starts_with("AZURE_") || k == "EDITOR" || k.starts_with("IDENTITY_") {
+            if k.starts_with("SOPS_")
+                || k.starts_with("AZURE_")
+                || k == "EDITOR"
+                || k.starts_with("IDENTITY_")
+            {
                 cmd.env_remove(&k);
             }
         }
