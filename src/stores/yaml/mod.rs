@@ -215,12 +215,7 @@ impl Store for YamlStore {
     }
 
     fn emit_plain(&self, documents: &[Document], source: Option<&[u8]>) -> Result<Vec<u8>> {
-        let out = splice::emit(documents, None, source, self.indent)?;
-        // A file that held only its `sops` block decrypts, as with sops, to an empty mapping.
-        if out.iter().all(u8::is_ascii_whitespace) && documents.iter().all(|d| d.root.items.is_empty()) {
-            return Ok(b"{}\n".to_vec());
-        }
-        Ok(out)
+        splice::emit(documents, None, source, self.indent)
     }
 
     fn emit_encrypted(&self, documents: &[Document], metadata: &Metadata, source: Option<&[u8]>) -> Result<Vec<u8>> {

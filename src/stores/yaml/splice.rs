@@ -60,7 +60,13 @@ pub(crate) fn emit(docs: &[Document], metadata: Option<&Metadata>, source: Optio
                 }
                 None => {
                     if let Some((a, b)) = ol.metadata {
-                        edits.push((a, b, String::new()));
+                        // A document without a `---` line that held only its `sops` block
+                        // decrypts, as with sops, to an empty mapping: left empty, it would not
+                        // even be a document.
+                        let rest_blank = t.b[ol.start..a].iter().chain(&t.b[b..ol.end]).all(u8::is_ascii_whitespace);
+                        let explicit = t.s[..ol.start].trim_end_matches(['\n', '\r']).rsplit('\n').next().is_some_and(|l| l.starts_with("---"));
+                        let empty = if doc.root.items.is_empty() && rest_blank && !explicit { "{}\n" } else { "" };
+                        edits.push((a, b, empty.to_string()));
                     }
                 }
             }
