@@ -81,14 +81,15 @@ pub fn encrypt_verified(
         let mut log = LeafLog::new(out_store.format());
         let mut crypto = super::LeafCrypto::new(&effective, mac_only, &mut cipher);
         let rewritten = file.rewrite(&mut |ctx, leaf| {
+            let leaf = crypto.encrypt(ctx, leaf)?;
             log.record(ctx, &leaf);
-            crypto.encrypt(ctx, leaf)
+            Ok(leaf)
         })?;
         if let Some(rewritten) = rewritten {
             let mac = crypto.mac();
             super::seal_mac(&mut metadata, &mut cipher, &mac);
             let out = file.finish(rewritten, Some(&metadata))?;
-            match verify::streamed_encrypted(out, out_store, &log, &metadata, cipher.key()) {
+            match verify::streamed_encrypted(out, out_store, &log, &metadata) {
                 StreamCheck::Checked(verdict) => return verdict,
                 StreamCheck::OnTree(out) => {
                     let plaintext = in_store.load_plain(input)?;
@@ -102,12 +103,12 @@ pub fn encrypt_verified(
         Some(d) => d,
         None => in_store.load_plain(input)?,
     };
-    let plaintext = documents.clone();
     let mac = super::encrypt_documents(&mut documents, &effective, mac_only, &mut cipher)?;
     super::seal_mac(&mut metadata, &mut cipher, &mac);
     let out = out_store.emit_encrypted(&documents, &metadata, same_format.then_some(input))?;
-    drop(documents);
-    verify::encrypted(out, out_store, &verify_intent(&plaintext, &metadata, &cipher, out_store, !same_format))
+    // The ENC strings just made, read back the same at the same paths, decrypt to the plaintext
+    // they were made from (see `verify::encrypted_as_is`).
+    verify::encrypted_as_is(out, out_store, &documents, &metadata, Fidelity::of(out_store.format(), !same_format))
 }
 
 /// What an encrypted output must read back to.

@@ -503,10 +503,14 @@ pub fn encrypted(
     Ok(Verified(out))
 }
 
-/// Checks encrypted output whose values were carried over still encrypted (updatekeys, groups):
-/// the same metadata and the same documents, ENC strings included. Nothing is decrypted: these
-/// commands do not check the MAC either (as in sops), and a value that did not change cannot
-/// start or stop decrypting.
+/// Checks encrypted output against the encrypted documents it was written from: the same
+/// metadata (MAC included) and the same documents, ENC strings included. Nothing is decrypted,
+/// and nothing needs to be: an ENC string that reads back identical, at the same key path,
+/// decrypts to what was encrypted into it (AES-GCM under one data key is a function of the IV,
+/// the AAD, which is that path, and the plaintext, all recorded in the string and its place), and
+/// the MAC is itself such a string. So encrypt checks its output this way, at the cost of one
+/// read; updatekeys and groups, which carry values over still encrypted and (as sops) do not
+/// check the MAC, too.
 pub fn encrypted_as_is(
     out: Vec<u8>,
     store: &dyn Store,
@@ -660,22 +664,13 @@ impl LeafCheck<'_> {
         if self.first.is_some() {
             return;
         }
+        let what = match self.log.hashes.get(i) {
+            None => "a value that was not intended reads back",
+            Some(h) if *h != leaf_hash(ctx, leaf, self.log.scalars) => "a value reads back changed (or with another type or key)",
+            Some(_) => return,
+        };
         let path: Vec<Step<'_>> = ctx.path.iter().map(|k| Step::Key(k)).collect();
-        match self.log.hashes.get(i) {
-            None => {
-                self.first = Some(Mismatch::new(
-                    &path,
-                    "a value that was not intended reads back",
-                ))
-            }
-            Some(h) if *h != leaf_hash(ctx, leaf, self.log.scalars) => {
-                self.first = Some(Mismatch::new(
-                    &path,
-                    "a value reads back changed (or with another type or key)",
-                ))
-            }
-            Some(_) => {}
-        }
+        self.first = Some(Mismatch::new(&path, what));
     }
 
     /// The verdict once every leaf was visited.
@@ -737,22 +732,14 @@ pub fn streamed_plaintext(out: Vec<u8>, store: &dyn Store, log: &LeafLog) -> Str
     }
 }
 
-/// Checks the output of a one-pass encryption: the one-pass reader accepts it, its metadata reads
-/// back equal, every leaf the file's rule selects decrypts under `key`, every leaf (decrypted)
-/// is the logged plaintext, and the MAC verifies.
-pub fn streamed_encrypted(
-    out: Vec<u8>,
-    store: &dyn Store,
-    log: &LeafLog,
-    metadata: &Metadata,
-    key: &DataKey,
-) -> StreamCheck {
+/// Checks the output of a one-pass encryption: the one-pass reader accepts it, its metadata (MAC
+/// included) reads back equal, and every leaf, encrypted, is the logged one (as
+/// [`encrypted_as_is`] argues, identical ENC strings at the same paths need no decryption).
+pub fn streamed_encrypted(out: Vec<u8>, store: &dyn Store, log: &LeafLog, metadata: &Metadata) -> StreamCheck {
     let out = injected_fault(out);
     let verdict = match store.streamed(&out) {
         None => None,
-        Some(file) => {
-            check_streamed_encrypted(file.as_ref(), store.format(), log, metadata, key).transpose()
-        }
+        Some(file) => check_streamed_encrypted(file.as_ref(), store.format(), log, metadata).transpose(),
     };
     match verdict {
         Some(v) => StreamCheck::Checked(v.map(|_| Verified(out))),
@@ -765,7 +752,6 @@ fn check_streamed_encrypted(
     format: Format,
     log: &LeafLog,
     metadata: &Metadata,
-    key: &DataKey,
 ) -> Result<Option<()>> {
     let read = match file.metadata() {
         Ok(Some(m)) => Metadata::from_mapping(&m).map_err(|e| unreadable(&e))?,
@@ -773,27 +759,16 @@ fn check_streamed_encrypted(
         Err(e) => return Err(unreadable(&e)),
     };
     compare_metadata(&read, metadata, format)?;
-    let rule = read.effective_rule();
-    let mut cipher = Cipher::without_iv_reuse(key.clone());
-    let mut crypto = super::LeafCrypto::new(&rule, read.mac_only_encrypted, &mut cipher);
     let mut check = log.checker();
     let pass = file.rewrite(&mut |ctx, leaf| {
-        let plain = crypto.decrypt(ctx, leaf.clone())?;
-        check.check(ctx, &plain);
+        check.check(ctx, &leaf);
         Ok(leaf)
     });
     match pass {
-        Ok(Some(_)) => {}
-        Ok(None) => return Ok(None),
-        Err(e) => return Err(unreadable(&e)),
+        Ok(Some(_)) => check.finish().map(Some),
+        Ok(None) => Ok(None),
+        Err(e) => Err(unreadable(&e)),
     }
-    let mac = crypto.mac();
-    check.finish()?;
-    super::verify_mac(&read, &mut cipher, &mac).map_err(|_| Error::VerifyFailed {
-        key_path: String::new(),
-        detail: "the MAC of the output does not verify".into(),
-    })?;
-    Ok(Some(()))
 }
 
 #[cfg(test)]
@@ -1118,46 +1093,40 @@ mod tests {
     }
 
     #[test]
-    fn one_pass_encrypted_output_is_decrypted_and_its_mac_checked() {
+    fn one_pass_encrypted_output_is_checked_against_its_enc_strings() {
         let kr = keyring1();
         let store = yaml();
         let plain = "stringData:\n    password: hunter2\n    user: admin\n";
-        let enc = crate::ops::encrypt::encrypt_bytes(
-            plain.as_bytes(),
-            store.as_ref(),
-            store.as_ref(),
-            &params_key1(None, false),
-            &kr,
-        )
-        .unwrap();
-        let md = store.load_encrypted(&enc).unwrap().metadata;
-        let key = crate::ops::get_data_key(&md, &kr).unwrap();
-        let log = log_of(store.as_ref(), plain);
-        let verdict = |out: Vec<u8>, key: &DataKey| match streamed_encrypted(
-            out,
-            store.as_ref(),
-            &log,
-            &md,
-            key,
-        ) {
+        let enc = crate::ops::encrypt::encrypt_bytes(plain.as_bytes(), store.as_ref(), store.as_ref(), &params_key1(None, false), &kr).unwrap();
+        let enc_text = String::from_utf8(enc.clone()).unwrap();
+        let file = store.load_encrypted(&enc).unwrap();
+        // The log of what the encryption wrote: the ENC leaves.
+        let mut log = LeafLog::new(store.format());
+        for mut d in file.documents.clone() {
+            walk_leaves::<Error, _>(&mut d.root, &mut |ctx, leaf| {
+                log.record(ctx, &leaf);
+                Ok(leaf)
+            })
+            .unwrap();
+        }
+        let verdict = |out: Vec<u8>| match streamed_encrypted(out, store.as_ref(), &log, &file.metadata) {
             StreamCheck::Checked(v) => v,
             StreamCheck::OnTree(_) => panic!("the one-pass reader should take it"),
         };
-        assert!(verdict(enc.clone(), &key).is_ok());
-        assert!(
-            verdict(enc.clone(), &DataKey::generate()).is_err(),
-            "another key"
-        );
-        // Another file's logged plaintext: the decrypted leaf differs at its path.
-        let other = log_of(
-            store.as_ref(),
-            "stringData:\n    password: hunter3\n    user: admin\n",
-        );
-        match streamed_encrypted(enc.clone(), store.as_ref(), &other, &md, &key) {
-            StreamCheck::Checked(Err(Error::VerifyFailed { key_path, .. })) => {
-                assert_eq!(key_path, r#"["stringData"]["password"]"#)
-            }
-            _ => panic!("a mismatch at the password"),
+        assert!(verdict(enc.clone()).is_ok());
+        // Another ciphertext for the password (one base64 character changed).
+        let at = enc_text.find("password: ENC[AES256_GCM,data:").unwrap() + "password: ENC[AES256_GCM,data:".len();
+        let mut tampered = enc_text.clone().into_bytes();
+        tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+        match verdict(tampered) {
+            Err(Error::VerifyFailed { key_path, .. }) => assert_eq!(key_path, r#"["stringData"]["password"]"#),
+            other => panic!("a mismatch at the password, not {other:?}"),
         }
+        // Another MAC.
+        let mac_at = enc_text.find("mac: ENC[AES256_GCM,data:").unwrap() + "mac: ENC[AES256_GCM,data:".len();
+        let mut other_mac = enc_text.into_bytes();
+        other_mac[mac_at] = if other_mac[mac_at] == b'A' { b'B' } else { b'A' };
+        let err = verdict(other_mac).unwrap_err().to_string();
+        assert!(err.contains("mac"), "{err}");
     }
 }

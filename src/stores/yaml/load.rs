@@ -630,7 +630,9 @@ impl Builder<'_> {
                     let lend = t.line_end(line);
                     let text = &b[line..lend];
                     let spaces = text.iter().take_while(|c| **c == b' ').count();
-                    let blank = text.iter().all(|c| *c == b' ' || *c == b'\t');
+                    // A line of blanks is empty unless it runs past the block's indentation:
+                    // then what is past it is content (`  x\n   ` holds "x\n ").
+                    let blank = text.iter().all(|c| *c == b' ' || *c == b'\t') && indent.is_none_or(|i| text.len() <= i);
                     if blank {
                         line = if lend < b.len() { lend + if b[lend] == b'\r' { 2 } else { 1 } } else { b.len() };
                         continue;
