@@ -151,6 +151,8 @@ pub struct Mismatch {
     /// The key path, `["a"]["b"][0]`; empty for the top level or the metadata.
     pub key_path: String,
     pub detail: String,
+    /// Not a bug but what the output format cannot hold: said as such, without "report it".
+    pub format_limit: bool,
 }
 
 impl Mismatch {
@@ -158,10 +160,14 @@ impl Mismatch {
         Mismatch {
             key_path: render_path(path),
             detail: detail.into(),
+            format_limit: false,
         }
     }
 
     fn into_error(self) -> Error {
+        if self.format_limit {
+            return Error::Unsupported(format!("the value at {}: {}; nothing was written", self.key_path, self.detail));
+        }
         Error::VerifyFailed {
             key_path: self.key_path,
             detail: self.detail,
@@ -433,6 +439,13 @@ fn compare_scalar(
     };
     if lossy_ok {
         return Ok(());
+    }
+    if let (Value::Bytes(_), false) = (w, f.scalars == Scalars::Typed) {
+        // A `!!binary` value that is not UTF-8: JSON, dotenv and INI hold only text (sops writes
+        // U+FFFD in place of the bytes it cannot hold, and so loses them).
+        let mut m = Mismatch::new(path, "it is binary data (not UTF-8), which this output format cannot hold (sops would write U+FFFD in place of its bytes); decrypt to YAML, or print it raw with --extract");
+        m.format_limit = true;
+        return Err(m);
     }
     let detail = if r.type_name() == w.type_name()
         && std::mem::discriminant(r) == std::mem::discriminant(w)
