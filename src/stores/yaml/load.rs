@@ -908,6 +908,8 @@ fn find_comments(t: &Text<'_>, scalars: &[(usize, usize)]) -> Vec<YComment> {
 
 fn place_comments(t: &Text<'_>, docs: &mut [RawDoc], comments: Vec<YComment>) {
     let innermost = innermost_feet(t, docs, &comments);
+    // Where a line comment can attach, per document: built once (comments do not move scalars).
+    let mut targets: Vec<Option<Vec<(usize, Target)>>> = vec![None; docs.len()];
     for c in comments {
         let di = docs
             .iter()
@@ -935,7 +937,8 @@ fn place_comments(t: &Text<'_>, docs: &mut [RawDoc], comments: Vec<YComment>) {
             }
         }
         if c.trailing {
-            if let Some(target) = trailing_target(t, root, &c) {
+            let index = targets[di].get_or_insert_with(|| trailing_targets(root));
+            if let Some(target) = trailing_target(t, index, &c) {
                 insert_trailing(root, target, c.clone());
                 continue;
             }
@@ -1110,16 +1113,17 @@ fn insert_at_end(node: &mut YNode, start: usize, c: YComment) -> bool {
             YKind::Scalar(_) => {}
         }
     }
+    // Down the item that holds `start`.
     match &mut node.kind {
         YKind::Scalar(_) => false,
-        YKind::Map { items, .. } => items.iter_mut().any(|i| match i {
-            MItem::Pair(_, v) => insert_at_end(v, start, c.clone()),
-            MItem::Comment(_) => false,
-        }),
-        YKind::Seq { items, .. } => items.iter_mut().any(|i| match i {
-            SItem::Node(n, _) => insert_at_end(n, start, c.clone()),
-            SItem::Comment(_) => false,
-        }),
+        YKind::Map { items, .. } => match last_item_at(items, start, pair_start).map(|i| &mut items[i]) {
+            Some(MItem::Pair(_, v)) => insert_at_end(v, start, c),
+            _ => false,
+        },
+        YKind::Seq { items, .. } => match last_item_at(items, start, seq_item_start).map(|i| &mut items[i]) {
+            Some(SItem::Node(n, _)) => insert_at_end(n, start, c),
+            _ => false,
+        },
     }
 }
 
@@ -1131,46 +1135,88 @@ enum Target {
     FlowEnd(usize),
 }
 
-/// The token a line comment follows: the last scalar or flow end before it on its line.
-fn trailing_target(t: &Text<'_>, root: &YNode, c: &YComment) -> Option<Target> {
-    let ls = t.line_start(c.start);
-    let mut best: Option<(usize, Target)> = None;
-    fn visit(n: &YNode, ls: usize, pos: usize, best: &mut Option<(usize, Target)>) {
+/// Every place a line comment can follow, in source order: the end of each scalar (keys
+/// included) and of each flow collection, aliases' copies aside.
+fn trailing_targets(root: &YNode) -> Vec<(usize, Target)> {
+    fn visit(n: &YNode, out: &mut Vec<(usize, Target)>) {
         if n.copied {
             return;
         }
-        let consider = |end: usize, tg: Target, best: &mut Option<(usize, Target)>| {
-            if end >= ls && end <= pos && best.is_none_or(|(e, _)| end >= e) {
-                *best = Some((end, tg));
-            }
-        };
         match &n.kind {
-            YKind::Scalar(_) => consider(n.end, Target::Scalar(n.end), best),
+            YKind::Scalar(_) => out.push((n.end, Target::Scalar(n.end))),
             YKind::Map { items, flow } => {
                 for it in items {
                     if let MItem::Pair(k, v) = it {
-                        visit(k, ls, pos, best);
-                        visit(v, ls, pos, best);
+                        visit(k, out);
+                        visit(v, out);
                     }
                 }
                 if *flow {
-                    consider(n.end, Target::FlowEnd(n.end), best);
+                    out.push((n.end, Target::FlowEnd(n.end)));
                 }
             }
             YKind::Seq { items, flow } => {
                 for it in items {
                     if let SItem::Node(x, _) = it {
-                        visit(x, ls, pos, best);
+                        visit(x, out);
                     }
                 }
                 if *flow {
-                    consider(n.end, Target::FlowEnd(n.end), best);
+                    out.push((n.end, Target::FlowEnd(n.end)));
                 }
             }
         }
     }
-    visit(root, ls, c.start, &mut best);
-    best.map(|(_, tg)| tg)
+    let mut out = Vec::new();
+    visit(root, &mut out);
+    // Stable: of two places ending at the same byte, the later visited (the enclosing flow
+    // collection) is the one found last.
+    out.sort_by_key(|(end, _)| *end);
+    out
+}
+
+/// The token a line comment follows: the last scalar or flow end before it on its line.
+fn trailing_target(t: &Text<'_>, targets: &[(usize, Target)], c: &YComment) -> Option<Target> {
+    let ls = t.line_start(c.start);
+    let i = targets.partition_point(|(end, _)| *end <= c.start);
+    let (end, target) = *targets.get(i.checked_sub(1)?)?;
+    (end >= ls).then_some(target)
+}
+
+/// The index of the last item, comments aside, that starts at or before `pos`. Items other than
+/// comments are in source order; comments placed among them so far are skipped over.
+fn last_item_at<T>(items: &[T], pos: usize, start: impl Fn(&T) -> Option<usize>) -> Option<usize> {
+    let (mut lo, mut hi) = (0, items.len());
+    let mut found = None;
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let mut m = mid;
+        while m < hi && start(&items[m]).is_none() {
+            m += 1;
+        }
+        match (m < hi).then(|| start(&items[m])).flatten() {
+            Some(st) if st <= pos => {
+                found = Some(m);
+                lo = m + 1;
+            }
+            _ => hi = mid,
+        }
+    }
+    found
+}
+
+fn pair_start(it: &MItem) -> Option<usize> {
+    match it {
+        MItem::Pair(k, _) => Some(k.start),
+        MItem::Comment(_) => None,
+    }
+}
+
+fn seq_item_start(it: &SItem) -> Option<usize> {
+    match it {
+        SItem::Node(..) => Some(it.start()),
+        SItem::Comment(_) => None,
+    }
 }
 
 fn insert_trailing(node: &mut YNode, target: Target, c: YComment) -> bool {
@@ -1183,36 +1229,29 @@ fn insert_trailing(node: &mut YNode, target: Target, c: YComment) -> bool {
         }
         return true;
     }
+    // The item holding the byte before the target's end.
+    let (Target::Scalar(end) | Target::FlowEnd(end)) = target;
+    let pos = end.saturating_sub(1);
+    let direct = |n: &YNode| !n.copied && matches!(n.kind, YKind::Scalar(_)) && target == Target::Scalar(n.end);
     match &mut node.kind {
         YKind::Scalar(_) => false,
         YKind::Map { items, .. } => {
-            for i in 0..items.len() {
-                if let MItem::Pair(k, v) = &mut items[i] {
-                    let direct = |n: &YNode| !n.copied && matches!(n.kind, YKind::Scalar(_)) && target == Target::Scalar(n.end);
-                    if direct(k) || direct(v) {
-                        items.insert(i, MItem::Comment(c));
-                        return true;
-                    }
-                    if insert_trailing(v, target, c.clone()) {
-                        return true;
-                    }
-                }
+            let Some(i) = last_item_at(items, pos, pair_start) else { return false };
+            let MItem::Pair(k, v) = &mut items[i] else { return false };
+            if direct(k) || direct(v) {
+                items.insert(i, MItem::Comment(c));
+                return true;
             }
-            false
+            insert_trailing(v, target, c)
         }
         YKind::Seq { items, .. } => {
-            for i in 0..items.len() {
-                if let SItem::Node(n, _) = &mut items[i] {
-                    if !n.copied && matches!(n.kind, YKind::Scalar(_)) && target == Target::Scalar(n.end) {
-                        items.insert(i, SItem::Comment(c));
-                        return true;
-                    }
-                    if insert_trailing(n, target, c.clone()) {
-                        return true;
-                    }
-                }
+            let Some(i) = last_item_at(items, pos, seq_item_start) else { return false };
+            let SItem::Node(n, _) = &mut items[i] else { return false };
+            if direct(n) {
+                items.insert(i, SItem::Comment(c));
+                return true;
             }
-            false
+            insert_trailing(n, target, c)
         }
     }
 }
