@@ -21,20 +21,17 @@ fn corrupt(mut c: Command, fault: &str) -> Command {
     c
 }
 
+/// `encrypt -i` of a Secret whose `metadata.name` stays in the clear.
+fn encrypt_in_place(sb: &Sandbox, f: &std::path::Path) -> Command {
+    let mut c = sb.kvsops();
+    c.args(["encrypt", "-i", "--age", KEY1_RECIPIENT, "--encrypted-regex", "^stringData$"]).arg(f);
+    c
+}
+
 /// An encrypted Secret whose `metadata.name` stays in the clear.
 fn encrypted(sb: &Sandbox) -> std::path::PathBuf {
     let f = sb.write("s.yaml", SECRET);
-    let mut c = sb.kvsops();
-    c.args([
-        "encrypt",
-        "-i",
-        "--age",
-        KEY1_RECIPIENT,
-        "--encrypted-regex",
-        "^stringData$",
-    ])
-    .arg(&f);
-    ok(c);
+    ok(encrypt_in_place(sb, &f));
     f
 }
 
@@ -72,17 +69,7 @@ fn refused(c: Command, file: &std::path::Path) -> String {
 fn encrypt_in_place_refuses_output_that_reads_back_different() {
     let sb = Sandbox::new();
     let f = sb.write("s.yaml", SECRET);
-    let mut c = sb.kvsops();
-    c.args([
-        "encrypt",
-        "-i",
-        "--age",
-        KEY1_RECIPIENT,
-        "--encrypted-regex",
-        "^stringData$",
-    ])
-    .arg(&f);
-    let stderr = refused(corrupt(c, "name: s=>name: t"), &f);
+    let stderr = refused(corrupt(encrypt_in_place(&sb, &f), "name: s=>name: t"), &f);
     assert!(
         stderr.contains(r#"at key path ["metadata"]["name"]: "#),
         "{stderr}"
