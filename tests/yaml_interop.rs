@@ -376,3 +376,22 @@ fn a_large_simple_secret_interoperates_with_sops_both_ways() {
         assert!(decrypt_with(sb.kvsops(), &by_sops) == text.as_bytes(), "kvsops decrypt of sops output {flags:?}");
     }
 }
+
+/// sops writes the comment of an empty list as its only item (`- ENC[...,type:comment]`): decrypted
+/// back into a comment, the list must stay a list (`[]`), not become a null.
+#[test]
+fn an_empty_list_whose_comment_sops_made_an_item_stays_a_list() {
+    if !have("sops") {
+        return;
+    }
+    let sb = Sandbox::new();
+    let plain = sb.write("p.yaml", "a:\n  l: []  # note\n  b: 1\n");
+    let enc = sb.write("s.enc.yaml", sops_encrypt(&sb, &plain, &[]));
+    assert!(String::from_utf8_lossy(&std::fs::read(&enc).unwrap()).contains("- ENC["), "sops's layout changed");
+    let out = decrypt_with(sb.kvsops(), &enc);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("[] # note"), "{text}");
+    let docs = yaml_store().load_plain(text.as_bytes()).unwrap();
+    let Some(Node::Map(a)) = docs[0].root.get("a") else { panic!("{text}") };
+    assert!(matches!(a.get("l"), Some(Node::Seq(_))), "{text}");
+}

@@ -175,18 +175,22 @@ fn same_sequence(t: &Text<'_>, new: &Sequence, orig: &Sequence, indent: usize, e
     if new.items.len() != orig.items.len() {
         return None;
     }
+    // A block sequence left with comments only would read back as a null: it becomes `[]`.
+    let mut empty_marker = !new.items.iter().any(|i| matches!(i, SeqItem::Node(_))) && orig.src.is_some_and(|s| s.style == 0);
     for (n, o) in new.items.iter().zip(orig.items.iter()) {
         match (n, o) {
             (SeqItem::Node(a), SeqItem::Node(b)) => same_node(t, a, b, indent, edits)?,
             (SeqItem::Comment(a), SeqItem::Comment(b)) => same_comment(t, a, b, edits)?,
-            // `- ENC[...,type:comment]` decrypted back into a comment line.
+            // `- ENC[...,type:comment]` decrypted back into a comment line (sops writes a list's
+            // comments as such items).
             (SeqItem::Comment(a), SeqItem::Node(Node::Scalar(b))) => {
                 let src = same_src(a.src, b.src)?;
                 if src.aux == 0 {
                     return None;
                 }
                 let dash = src.aux as usize - 1;
-                edits.push((dash, src.end, comment_text(t, dash, &a.text)));
+                let text = comment_text(t, dash, &a.text);
+                edits.push((dash, src.end, if std::mem::take(&mut empty_marker) { format!("[] {text}") } else { text }));
             }
             // A comment that became a list item.
             (SeqItem::Node(Node::Scalar(a)), SeqItem::Comment(b)) => {
