@@ -395,3 +395,33 @@ fn an_empty_list_whose_comment_sops_made_an_item_stays_a_list() {
     let Some(Node::Map(a)) = docs[0].root.get("a") else { panic!("{text}") };
     assert!(matches!(a.get("l"), Some(Node::Seq(_))), "{text}");
 }
+
+/// A key added (`set`) to a file whose comment sits at the end of a nested block: the document is
+/// written fresh, and the comment is encrypted where go-yaml will read it (under the inner block,
+/// once a less indented key follows it), so both tools decrypt it. Before, `set` refused to write
+/// (verified writes), and without that check the comment stayed ENC forever.
+#[test]
+fn a_key_added_after_a_foot_comment_keeps_the_comment_readable() {
+    let sb = Sandbox::new();
+    let file = sb.write("f.yaml", "a:\n  b:\n    c: 1\n  # X\n");
+    ok({
+        let mut c = sb.kvsops();
+        c.args(["encrypt", "-i", "--age", KEY1_RECIPIENT]).arg(&file);
+        c
+    });
+    ok({
+        let mut c = sb.kvsops();
+        c.env("SOPS_AGE_KEY_FILE", key1_file()).arg("set").arg(&file).args(["[\"new\"]", "\"v\""]);
+        c
+    });
+    let ours = String::from_utf8(decrypt_with(sb.kvsops(), &file)).unwrap();
+    assert!(ours.contains("# X") && ours.contains("new: v") && !ours.contains("ENC["), "{ours}");
+    if have("sops") {
+        let mut c = sb.sops();
+        c.env("SOPS_AGE_KEY_FILE", key1_file()).arg("decrypt").arg(&file);
+        let out = c.output().unwrap();
+        let (text, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success() && text.contains("# X") && !text.contains("ENC["), "{text}{err}");
+        assert!(!err.contains("unencrypted comment"), "{err}");
+    }
+}

@@ -48,6 +48,13 @@ pub fn seal(
     super::encrypt::ensure_no_metadata(&documents, out_store.format()).map_err(|_| {
         Error::InvalidValue("a top-level `sops` key (dotenv: `sops_*`) is reserved for the metadata".into())
     })?;
+    let settled;
+    let mut source = source;
+    if let Some(layout) = settle_comments(out_store, &documents, source)? {
+        settled = layout.bytes;
+        documents = layout.documents;
+        source = Some(&settled);
+    }
     let rule = metadata.effective_rule();
     let plaintext = documents.clone();
     let mac = super::encrypt_documents(&mut documents, &rule, metadata.mac_only_encrypted, cipher)?;
@@ -62,6 +69,24 @@ pub fn seal(
         fidelity: Fidelity::of(out_store.format(), source.is_none()),
     };
     verify::encrypted(out, out_store, &intent)
+}
+
+/// A YAML document that changed shape (a key added or removed) is written fresh, and where a
+/// comment lands then is for the reader to say: go-yaml gives a comment line after a nested block
+/// to that block when a less indented key follows it, so `a:\n  b:\n    c: 1\n  # X` with a key
+/// added after it reads back with `# X` under `b`. An encrypted comment's AAD is the path of the
+/// mapping that holds it, so it must be encrypted where it will be read: the plaintext is written
+/// and read back first, and, when that moved only comments, the documents as read back (and that
+/// text, to splice into) are what gets encrypted. `None` when nothing moved.
+fn settle_comments(store: &dyn Store, documents: &[Document], source: Option<&[u8]>) -> Result<Option<Layout>> {
+    if store.format() != crate::stores::Format::Yaml {
+        return Ok(None);
+    }
+    let bytes = store.emit_plain(documents, source)?;
+    let Ok(read) = store.load_plain(&bytes) else { return Ok(None) };
+    let same_placement = verify::compare_documents(&read, documents, Fidelity::EXACT).is_ok();
+    let same_data = verify::compare_documents(&read, documents, Fidelity::of(store.format(), true)).is_ok();
+    Ok((same_data && !same_placement).then_some(Layout { bytes, documents: read }))
 }
 
 /// Writes documents whose values are still encrypted with changed metadata (keys only): values,

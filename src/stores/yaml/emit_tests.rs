@@ -1045,3 +1045,4 @@ fn random_trees_are_a_fixed_point_of_sops() {
         }
     }
 }
+
