@@ -2,7 +2,7 @@
 //! they accept: the same leaves, in the same order, with the same paths, rendered the same way.
 #![no_main]
 use kvsops::error::Error;
-use kvsops::stores::{Format, StoreSettings, Streamed};
+use kvsops::stores::{Format, StoreSettings};
 use kvsops::tree::{walk_leaves, Leaf, LeafCtx, Scalar, Value};
 use libfuzzer_sys::fuzz_target;
 
