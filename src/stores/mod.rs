@@ -114,6 +114,18 @@ pub trait Store: Send + Sync {
     /// Reads an encrypted file and separates its metadata.
     fn load_encrypted(&self, input: &[u8]) -> Result<EncryptedFile>;
 
+    /// Reads back plaintext output just produced, to check it (verified writes): as `load_plain`,
+    /// but nothing will be written from this parse, so a store that keeps one for writing back
+    /// (YAML) need not.
+    fn read_back_plain(&self, input: &[u8]) -> Result<Vec<Document>> {
+        self.load_plain(input)
+    }
+
+    /// Reads back encrypted output just produced, to check it: as `load_encrypted`, uncached.
+    fn read_back_encrypted(&self, input: &[u8]) -> Result<EncryptedFile> {
+        self.load_encrypted(input)
+    }
+
     /// Writes a plaintext file.
     fn emit_plain(&self, documents: &[Document], source: Option<&[u8]>) -> Result<Vec<u8>>;
 

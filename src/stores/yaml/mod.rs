@@ -199,18 +199,26 @@ impl Store for YamlStore {
     }
 
     fn load_plain(&self, input: &[u8]) -> Result<Vec<Document>> {
-        let text = Self::text(input)?;
-        let documents = parse_documents(text)?;
-        remember_parse(text, false, &documents);
+        let documents = self.read_back_plain(input)?;
+        remember_parse(Self::text(input)?, false, &documents);
         Ok(documents)
     }
 
     fn load_encrypted(&self, input: &[u8]) -> Result<EncryptedFile> {
+        let file = self.read_back_encrypted(input)?;
+        remember_parse(Self::text(input)?, true, &file.documents);
+        Ok(file)
+    }
+
+    fn read_back_plain(&self, input: &[u8]) -> Result<Vec<Document>> {
+        parse_documents(Self::text(input)?)
+    }
+
+    fn read_back_encrypted(&self, input: &[u8]) -> Result<EncryptedFile> {
         let text = Self::text(input)?;
         let mut documents = parse_documents(text)?;
         let meta = split_metadata(text, &mut documents).ok_or(Error::MetadataNotFound)?;
         let metadata = Metadata::from_mapping(&meta)?;
-        remember_parse(text, true, &documents);
         Ok(EncryptedFile { documents, metadata })
     }
 
