@@ -230,3 +230,59 @@ fn flags_before_a_subcommand_are_taken_as_sops_takes_them() {
         assert_eq!(std::fs::read_to_string(&f).unwrap(), SECRET);
     }
 }
+
+/// Scripts that check which sops they run grep the first line of `sops --version`: kvsops's first
+/// line starts with exactly what sops 3.11 prints, and never calls the network for updates.
+#[test]
+fn version_reads_as_sops_3_11_first() {
+    let sb = Sandbox::new();
+    for flags in [&["--version"][..], &["-v"], &["--version", "--check-for-updates"]] {
+        let mut c = sb.kvsops();
+        c.args(flags);
+        let out = String::from_utf8(ok(c)).unwrap();
+        let first = out.lines().next().unwrap_or_default();
+        assert!(first.starts_with("sops 3.11.0 (kvsops ") && first.ends_with(')'), "{flags:?}: {out}");
+        if have("sops") {
+            let mut s = sb.sops();
+            s.args(["--version", "--disable-version-check"]);
+            let theirs = String::from_utf8_lossy(&s.output().unwrap().stdout).lines().next().unwrap_or_default().to_string();
+            assert!(first.starts_with(&theirs), "sops prints {theirs:?}");
+        }
+    }
+}
+
+/// `completion SHELL` prints a script (sops's command; before it was taken for a file name and
+/// opened an editor), `help` prints the help, `publish` is refused with a reason, and
+/// `--disable-version-check` is accepted anywhere without a word.
+#[test]
+fn completion_help_publish_and_the_version_check_flag() {
+    let sb = Sandbox::new();
+    let run = |args: &[&str]| {
+        let mut c = sb.kvsops();
+        c.args(args).stdin(std::process::Stdio::null());
+        c.output().unwrap()
+    };
+    let bash = run(&["completion", "bash"]);
+    let script = String::from_utf8_lossy(&bash.stdout);
+    assert!(bash.status.success() && script.contains("complete -F") && script.contains("encrypt"), "{script}");
+    for shell in ["zsh", "fish", "powershell"] {
+        let out = run(&["completion", shell]);
+        assert!(out.status.success() && out.stdout.len() > 100, "{shell}");
+    }
+    let bad = run(&["completion", "tcsh"]);
+    assert!(!bad.status.success() && !sb.path().join("completion").exists());
+    let help = run(&["help"]);
+    assert!(help.status.success() && String::from_utf8_lossy(&help.stdout).contains("Usage:"));
+    let publish = run(&["publish", "s.yaml"]);
+    let err = String::from_utf8_lossy(&publish.stderr);
+    assert_eq!(publish.status.code(), Some(1), "{err}");
+    assert!(err.contains("publish is not supported"), "{err}");
+    let plain = sb.write("p.yaml", "a: 1\n");
+    for args in [
+        vec!["--disable-version-check", "encrypt", "--age", KEY1_RECIPIENT, plain.to_str().unwrap()],
+        vec!["encrypt", "--disable-version-check", "--age", KEY1_RECIPIENT, plain.to_str().unwrap()],
+    ] {
+        let out = run(&args);
+        assert!(out.status.success() && out.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}

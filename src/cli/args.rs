@@ -18,10 +18,19 @@ use clap::{Args, Parser, Subcommand};
 
 /// kvsops: encrypt secrets the way SOPS does. A drop-in for `sops`.
 #[derive(Parser, Debug)]
-#[command(name = "kvsops", version, about, args_conflicts_with_subcommands = true, disable_help_subcommand = true)]
+#[command(name = "kvsops", about, disable_version_flag = true, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// Print the version; the first line is `sops 3.11.0 (kvsops X.Y.Z)`, for scripts that check
+    /// which sops they run.
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+
+    /// With --version, as sops takes it. kvsops never asks the network for updates.
+    #[arg(long = "check-for-updates", requires = "version")]
+    pub check_for_updates: bool,
 
     #[command(flatten)]
     pub legacy: LegacyArgs,
@@ -36,6 +45,9 @@ pub struct GlobalArgs {
     /// Log more (never secrets).
     #[arg(long)]
     pub verbose: bool,
+    /// Accepted as sops takes it; kvsops never checks for updates.
+    #[arg(long, hide = true)]
+    pub disable_version_check: bool,
 }
 
 #[cfg_attr(doc, doc = "Master-key flags; each also reads sops's environment variable.")]
@@ -542,6 +554,18 @@ pub enum Command {
         #[command(subcommand)]
         command: GroupsCommand,
     },
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completion {
+        /// The shell.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Not supported: sops's publish uploads files to S3, GCS or Vault, which kvsops does not reach.
+    Publish {
+        /// Whatever sops's publish takes.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 #[cfg_attr(doc, doc = "What `kvsops hook` does.")]
@@ -574,7 +598,7 @@ impl Command {
             | Command::ExecEnv { global, .. }
             | Command::ExecFile { global, .. } => Some(global),
             Command::Groups { command: GroupsCommand::Add { global, .. } | GroupsCommand::Delete { global, .. } } => Some(global),
-            Command::Hook { .. } => None,
+            Command::Hook { .. } | Command::Completion { .. } | Command::Publish { .. } => None,
         }
     }
 }

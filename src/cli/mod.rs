@@ -100,7 +100,8 @@ fn hoisted(argv: &[OsString], FlagsBefore { at, flags, matches, command }: Flags
     let from_command_line = |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
     let mut ignored: Vec<String> = matches
         .ids()
-        .filter(|id| !matches!(id.as_str(), "config" | "verbose") && from_command_line(id.as_str()))
+        // --disable-version-check does nothing in kvsops: not worth a warning wherever it stands.
+        .filter(|id| !matches!(id.as_str(), "config" | "verbose" | "disable_version_check") && from_command_line(id.as_str()))
         .filter_map(|id| command.get_arguments().find(|a| a.get_id() == id))
         .map(|a| match (a.get_long(), a.get_short()) {
             (Some(long), _) => format!("--{long}"),
@@ -192,6 +193,28 @@ fn run(mut cli: Cli) -> std::result::Result<i32, Failure> {
             exec::run_file(&global, &change, user.as_deref(), &opts, &file, &command)
         }
         Some(Command::Groups { command }) => groups::run(&command),
+        Some(Command::Completion { shell }) => {
+            // Named as invoked, so a `sops` link to kvsops completes as `sops`.
+            let name = std::env::args_os()
+                .next()
+                .and_then(|a| Path::new(&a).file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "kvsops".into());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), name, &mut script);
+            crate::console::write_stdout(&script).map_err(|e| at(None)(Error::Write { path: "<stdout>".into(), source: e }))?;
+            Ok(0)
+        }
+        Some(Command::Publish { .. }) => Err(at(None)(Error::Unsupported(
+            "publish is not supported: it uploads files to S3, GCS or Vault, which kvsops does not reach".into(),
+        ))),
+        None if cli.version => {
+            let mut text = format!("sops 3.11.0 (kvsops {})\n", env!("CARGO_PKG_VERSION"));
+            if cli.check_for_updates {
+                text.push_str("kvsops does not check for updates over the network; see its release notes\n");
+            }
+            crate::console::write_stdout(text.as_bytes()).map_err(|e| at(None)(Error::Write { path: "<stdout>".into(), source: e }))?;
+            Ok(0)
+        }
         None => legacy(cli.legacy),
     }
 }
