@@ -68,13 +68,17 @@ impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config> {
         let bytes = crate::fsio::read_file(path)?;
+        let abs = absolute(path);
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            // An empty file (`--config /dev/null`) is a config without rules: the flags decide.
+            return Ok(Config { dir: abs.parent().map(Path::to_path_buf).unwrap_or_default(), path: abs, ..Default::default() });
+        }
         let store = Format::Yaml.store(&StoreSettings::default());
         let docs = store
             .load_plain(&bytes)
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         let empty = Mapping::new();
         let root = docs.first().map(|d| &d.root).unwrap_or(&empty);
-        let abs = absolute(path);
         let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
         Config::from_mapping(root, dir, abs.clone())
             .map_err(|e| Error::Config(format!("{}: {}", path.display(), strip_config_prefix(e))))

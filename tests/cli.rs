@@ -286,3 +286,24 @@ fn completion_help_publish_and_the_version_check_flag() {
         assert!(out.status.success() && out.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// `--config /dev/null` is a config without rules: the `.sops.yaml` above is not used, the keys
+/// on the command line decide (and without them it is the "no keys" error, not a parse error).
+#[test]
+fn config_dev_null_means_no_config() {
+    let sb = Sandbox::new();
+    sb.write(".sops.yaml", format!("creation_rules:\n  - encrypted_regex: ^data$\n    age: {KEY1_RECIPIENT}\n"));
+    let f = sb.write("s.yaml", "data: secret\nname: kept\n");
+    let mut with_rule = sb.kvsops();
+    with_rule.args(["encrypt"]).arg(&f);
+    assert!(String::from_utf8(ok(with_rule)).unwrap().contains("name: kept"), "the rule applies by default");
+    let mut c = sb.kvsops();
+    c.args(["encrypt", "--config", "/dev/null", "--age", KEY1_RECIPIENT]).arg(&f);
+    let out = String::from_utf8(ok(c)).unwrap();
+    assert!(!out.contains("kept") && out.contains("name: ENC["), "no rule: every value encrypted\n{out}");
+    let mut c = sb.kvsops();
+    c.args(["encrypt", "--config", "/dev/null"]).arg(&f);
+    let out = fails(c);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no keys provided") || err.contains("no matching creation rules"), "{err}");
+}

@@ -382,14 +382,25 @@ fn binary_files_round_trip_through_sops_byte_for_byte() {
 }
 
 #[test]
-fn stdin_without_input_type_is_binary() {
+fn stdin_needs_a_name_or_a_type_to_encrypt_and_decrypts_as_binary() {
     if !have("sops") {
         return;
     }
     let sb = Sandbox::new();
     let yaml_looking = b"a: 1\nb: [x, y]\n";
+    // Without a name or a type, sops refuses to encrypt standard input (exit 8), and so does
+    // kvsops: YAML piped in must not silently come out as a binary blob.
+    for tool in [sb.kvsops(), sb.sops()] {
+        let mut c = keyed(tool);
+        c.args(["encrypt", "--age", KEY1_RECIPIENT]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().expect("spawn");
+        let _ = child.stdin.take().expect("stdin").write_all(yaml_looking);
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(out.status.code(), Some(8), "{:?}: {}", c, String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--filename-override"), "{}", String::from_utf8_lossy(&out.stderr));
+    }
     let mut c = keyed(sb.kvsops());
-    c.args(["encrypt", "--age", KEY1_RECIPIENT]);
+    c.args(["encrypt", "--age", KEY1_RECIPIENT, "--input-type", "binary"]);
     let enc = with_stdin(c, yaml_looking).stdout;
     let v: serde_json::Value = serde_json::from_slice(&enc).expect("binary store output is JSON");
     assert_eq!(v.as_object().unwrap().keys().collect::<Vec<_>>(), ["data", "sops"], "the whole input is one value");
@@ -398,7 +409,7 @@ fn stdin_without_input_type_is_binary() {
     assert_eq!(sops(&sb, &["decrypt", "from-stdin.bin"]), yaml_looking);
     let mut c = keyed(sb.kvsops());
     c.arg("decrypt");
-    assert_eq!(with_stdin(c, &enc).stdout, yaml_looking, "decrypt from stdin is binary too");
+    assert_eq!(with_stdin(c, &enc).stdout, yaml_looking, "decrypt from stdin is binary, as with sops");
     // With --input-type it is a YAML document.
     let mut c = keyed(sb.kvsops());
     c.args(["encrypt", "--age", KEY1_RECIPIENT, "--input-type", "yaml"]);

@@ -499,6 +499,11 @@ fn encrypt_cmd(global: &GlobalArgs, keys: &KeyArgs, rules: &RuleArgs, io: &IoArg
     for_each_file(files, io.jobs, |path| {
         let rule_path = io.filename_override.as_deref().or(path);
         let params = encrypt_params(cfg.as_ref(), rule_path, keys, rules)?;
+        // sops needs a name for standard input (its creation rule and format come from it); kvsops
+        // takes --input-type too, but never guesses: YAML piped in would come out a binary blob.
+        if path.is_none() && io.filename_override.is_none() && io.input_type.is_none() {
+            return Err(Error::Conflict("must specify --filename-override (or --input-type) when reading from stdin".into()));
+        }
         let (in_fmt, out_fmt) = formats(path, io)?;
         let input = read_input(path)?;
         check_sink(&sink, path)?;
