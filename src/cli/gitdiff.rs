@@ -42,8 +42,7 @@ pub fn textconv_cmd(global: &GlobalArgs, input_type: Option<&str>, file: &Path) 
             input.as_slice()
         }
     };
-    crate::console::write_stdout(out)
-        .map_err(|e| Failure { file: None, error: Error::Write { path: "<stdout>".into(), source: e } })?;
+    super::print(out).map_err(at(None))?;
     Ok(0)
 }
 

@@ -201,7 +201,7 @@ fn run(mut cli: Cli) -> std::result::Result<i32, Failure> {
                 .unwrap_or_else(|| "kvsops".into());
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), name, &mut script);
-            crate::console::write_stdout(&script).map_err(|e| at(None)(Error::Write { path: "<stdout>".into(), source: e }))?;
+            print(&script).map_err(at(None))?;
             Ok(0)
         }
         Some(Command::Publish { .. }) => Err(at(None)(Error::Unsupported(
@@ -212,7 +212,7 @@ fn run(mut cli: Cli) -> std::result::Result<i32, Failure> {
             if cli.check_for_updates {
                 text.push_str("kvsops does not check for updates over the network; see its release notes\n");
             }
-            crate::console::write_stdout(text.as_bytes()).map_err(|e| at(None)(Error::Write { path: "<stdout>".into(), source: e }))?;
+            print(text.as_bytes()).map_err(at(None))?;
             Ok(0)
         }
         None => legacy(cli.legacy),
@@ -410,12 +410,16 @@ fn check_sink(sink: &Sink<'_>, input: Option<&Path>) -> Result<()> {
     }
 }
 
+/// Writes to standard output; a closed pipe ends the process by SIGPIPE, as it ends sops.
+fn print(data: &[u8]) -> Result<()> {
+    crate::console::write_stdout(data).map_err(|e| Error::Write { path: "<stdout>".into(), source: e })
+}
+
 /// Writes a command's result. It takes only [`Verified`] bytes: whatever reaches a file or
 /// standard output was read back first ([`crate::ops::verify`]).
 fn deliver(sink: &Sink<'_>, input: Option<&Path>, data: &Verified, sensitivity: Sensitivity) -> Result<()> {
     match sink {
-        // A closed pipe ends the process by SIGPIPE, as sops.
-        Sink::Stdout => crate::console::write_stdout(data).map_err(|e| Error::Write { path: "<stdout>".into(), source: e }),
+        Sink::Stdout => print(data),
         Sink::InPlace => match input {
             Some(p) => write_verified(p, data, sensitivity),
             None => Err(Error::Conflict("--in-place needs a file".into())),

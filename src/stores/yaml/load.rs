@@ -256,7 +256,8 @@ fn check_double_quoted(t: &Text<'_>, start: usize, end: usize) -> Result<()> {
 /// accepts and refuses what go-yaml does but for the few cases patched here (see
 /// docs/architecture.md). A few of its code paths still panic instead of returning an error; a
 /// panic is caught and reported as a parse error, and the one known to hit valid YAML (blanks
-/// after the last line break of the file) is retried without those blanks, which carry no value.
+/// after the last line break of the file) is retried with a line break added, the value that
+/// reaches the end of the file then set back to what it is without it (see `parse_events`).
 pub(crate) fn parse(t: &Text<'_>) -> Result<Vec<RawDoc>> {
     let failed = || perr("the YAML parser stopped on a construct it cannot read (an internal parser failure; please report it)");
     match parse_guarded(t, None) {
@@ -502,14 +503,13 @@ fn mark_copied(node: &mut YNode) {
 }
 
 impl Builder<'_> {
-    /// Opens a collection whose content (first key, first `-`, or bracket) starts at `content`.
-    fn open(&mut self, is_map: bool, flow: bool, content: usize, anchor: Option<String>, event_start: usize) -> Result<()> {
+    /// Opens a collection whose content (first key, first `-`, or bracket) starts at `start`.
+    fn open(&mut self, is_map: bool, flow: bool, start: usize, anchor: Option<String>, event_start: usize) -> Result<()> {
         let t = self.t;
         if self.stack.len() >= MAX_DEPTH {
             return Err(perr(format!("line {}: exceeded max depth of {MAX_DEPTH}", t.line_of(event_start) + 1)));
         }
         self.aliasing.node();
-        let start = content;
         self.take_dash(start);
         if flow {
             self.flow_depth += 1;
@@ -577,11 +577,11 @@ impl Builder<'_> {
         let (mut start, mut end, mut header_len, mut content_indent) = (sp_start, sp_end, 0, 0);
         let mut owned_value: Option<String> = None;
         let st = match sstyle {
-            ScalarStyle::Plain | ScalarStyle::Any => style::PLAIN,
             ScalarStyle::SingleQuoted => style::SINGLE,
             ScalarStyle::DoubleQuoted => style::DOUBLE,
             ScalarStyle::Literal => style::LITERAL,
             ScalarStyle::Folded => style::FOLDED,
+            // Plain (and the emitter-only `Any`).
             _ => style::PLAIN,
         };
         match st {
