@@ -16,6 +16,7 @@ pub mod config;
 pub mod console;
 pub mod error;
 pub mod fsio;
+pub mod gofmt;
 pub mod keys;
 pub mod mac;
 pub mod metadata;

@@ -17,7 +17,7 @@
 
 pub mod emit;
 mod load;
-mod resolve;
+pub(crate) mod resolve;
 mod splice;
 mod stream;
 
