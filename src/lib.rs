@@ -10,6 +10,10 @@
 //!   temp files; [`stack`]: threads with room for deeply nested files; [`cli`]: the thin
 //!   command-line layer.
 
+// Unsafe code is refused everywhere but in the few functions that call the OS through `libc`
+// (fsio, signals, console, exec), each allowed where it stands with a SAFETY comment.
+#![deny(unsafe_code)]
+
 pub mod cipher;
 pub mod cli;
 pub mod config;

@@ -209,6 +209,7 @@ fn write_private_file(dir: &Path, name: &str, exact: bool, data: &[u8]) -> Resul
 }
 
 #[cfg(unix)]
+#[allow(unsafe_code)]
 fn make_fifo(path: &Path) -> Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes())
