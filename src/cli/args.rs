@@ -12,6 +12,10 @@
 //!   its own copy. Flags before a subcommand (`kvsops --config X encrypt`) are handled in
 //!   `cli::parse` instead.
 
+// The doc comments below are clap's --help text, written for a terminal (`'["data"]'`,
+// `<vault>`), not rustdoc links or HTML.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};

@@ -7,7 +7,7 @@
 //! key, a narrower step inside compact `- k: v` items, no line folding, comments written at fixed
 //! places (some of them late). Matching that exactly means following the same path, so this module
 //! has three stages:
-//! 1. [`Doc`] building: the tree becomes go-yaml-like nodes with the comments placed where sops's
+//! 1. `Doc` building: the tree becomes go-yaml-like nodes with the comments placed where sops's
 //!    `appendTreeBranch`/`appendSequence` put them and each scalar's style as `Node.Encode` leaves it;
 //! 2. event generation, as go-yaml's `encoder.node` does (a key's foot comment travels as the next
 //!    event's tail comment);

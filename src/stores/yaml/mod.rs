@@ -2,8 +2,8 @@
 //! `sops` block per document) and writes it back by splicing, so that only the bytes of changed
 //! values move and `decrypt(encrypt(file)) == file`.
 //!
-//! Reading ([`load`]) records a [`Src`] on every scalar, comment and collection. Writing with the
-//! source ([`splice`]) rewrites each changed scalar in place in a style that keeps the original
+//! Reading (`load`) records a [`Src`](crate::tree::Src) on every scalar, comment and collection. Writing with the
+//! source (`splice`) rewrites each changed scalar in place in a style that keeps the original
 //! quoting recoverable (`'x'` becomes `'ENC[...]'`, a literal block becomes `|-` plus one ENC line
 //! at the block's indentation, ...), turns comments into `#ENC[...]`, and appends or removes the
 //! `sops:` block of each document. Anything that cannot be spliced (new nodes, flow roots, aliases)
