@@ -26,7 +26,7 @@ pub(super) fn run(cmd: &GroupsCommand) -> std::result::Result<i32, Failure> {
             decryption_order: decryption_order.clone(),
             ..Default::default()
         }))?;
-        let input = fsio::read_file(file)?;
+        let input = super::read_existing(file)?;
         if in_place {
             fsio::check_writable(Path::new(file))?;
         }
@@ -40,6 +40,8 @@ pub(super) fn run(cmd: &GroupsCommand) -> std::result::Result<i32, Failure> {
                     aws_profile: None,
                     gcp_kms: joined(gcp_kms),
                     hc_vault_transit: joined(hc_vault_transit),
+                    hckms: None,
+                    encryption_context: None,
                 })?;
                 crate::ops::groups::add(&input, store.as_ref(), store.as_ref(), &keyring, group, *shamir_threshold)?
             }

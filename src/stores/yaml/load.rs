@@ -774,7 +774,7 @@ impl Builder<'_> {
                         // A key: it must be a string, as sops requires.
                         let key = match &node.kind {
                             YKind::Scalar(s) => key_string(s).ok_or_else(|| {
-                                Error::Unsupported(format!(
+                                Error::NonStringKey(format!(
                                     "the YAML key at line {} is not a string; sops supports only string keys",
                                     t.line_of(node.start) + 1
                                 ))
