@@ -58,10 +58,10 @@ pub enum Error {
     #[error("{0}")]
     Unsupported(String),
 
-    /// A mapping key that is not a string (`1: a`, `true: b`): sops refuses to encrypt such a
-    /// tree ("Error encrypting tree", exit 23).
+    /// A tree sops reads but refuses to encrypt ("Error encrypting tree", exit 23): a mapping key
+    /// that is not a string (`1: a`, `true: b`), an integer beyond 64-bit signed.
     #[error("{0}")]
-    NonStringKey(String),
+    Unencryptable(String),
 
     /// An encrypted file that does not parse. sops reports a file it cannot read as an encrypted
     /// file with its generic exit code (1), where plaintext input that does not parse is exit 2.
@@ -161,7 +161,7 @@ impl Error {
             Error::Parse { .. } | Error::DuplicateKey { .. } => COULD_NOT_READ_INPUT_FILE,
             Error::NoDocuments => NEED_AT_LEAST_ONE_DOCUMENT,
             Error::Unsupported(_) => GENERIC,
-            Error::NonStringKey(_) => ERROR_ENCRYPTING_TREE,
+            Error::Unencryptable(_) => ERROR_ENCRYPTING_TREE,
             Error::UnreadableEncrypted(_) => GENERIC,
             Error::DumpTree(_) => ERROR_DUMPING_TREE,
             Error::MetadataNotFound | Error::InvalidMetadata(_) => GENERIC,
@@ -190,7 +190,7 @@ impl Error {
     /// non-string key) gets sops's exit code for that case (1) instead of the plaintext one.
     pub fn in_encrypted_file(self) -> Self {
         match self {
-            Error::Parse { .. } | Error::DuplicateKey { .. } | Error::NonStringKey(_) => Error::UnreadableEncrypted(Box::new(self)),
+            Error::Parse { .. } | Error::DuplicateKey { .. } | Error::Unencryptable(_) => Error::UnreadableEncrypted(Box::new(self)),
             other => other,
         }
     }

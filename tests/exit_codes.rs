@@ -41,6 +41,9 @@ fn tamper(text: &str, marker: &str) -> String {
 /// Every input the cases read, written into one sandbox.
 fn fixtures(sb: &Sandbox) {
     sb.write("intkey.yaml", "1: a\n");
+    sb.write("intnest.yaml", "a:\n  1: x\n");
+    sb.write("collkey.yaml", "? [a]\n: b\n");
+    sb.write("big.yaml", "a: 18446744073709551615\n");
     sb.write("list.yaml", "- a\n- b\n");
     sb.write("scalar.yaml", "hello\n");
     sb.write("list.json", "[1, 2]\n");
@@ -66,6 +69,9 @@ fn fixtures(sb: &Sandbox) {
 fn cases() -> Vec<Case> {
     vec![
         case("encrypt: a non-string key (`1: a`)", &["encrypt", "--age", KEY1_RECIPIENT, "intkey.yaml"], 23),
+        case("encrypt: a non-string key in a nested mapping", &["encrypt", "--age", KEY1_RECIPIENT, "intnest.yaml"], 23),
+        case("encrypt: a collection as a key", &["encrypt", "--age", KEY1_RECIPIENT, "collkey.yaml"], 2),
+        case("encrypt: an integer beyond 64-bit signed", &["encrypt", "--age", KEY1_RECIPIENT, "big.yaml"], 23),
         case("encrypt: YAML whose root is a list", &["encrypt", "--age", KEY1_RECIPIENT, "list.yaml"], 2),
         case("encrypt: YAML whose root is a scalar", &["encrypt", "--age", KEY1_RECIPIENT, "scalar.yaml"], 2),
         case("encrypt: JSON whose root is a list", &["encrypt", "--age", KEY1_RECIPIENT, "list.json"], 2),

@@ -106,7 +106,7 @@ mod tests {
         assert!(governing_rule(&config(None), Path::new("/repo/secrets/a.yaml")).is_none());
         let all = config(Some("."));
         assert!(governing_rule(&all, Path::new("/repo/.sops.yaml")).is_none());
-        assert!(governing_rule(&all, Path::new("/repo/x/.kvsops-12-abcdef.tmp")).is_none());
+        assert!(governing_rule(&all, Path::new("/repo/x/.kvsops-12-0123456789abcdef.tmp")).is_none());
     }
 
     #[test]
