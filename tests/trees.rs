@@ -168,8 +168,10 @@ fn decrypt_in_place_on_a_tree_sops_encrypted() {
         c.args(["encrypt", "-i", rel]);
         ok(c);
     }
+    // Named by its absolute path, from a working directory outside the repository.
     let mut c = kvsops_with_key(&sb);
-    c.args(["decrypt", "-i", "secrets"]);
+    c.current_dir(std::env::temp_dir()).arg("decrypt").arg("-i").arg(sb.path().join("secrets"));
+    c.arg("--config").arg(sb.path().join(".sops.yaml"));
     let out = c.output().expect("spawn");
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");

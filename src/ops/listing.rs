@@ -29,11 +29,14 @@ pub enum Tracked {
 pub fn files_under(cwd: &Path, dir: &Path, tracked: Tracked) -> Result<Vec<PathBuf>> {
     let full = cwd.join(dir);
     if git::toplevel(&full).is_some() {
-        let spec: Vec<OsString> = vec![dir.as_os_str().to_os_string()];
-        let mut files = match tracked {
-            Tracked::Only => git::ls_files(cwd, &spec)?,
-            Tracked::AndUntracked => git::ls_files_not_ignored(cwd, &spec)?,
+        // git runs in the directory itself (which may be in another repository than `cwd`, or
+        // `cwd` in none); its paths, relative to there, are put back under `dir`.
+        let here: Vec<OsString> = vec![".".into()];
+        let found = match tracked {
+            Tracked::Only => git::ls_files(&full, &here)?,
+            Tracked::AndUntracked => git::ls_files_not_ignored(&full, &here)?,
         };
+        let mut files: Vec<PathBuf> = found.into_iter().map(|p| strip_dot(dir.join(p))).collect();
         files.sort();
         files.dedup();
         return Ok(files);
