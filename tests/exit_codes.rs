@@ -140,6 +140,11 @@ fn cases() -> Vec<Case> {
         case("exec-env: a YAML syntax error", &["exec-env", "bad.yaml", "true"], 1),
         case("exec-env: a nested value", &["exec-env", "enc.yaml", "true"], 1),
         Case { env: &[("EDITOR", "true")], ..case("edit: a YAML syntax error", &["edit", "bad.yaml"], 1) },
+        Case {
+            kvsops: 1,
+            ..case("groups add: an --hckms key (sops drops it silently)", &["groups", "add", "--file", "enc.yaml", "--hckms", HCKMS], 0)
+        },
+        case("groups add: an invalid --encryption-context (ignored)", &["groups", "add", "--file", "enc.yaml", "--age", KEY1_RECIPIENT, "--encryption-context", "bad"], 0),
         case("groups delete: a YAML syntax error", &["groups", "delete", "--file", "bad.yaml", "0"], 1),
         case("updatekeys: no config", &["updatekeys", "-y", "enc.yaml"], 1),
         case("updatekeys: the file does not exist", &["--config", "cfg.yaml", "updatekeys", "-y", "nope.yaml"], 1),

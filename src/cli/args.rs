@@ -286,6 +286,14 @@ pub enum GroupsCommand {
         /// Vault transit URIs of the new group (kvsops cannot wrap with them).
         #[arg(long, value_name = "URI")]
         hc_vault_transit: Vec<String>,
+        /// HuaweiCloud KMS key ids of the new group (accepted as sops takes them; kvsops cannot
+        /// wrap with them, so giving one is an error).
+        #[arg(long, value_name = "ID")]
+        hckms: Vec<String>,
+        /// Comma-separated KMS encryption context key:value pairs for the --kms keys (an invalid
+        /// one is ignored with a warning, as sops does).
+        #[arg(long = "encryption-context", value_name = "PAIRS")]
+        encryption_context: Option<String>,
         /// Number of groups needed to decrypt.
         #[arg(long = "shamir-secret-sharing-threshold", value_name = "N")]
         shamir_threshold: Option<u32>,

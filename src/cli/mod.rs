@@ -313,6 +313,18 @@ pub(crate) fn kms_context(text: Option<&str>) -> Result<std::collections::BTreeM
     Ok(out)
 }
 
+/// `--encryption-context` where sops only warns about an invalid one and goes on without it
+/// (`rotate`, `groups add`).
+fn usable_kms_context(text: Option<&str>) -> Option<&str> {
+    match kms_context(text) {
+        Ok(_) => text,
+        Err(_) => {
+            crate::errln!("kvsops: warning: the encryption context is not comma-separated key:value pairs; it is not used");
+            None
+        }
+    }
+}
+
 /// HuaweiCloud KMS key ids (`--hckms`, `--add-hckms`): checked as sops checks them
 /// (`region:key-uuid`), then refused, since kvsops cannot call HuaweiCloud KMS to wrap a data
 /// key. Both are exit 1, as sops's own failure when it cannot reach the service.

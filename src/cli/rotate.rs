@@ -49,14 +49,7 @@ pub(super) fn run(
     io: &IoArgs,
     files: &[PathBuf],
 ) -> std::result::Result<i32, Failure> {
-    // sops's rotate warns about an invalid context and goes on without one.
-    let context = match super::kms_context(encryption_context) {
-        Ok(_) => encryption_context,
-        Err(_) => {
-            crate::errln!("kvsops: warning: the encryption context is not comma-separated key:value pairs; it is not used");
-            None
-        }
-    };
+    let context = super::usable_kms_context(encryption_context);
     let add = keys_of(rotate_keys, true, context).map_err(at(None))?;
     let remove = keys_of(rotate_keys, false, context).map_err(at(None))?;
     let changes_keys = !add.is_empty() || !remove.is_empty();
