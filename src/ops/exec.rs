@@ -25,13 +25,14 @@ pub fn env_pairs(documents: &[Document]) -> Result<Vec<(String, OsString)>> {
     for item in &doc.root.items {
         let MapItem::Entry(e) = item else { continue };
         let Node::Scalar(s) = &e.value else {
-            return Err(Error::InvalidValue(format!(
+            // sops: exit 1 (its generic code), not the invalid-value code of `set`.
+            return Err(Error::Generic(format!(
                 "cannot use complex value in environment; offending key {}",
                 e.key
             )));
         };
         if e.key.contains('=') {
-            return Err(Error::InvalidValue(format!("cannot use keys with '=' in environment: {}", e.key)));
+            return Err(Error::Generic(format!("cannot use keys with '=' in environment: {}", e.key)));
         }
         out.push((e.key.clone(), env_value(&s.value)));
     }

@@ -12,6 +12,7 @@ pub mod git;
 pub mod merge;
 pub mod exec;
 pub mod groups;
+pub mod listing;
 pub mod rewrite;
 pub mod rotate;
 pub mod set;
