@@ -221,7 +221,9 @@ fn a_vault_that_does_not_resolve_fails_at_the_proxy_or_here() {
     assert_eq!(code, 1, "{out}");
     let l = line(&out, "vault", "dns");
     assert_eq!(status(l), "FAIL", "{out}");
-    assert!(l.contains("nowhere.vault.invalid does not resolve here") && l.contains("route: direct, HTTPS_PROXY is set, but NO_PROXY lists this host"), "{l}");
+    // "does not resolve here", or (a resolver that never answers) "took longer than".
+    assert!(l.contains("nowhere.vault.invalid") && l.contains("route: direct, HTTPS_PROXY is set, but NO_PROXY lists this host"), "{l}");
+    assert!(fix_of(&out, "vault", "dns").contains("az keyvault show --name nowhere") || l.contains("took longer"), "{out}");
 }
 
 #[test]

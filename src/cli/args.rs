@@ -549,7 +549,7 @@ pub enum Command {
         #[arg(value_name = "COMMAND")]
         command: String,
     },
-    /// Diagnose Azure Key Vault access: credential, identity, network path, key, get/encrypt/decrypt (exit 0 only when all pass).
+    /// Diagnose Azure Key Vault access (credential, network, key, permissions; not in sops).
     Doctor {
         #[command(flatten)]
         global: GlobalArgs,
