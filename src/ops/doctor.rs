@@ -139,12 +139,11 @@ fn file_keys(path: &Path, cfg: Option<&Config>, t: &mut Targets) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tree::Mapping;
 
     fn config(yaml: &str, dir: &Path) -> Config {
         let store = Format::Yaml.store(&Default::default());
         let docs = store.load_plain(yaml.as_bytes()).unwrap();
-        let root = docs.first().map(|d| d.root.clone()).unwrap_or_else(Mapping::new);
+        let root = docs.first().map(|d| d.root.clone()).unwrap_or_default();
         Config::from_mapping(&root, dir.to_path_buf(), dir.join(".sops.yaml")).unwrap()
     }
 
