@@ -1,6 +1,7 @@
 //! `kvsops doctor` against the Key Vault emulator (issue 15): every fault gives its failing line,
 //! its fix and a non-zero exit code; a usable key gives 0 — and is one the real sops uses; the
-//! token never appears in the output; the probe never decrypts a file's data key.
+//! token never appears in the output; the probe never decrypts a file's data key; the real sops
+//! fails where doctor does (403, 404, an unresolvable vault) and works with a key doctor passed.
 
 mod common;
 
@@ -65,6 +66,19 @@ fn fix_of<'a>(out: &'a str, section: &str, name: &str) -> &'a str {
 
 fn status(l: &str) -> &str {
     l.split_whitespace().next().unwrap_or("")
+}
+
+/// The real sops cannot encrypt with `url` either (what doctor reported is what sops meets).
+fn sops_cannot_use(sb: &Sandbox, emu: &Emulator, url: &str, needle: &str) {
+    if !have("sops") {
+        return;
+    }
+    let f = sb.write("sops-probe.yaml", "password: pw\n");
+    let mut c = emu_env(sb.sops(), emu);
+    c.args(["encrypt", "--azure-kv", url]).arg(&f);
+    let o = fails(c);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(needle), "sops: {err}");
 }
 
 #[test]
@@ -195,6 +209,7 @@ fn a_missing_version_names_the_command_that_lists_versions() {
     // The network and the credential are fine: only the key is wrong.
     assert_eq!(status(line(&out, "vault", "https")), "ok", "{out}");
     assert_eq!(status(line(&out, "Azure credential", "credential")), "ok", "{out}");
+    sops_cannot_use(&sb, &emu, &url, "404");
 }
 
 #[test]
@@ -214,6 +229,7 @@ fn a_vault_that_does_not_resolve_fails_at_the_proxy_or_here() {
         let section = if name == "https" { "vault" } else { "key" };
         assert_eq!(status(line(&out, section, name)), "skip", "{out}");
     }
+    sops_cannot_use(&sb, &emu, &emu.key_url("nowhere", "k"), "Bad Gateway");
     // Direct (NO_PROXY lists the host): this machine's resolver fails (.invalid never resolves).
     let mut c = emu_env(sb.kvsops(), &emu);
     c.env("NO_PROXY", "127.0.0.1,.vault.invalid").args(["doctor", "https://nowhere.vault.invalid/keys/k"]);
