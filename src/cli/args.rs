@@ -582,6 +582,15 @@ pub enum Command {
         #[arg(value_name = "COMMAND")]
         command: String,
     },
+    /// Diagnose Azure Key Vault access (credential, network, key, permissions; not in sops).
+    Doctor {
+        #[command(flatten)]
+        global: GlobalArgs,
+        /// Encrypted files (their keys), other files (the keys of their creation rule) or key URLs;
+        /// none: every Azure key of .sops.yaml's creation rules and SOPS_AZURE_KEYVAULT_URLS.
+        #[arg(value_name = "FILE|KEY-URL")]
+        targets: Vec<String>,
+    },
     /// Add or delete key groups.
     Groups {
         #[command(subcommand)]
@@ -629,7 +638,8 @@ impl Command {
             | Command::Set { global, .. }
             | Command::Unset { global, .. }
             | Command::ExecEnv { global, .. }
-            | Command::ExecFile { global, .. } => Some(global),
+            | Command::ExecFile { global, .. }
+            | Command::Doctor { global, .. } => Some(global),
             Command::Groups { command: GroupsCommand::Add { global, .. } | GroupsCommand::Delete { global, .. } } => Some(global),
             Command::Hook { .. } | Command::Completion { .. } | Command::Publish { .. } => None,
         }

@@ -4,6 +4,7 @@
 pub mod args;
 mod batch;
 pub mod check;
+mod doctor;
 pub mod gitdiff;
 mod edit;
 mod exec;
@@ -193,6 +194,7 @@ fn run(mut cli: Cli) -> std::result::Result<i32, Failure> {
             let opts = ops::exec::FileOptions { no_fifo, filename, background };
             exec::run_file(&global, &change, user.as_deref(), &opts, &file, &command)
         }
+        Some(Command::Doctor { global, targets }) => doctor::run(&global, &targets),
         Some(Command::Groups { command }) => groups::run(&command),
         Some(Command::Completion { shell }) => {
             // Named as invoked, so a `sops` link to kvsops completes as `sops`.

@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod decrypt;
+pub mod doctor;
 pub mod edit;
 pub mod encrypt;
 pub mod git;
