@@ -139,8 +139,8 @@ pub fn entra(
         (&Method::GET, [tenant, ".well-known", "openid-configuration"]) => {
             Outcome::plain(json(200, &openid_configuration(host, tenant, false)))
         }
-        (&Method::POST, [tenant, "oauth2", "v2.0", "token"]) => token(state, tenant, body, true),
-        (&Method::POST, [tenant, "oauth2", "token"]) => token(state, tenant, body, false),
+        (&Method::POST, [tenant, "oauth2", "v2.0", "token"]) => token(state, host, tenant, body, true),
+        (&Method::POST, [tenant, "oauth2", "token"]) => token(state, host, tenant, body, false),
         _ => Outcome::plain(json(
             404,
             &serde_json::json!({"error": "not_found", "error_description": "kv-emulator does not serve this Entra ID path"}),
@@ -160,7 +160,7 @@ fn aad_error(error: &str, description: &str) -> serde_json::Value {
 }
 
 /// The client-credentials grant (secret, or assertion for workload identity / certificates).
-fn token(state: &Arc<State>, tenant: &str, body: &[u8], v2: bool) -> Outcome {
+fn token(state: &Arc<State>, host: &str, tenant: &str, body: &[u8], v2: bool) -> Outcome {
     let op = Some(Op::Token);
     let pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     let bad = |status: u16, error: &str, desc: &str| {
@@ -193,7 +193,17 @@ fn token(state: &Arc<State>, tenant: &str, body: &[u8], v2: bool) -> Outcome {
         }
         CredentialKind::ClientSecret
     } else if let Some(assertion) = param(&pairs, "client_assertion") {
-        assertion_kind(assertion)
+        let kind = assertion_kind(assertion);
+        if kind == CredentialKind::ClientCertificate {
+            let path = if v2 { "oauth2/v2.0/token" } else { "oauth2/token" };
+            let audience = format!("https://{host}/{tenant}/{path}");
+            let certs = state.client_certificates(client_id);
+            if let Err(why) = verify_certificate_assertion(assertion, client_id, &audience, &certs) {
+                return bad(401, "invalid_client", &format!("AADSTS700027: Client assertion failed signature validation: {why}"))
+                    .who(client_id, kind);
+            }
+        }
+        kind
     } else {
         return bad(401, "invalid_client", "AADSTS7000216: 'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.");
     };
@@ -243,6 +253,81 @@ fn assertion_kind(assertion: &str) -> CredentialKind {
         }
         _ => CredentialKind::ClientAssertion,
     }
+}
+
+/// Checks a certificate client assertion as Entra ID does: the header's thumbprint (`x5t#S256`,
+/// or SHA-1 `x5t`) names a certificate registered for the client, the signature (PS256 or RS256)
+/// verifies with that certificate's public key, and `aud`, `iss`, `sub` and `exp` are right.
+pub fn verify_certificate_assertion(
+    assertion: &str,
+    client_id: &str,
+    audience: &str,
+    registered: &[Vec<u8>],
+) -> Result<(), String> {
+    use rsa::pkcs8::DecodePublicKey as _;
+    use rsa::signature::Verifier as _;
+    use sha2::Digest as _;
+    let mut parts = assertion.split('.');
+    let (Some(h), Some(c), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err("the assertion is not a JWT".into());
+    };
+    let json = |p: &str| -> Result<serde_json::Value, String> {
+        let bytes = URL_SAFE_NO_PAD.decode(p.trim_end_matches('=')).map_err(|_| "a JWT part is not base64url".to_string())?;
+        serde_json::from_slice(&bytes).map_err(|_| "a JWT part is not JSON".to_string())
+    };
+    let (header, claims) = (json(h)?, json(c)?);
+    let signature = URL_SAFE_NO_PAD.decode(sig).map_err(|_| "the signature is not base64url".to_string())?;
+    if registered.is_empty() {
+        return Err(format!("no certificate is registered for application {client_id}"));
+    }
+    // MSAL writes thumbprints in standard base64; the JWS specification says base64url.
+    let decode_any = |v: &serde_json::Value| -> Option<Vec<u8>> {
+        let s = v.as_str()?;
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .ok()
+            .or_else(|| URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok())
+    };
+    let cert = registered
+        .iter()
+        .find(|der| {
+            let s256 = header.get("x5t#S256").and_then(decode_any);
+            let s1 = header.get("x5t").and_then(decode_any);
+            s256.is_some_and(|t| t == sha2::Sha256::digest(der.as_slice()).as_slice())
+                || s1.is_some_and(|t| t == sha1::Sha1::digest(der.as_slice()).as_slice())
+        })
+        .ok_or("the thumbprint in the assertion matches no certificate registered for the application")?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert).map_err(|_| "a registered certificate is invalid".to_string())?;
+    let public = rsa::RsaPublicKey::from_public_key_der(parsed.public_key().raw)
+        .map_err(|_| "a registered certificate has no RSA key".to_string())?;
+    let signed = format!("{h}.{c}");
+    let ok = match header.get("alg").and_then(|a| a.as_str()) {
+        Some("PS256") => rsa::pss::Signature::try_from(signature.as_slice())
+            .map(|s| rsa::pss::VerifyingKey::<sha2::Sha256>::new(public).verify(signed.as_bytes(), &s).is_ok())
+            .unwrap_or(false),
+        Some("RS256") => rsa::pkcs1v15::Signature::try_from(signature.as_slice())
+            .map(|s| rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(public).verify(signed.as_bytes(), &s).is_ok())
+            .unwrap_or(false),
+        other => return Err(format!("unsupported signing algorithm {other:?}")),
+    };
+    if !ok {
+        return Err("the signature does not verify with the registered certificate".into());
+    }
+    let claim = |k: &str| claims.get(k).and_then(|v| v.as_str());
+    if claim("aud") != Some(audience) {
+        return Err(format!("aud {:?} is not the token endpoint {audience:?}", claim("aud")));
+    }
+    if claim("iss") != Some(client_id) || claim("sub") != Some(client_id) {
+        return Err("iss and sub must be the client id".into());
+    }
+    let exp = claims.get("exp").and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+    if !exp.is_some_and(|e| e > crate::state::now_unix()) {
+        return Err("the assertion has expired (exp)".into());
+    }
+    if claims.get("jti").and_then(|v| v.as_str()).is_none_or(str::is_empty) {
+        return Err("the assertion has no jti".into());
+    }
+    Ok(())
 }
 
 fn instance_discovery(state_hosts: &[String], host: &str, query: &str) -> serde_json::Value {
