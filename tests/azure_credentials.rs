@@ -366,3 +366,31 @@ fn a_service_principal_of_another_tenant_needs_additionally_allowed_tenants() {
     let t = emu.tokens();
     assert!(t.iter().all(|t| t.tenant.as_deref() == Some(emu.tenant())), "tokens come from the vault's tenant");
 }
+
+#[test]
+fn a_regional_authority_is_used_like_sops_does() {
+    if !have("sops") {
+        return;
+    }
+    let region_host = "westeurope.login.microsoft.com";
+    let config = kv_emulator::Config { authority_hosts: vec![region_host.into()], ..Default::default() };
+    let emu = Emulator::start_with(config).unwrap();
+    emu.create_key_version("team", "cred").unwrap();
+    let sb = Sandbox::new();
+    let (cert_der, cert_pem, _, key_pem) = certificate("kvsops-regional");
+    emu.register_client_certificate(APP, &cert_der);
+    let pem = sb.write("sp.pem", format!("{cert_pem}{key_pem}"));
+    // A secret, and a certificate (whose assertion's audience is the regional endpoint).
+    round_trip(&sb, &emu, "secret.yaml", &|c| {
+        c.env("AZURE_TENANT_ID", emu.tenant()).env("AZURE_CLIENT_ID", APP).env("AZURE_CLIENT_SECRET", "s3cret");
+        c.env("AZURE_REGIONAL_AUTHORITY_NAME", "westeurope");
+    });
+    round_trip(&sb, &emu, "cert.yaml", &|c| {
+        cert_env(c, &emu, &pem, None);
+        c.env("AZURE_REGIONAL_AUTHORITY_NAME", "westeurope");
+    });
+    let token_hosts: Vec<String> =
+        emu.log().into_iter().filter(|l| l.op == Some(kv_emulator::Op::Token) && l.status == 200).map(|l| l.host).collect();
+    assert_eq!(token_hosts.len(), 4, "{token_hosts:?}");
+    assert!(token_hosts.iter().all(|h| h == region_host), "{token_hosts:?}");
+}

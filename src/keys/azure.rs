@@ -813,6 +813,26 @@ mod tests {
         assert!(matches!(classify(&no_credential), Class::Credential { .. }));
     }
 
+    #[test]
+    fn escaped_line_breaks_in_vault_messages_become_spaces() {
+        let e = http_error(403, "Forbidden", "Operation decrypt is not permitted on this key.\\r\\nCaller: appid=abc;\\r\\nVault: kv1;", &[]);
+        let Class::Denied { detail, .. } = classify(&e) else { panic!("not denied") };
+        assert!(!detail.contains('\\') && !detail.contains('\n'), "{detail}");
+        assert!(detail.contains("not permitted on this key. Caller: appid=abc; Vault: kv1;"), "{detail}");
+        let e = http_error(400, "BadParameter", "line one\r\nline two", &[]);
+        let Class::Other { detail } = classify(&e) else { panic!("not other") };
+        assert!(detail.contains("line one line two"), "{detail}");
+    }
+
+    #[test]
+    fn the_challenge_names_the_tenant() {
+        let h = r#"Bearer authorization="https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47", resource="https://vault.azure.net""#;
+        assert_eq!(challenge_tenant(h).as_deref(), Some("72f988bf-86f1-41af-91ab-2d7cd011db47"));
+        let h = r#"Bearer authorization_uri="https://login.windows.net/t1/", scope="https://vault.azure.net/.default""#;
+        assert_eq!(challenge_tenant(h).as_deref(), Some("t1"));
+        assert_eq!(challenge_tenant(r#"Bearer resource="https://vault.azure.net""#), None);
+    }
+
     fn target() -> Target<'static> {
         Target { vault_url: "https://kv1.vault.azure.net", name: "sops-key", version: Some("0a1b2c") }
     }

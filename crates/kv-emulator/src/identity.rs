@@ -360,11 +360,13 @@ fn instance_discovery(state_hosts: &[String], host: &str, query: &str) -> serde_
 
 fn openid_configuration(host: &str, tenant: &str, v2: bool) -> serde_json::Value {
     let base = format!("https://{host}/{tenant}");
+    // A regional endpoint (`<region>.login.microsoft.com`) issues as the global authority does.
+    let issuer_host = if host.ends_with(".login.microsoft.com") { "login.microsoftonline.com" } else { host };
     let (token, authorize, issuer) = if v2 {
         (
             format!("{base}/oauth2/v2.0/token"),
             format!("{base}/oauth2/v2.0/authorize"),
-            format!("{base}/v2.0"),
+            format!("https://{issuer_host}/{tenant}/v2.0"),
         )
     } else {
         (

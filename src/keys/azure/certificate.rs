@@ -224,6 +224,44 @@ mod tests {
     }
 
     #[test]
+    fn assertions_name_the_certificate_are_signed_and_can_carry_the_chain() {
+        use rsa::pkcs8::{EncodePrivateKey as _, LineEnding};
+        use rsa::signature::Verifier as _;
+        let key = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+        let key_pem = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+        let kp = rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(&key_pem, &rcgen::PKCS_RSA_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["t".to_string()]).unwrap().self_signed(&kp).unwrap();
+        let other = rcgen::KeyPair::generate().unwrap();
+        let ca = rcgen::CertificateParams::new(vec!["ca".to_string()]).unwrap().self_signed(&other).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.pem");
+        // The CA first: the leaf is found by its key, and goes first in x5c.
+        std::fs::write(&p, format!("{}{}{key_pem}", ca.pem(), cert.pem())).unwrap();
+        let c = ClientCertificate::load(p.to_str().unwrap(), None).unwrap();
+        let jwt = c.assertion("app", "https://login.example/t/oauth2/v2.0/token", true).unwrap();
+        let parts: Vec<&str> = jwt.split('.').collect();
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let header: serde_json::Value = serde_json::from_slice(&b64.decode(parts[0]).unwrap()).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(&b64.decode(parts[1]).unwrap()).unwrap();
+        let std64 = base64::engine::general_purpose::STANDARD;
+        assert_eq!(header["alg"], "PS256");
+        assert_eq!(header["x5t#S256"], std64.encode(Sha256::digest(cert.der())));
+        assert_eq!(header["x5c"][0], std64.encode(cert.der()));
+        assert_eq!(header["x5c"][1], std64.encode(ca.der()));
+        assert_eq!((claims["iss"].as_str(), claims["sub"].as_str()), (Some("app"), Some("app")));
+        assert_eq!(claims["aud"], "https://login.example/t/oauth2/v2.0/token");
+        assert_eq!(claims["exp"].as_i64().unwrap() - claims["nbf"].as_i64().unwrap(), ASSERTION_LIFETIME_SECS);
+        let sig = rsa::pss::Signature::try_from(b64.decode(parts[2]).unwrap().as_slice()).unwrap();
+        let verifier = rsa::pss::VerifyingKey::<Sha256>::new(key.to_public_key());
+        verifier.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig).unwrap();
+        // Without SEND_CERTIFICATE_CHAIN: no x5c.
+        let jwt = c.assertion("app", "aud", false).unwrap();
+        let header: serde_json::Value = serde_json::from_slice(&b64.decode(jwt.split('.').next().unwrap()).unwrap()).unwrap();
+        assert!(header.get("x5c").is_none());
+        assert!(!format!("{c:?}").contains("PRIVATE"), "the key is never printed");
+    }
+
+    #[test]
     fn bad_files_name_the_variable() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.pem");

@@ -63,6 +63,9 @@ pub struct CredentialEnv {
     /// `AZURE_ADDITIONALLY_ALLOWED_TENANTS`, split on `;`: tenants besides `AZURE_TENANT_ID` a
     /// vault's challenge may ask for (`*`: any).
     pub additionally_allowed_tenants: Vec<String>,
+    /// `AZURE_REGIONAL_AUTHORITY_NAME`: service principals and workload identity get tokens from
+    /// the regional Entra ID endpoint (`<region>.login.microsoft.com`).
+    pub regional_authority_name: Option<String>,
     pub federated_token_file: Option<String>,
     pub identity_endpoint: Option<String>,
     pub msi_endpoint: Option<String>,
@@ -102,6 +105,7 @@ impl CredentialEnv {
             additionally_allowed_tenants: var("AZURE_ADDITIONALLY_ALLOWED_TENANTS")
                 .map(|v| split_tenants(&v))
                 .unwrap_or_default(),
+            regional_authority_name: var("AZURE_REGIONAL_AUTHORITY_NAME"),
             federated_token_file: var("AZURE_FEDERATED_TOKEN_FILE"),
             identity_endpoint: var("IDENTITY_ENDPOINT"),
             msi_endpoint: var("MSI_ENDPOINT"),
@@ -484,6 +488,41 @@ pub fn resolve_tenant(
     ))
 }
 
+/// The authority host of the Entra ID credentials: `AZURE_AUTHORITY_HOST` (default
+/// `https://login.microsoftonline.com`), made regional by `AZURE_REGIONAL_AUTHORITY_NAME` as MSAL
+/// does (`https://<region>.login.microsoft.com` for the public cloud, `https://<region>.<host>`
+/// elsewhere). `None`: no region, the SDK's own default applies. `tryautodetect` (which asks IMDS
+/// for the region) is not supported: the global endpoint is used, as MSAL does when detection fails.
+pub fn regional_authority_host(authority_host: Option<&str>, region: Option<&str>) -> Option<String> {
+    let region = region.map(str::trim).filter(|r| !r.is_empty() && !r.eq_ignore_ascii_case("tryautodetect"))?;
+    if !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return None;
+    }
+    let base = authority_host.map(str::trim).filter(|h| !h.is_empty()).unwrap_or("https://login.microsoftonline.com");
+    let host = base.trim_start_matches("https://").split('/').next().unwrap_or_default().to_ascii_lowercase();
+    Some(match host.as_str() {
+        "login.microsoftonline.com" | "login.microsoft.com" | "login.windows.net" | "sts.windows.net" => {
+            format!("https://{region}.login.microsoft.com")
+        }
+        _ => format!("https://{region}.{host}"),
+    })
+}
+
+/// Client options for an Entra ID credential, with the regional authority when one is asked for;
+/// returns the authority host in effect when it is not the SDK's default.
+fn with_region(env: &CredentialEnv, mut options: ClientOptions) -> (ClientOptions, Option<String>) {
+    let configured = std::env::var("AZURE_AUTHORITY_HOST").ok();
+    match regional_authority_host(configured.as_deref(), env.regional_authority_name.as_deref()) {
+        Some(host) => {
+            let mut custom = azure_core::cloud::CustomConfiguration::default();
+            custom.authority_host = host.clone();
+            options.cloud = Some(Arc::new(azure_core::cloud::CloudConfiguration::Custom(custom)));
+            (options, Some(host))
+        }
+        None => (options, configured),
+    }
+}
+
 /// Builds one member for `tenant` (the configured one, or one a vault's challenge asked for), or
 /// says why it is not available.
 fn build(member: Member, env: &CredentialEnv, client_options: ClientOptions, tenant: Option<&str>) -> Built {
@@ -504,6 +543,7 @@ fn build(member: Member, env: &CredentialEnv, client_options: ClientOptions, ten
             let (Some(tenant), Some(client)) = (tenant, &env.client_id) else {
                 return Err("AZURE_TENANT_ID or AZURE_CLIENT_ID not set".into());
             };
+            let (client_options, authority) = with_region(env, client_options);
             match (&env.client_secret, &env.client_certificate_path) {
                 (Some(secret), _) => ClientSecretCredential::new(
                     tenant,
@@ -522,7 +562,6 @@ fn build(member: Member, env: &CredentialEnv, client_options: ClientOptions, ten
                         env.client_certificate_password.as_deref(),
                     )
                     .map_err(configured)?;
-                    let authority = std::env::var("AZURE_AUTHORITY_HOST").ok();
                     let assertion = super::certificate::CertificateAssertion {
                         certificate,
                         client_id: client.clone(),
@@ -555,7 +594,7 @@ fn build(member: Member, env: &CredentialEnv, client_options: ClientOptions, ten
                 token_file_path: env.federated_token_file.clone().map(Into::into),
                 ..Default::default()
             };
-            options.credential_options.client_options = client_options;
+            options.credential_options.client_options = with_region(env, client_options).0;
             WorkloadIdentityCredential::new(Some(options)).map(|c| c as Arc<dyn TokenCredential>).map_err(sdk)
         }
         Member::ManagedIdentity => {
@@ -728,6 +767,18 @@ mod tests {
         assert_eq!(resolve_tenant(Some("a"), Some("v"), &["*".to_string()], "X").unwrap().as_deref(), Some("v"));
         assert!(resolve_tenant(None, Some("v"), &["w".to_string()], "X").is_err());
         assert!(resolve_tenant(None, Some("v w"), &none, "X").is_err());
+    }
+
+    #[test]
+    fn regional_authorities_like_msal() {
+        assert_eq!(regional_authority_host(None, None), None);
+        assert_eq!(regional_authority_host(None, Some("westeurope")).as_deref(), Some("https://westeurope.login.microsoft.com"));
+        assert_eq!(
+            regional_authority_host(Some("https://login.microsoftonline.us/"), Some("usgovvirginia")).as_deref(),
+            Some("https://usgovvirginia.login.microsoftonline.us")
+        );
+        assert_eq!(regional_authority_host(None, Some("TryAutoDetect")), None);
+        assert_eq!(regional_authority_host(None, Some("a/b")), None);
     }
 
     #[test]
