@@ -125,6 +125,25 @@ fn client_certificates_pem_and_pkcs12_verified_by_the_emulator_and_sops() {
     c.arg("decrypt").arg(&g);
     assert_eq!(String::from_utf8(ok(c)).unwrap(), SECRET);
 
+    // PKCS#12 protected with AES-256 (PBES2, OpenSSL 3's default): kvsops opens it too.
+    let aes = {
+        let cert = p12_keystore::Certificate::from_der(&cert_der).expect("certificate");
+        let chain = p12_keystore::PrivateKeyChain::new(&key_der, [9u8; 4], [cert]);
+        let mut ks = p12_keystore::KeyStore::new();
+        ks.add_entry("kvsops", p12_keystore::KeyStoreEntry::PrivateKeyChain(chain));
+        let bytes = ks
+            .writer("aes pass")
+            .encryption_algorithm(p12_keystore::EncryptionAlgorithm::PbeWithHmacSha256AndAes256)
+            .mac_algorithm(p12_keystore::MacAlgorithm::HmacSha256)
+            .write()
+            .expect("write pkcs12");
+        sb.write("aes.pfx", bytes)
+    };
+    let mut c = emu_env(sb.kvsops(), &emu);
+    cert_env(&mut c, &emu, &aes, Some("aes pass"));
+    c.arg("decrypt").arg(&g);
+    assert_eq!(String::from_utf8(ok(c)).unwrap(), SECRET);
+
     // A certificate the application does not have: the emulator refuses the assertion, for
     // kvsops as for sops.
     let (_, other_pem, _, other_key) = certificate("intruder");

@@ -420,6 +420,47 @@ mod tests {
         assert_eq!(assertion_kind("not a jwt"), CredentialKind::ClientAssertion);
     }
 
+    /// A JWT with `header` and `claims`, signed PS256 with `key`.
+    fn jwt(key: &rsa::RsaPrivateKey, header: serde_json::Value, claims: serde_json::Value) -> String {
+        use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _};
+        let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let sig = rsa::pss::BlindedSigningKey::<sha2::Sha256>::new(key.clone()).sign_with_rng(&mut rand::thread_rng(), input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
+    }
+
+    #[test]
+    fn certificate_assertions_are_verified_against_the_registered_certificate() {
+        use rsa::pkcs8::{EncodePrivateKey as _, LineEnding};
+        use sha2::Digest as _;
+        let key = crate::state::generate_rsa().unwrap();
+        let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+        let kp = rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(&pem, &rcgen::PKCS_RSA_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["app".to_string()]).unwrap().self_signed(&kp).unwrap();
+        let der = cert.der().to_vec();
+        let aud = "https://login.microsoftonline.com/t/oauth2/v2.0/token";
+        let header = serde_json::json!({"alg": "PS256", "typ": "JWT",
+            "x5t#S256": base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&der))});
+        let claims = |aud: &str, exp: u64| serde_json::json!({"aud": aud, "iss": "app", "sub": "app", "jti": "j",
+            "nbf": crate::state::now_unix(), "exp": exp});
+        let later = crate::state::now_unix() + 600;
+        let good = jwt(&key, header.clone(), claims(aud, later));
+        assert_eq!(verify_certificate_assertion(&good, "app", aud, std::slice::from_ref(&der)), Ok(()));
+        // Not registered for this client.
+        assert!(verify_certificate_assertion(&good, "app", aud, &[]).unwrap_err().contains("no certificate is registered"));
+        // The right thumbprint, signed by another key.
+        let other = crate::state::generate_rsa().unwrap();
+        let forged = jwt(&other, header.clone(), claims(aud, later));
+        let e = verify_certificate_assertion(&forged, "app", aud, std::slice::from_ref(&der)).unwrap_err();
+        assert!(e.contains("signature does not verify"), "{e}");
+        // Another audience, an expired assertion, another client.
+        let e = verify_certificate_assertion(&jwt(&key, header.clone(), claims("https://x/t/oauth2/v2.0/token", later)), "app", aud, std::slice::from_ref(&der)).unwrap_err();
+        assert!(e.contains("aud"), "{e}");
+        let e = verify_certificate_assertion(&jwt(&key, header.clone(), claims(aud, 5)), "app", aud, std::slice::from_ref(&der)).unwrap_err();
+        assert!(e.contains("expired"), "{e}");
+        let e = verify_certificate_assertion(&good, "other-app", aud, std::slice::from_ref(&der)).unwrap_err();
+        assert!(e.contains("iss"), "{e}");
+    }
+
     #[test]
     fn discovery_points_at_the_tenant_document() {
         let hosts = vec![

@@ -108,6 +108,9 @@ pub fn prepare(config: &Config) -> Result<Prepared, Error> {
             state.add_first_version(&vault, &name, state::generate_rsa()?)?;
         }
     }
+    for (client, der) in &config.client_certificates {
+        state.register_client_certificate(client, der.clone());
+    }
     for id in &config.deny_identities {
         state.deny_identity(id);
     }
