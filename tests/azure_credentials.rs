@@ -7,6 +7,8 @@
 //! - the Azure CLI: the vault's tenant goes to `az --tenant` (a fake `az` on PATH records its
 //!   arguments, and sops's must be the same); CLIs older than 2.54 (`expiresOn` only) work;
 //! - Azure PowerShell (`pwsh` with `Get-AzAccessToken`), by name and in `dev`;
+//! - managed identity on Cloud Shell and Azure Machine Learning;
+//! - `AZURE_REGIONAL_AUTHORITY_NAME` (the regional Entra ID endpoint);
 //! - a service principal (`AZURE_TENANT_ID`) and a vault in another tenant: refused unless
 //!   `AZURE_ADDITIONALLY_ALLOWED_TENANTS` allows it.
 //! Each time, what kvsops encrypted the real sops decrypts with the same credential.
@@ -310,13 +312,15 @@ fn azure_powershell_by_name_and_in_dev() {
         assert!(script.contains("ResourceUrl   = 'https://vault.azure.net'"), "{script}");
         assert!(script.contains(&format!("$params['TenantId'] = '{}'", emu.tenant())), "{script}");
     }
-    // `dev`: the CLI and azd are not installed here, PowerShell answers.
+    // `dev`: the CLI and azd are not installed here, PowerShell answers (for sops too).
     clear_logs(&sb);
-    let mut c = emu_env(sb.kvsops(), &emu);
-    tool_env(&mut c, &sb, &bin, &emu, &token);
-    c.env("AZURE_TOKEN_CREDENTIALS", "dev").arg("decrypt").arg(&f);
-    assert_eq!(String::from_utf8(ok(c)).unwrap(), SECRET);
-    assert_eq!(log_lines(&sb, "pwsh").len(), 1);
+    for tool in [sb.kvsops(), sb.sops()] {
+        let mut c = emu_env(tool, &emu);
+        tool_env(&mut c, &sb, &bin, &emu, &token);
+        c.env("AZURE_TOKEN_CREDENTIALS", "dev").arg("decrypt").arg(&f);
+        assert_eq!(String::from_utf8(ok(c)).unwrap(), SECRET);
+    }
+    assert_eq!(log_lines(&sb, "pwsh").len(), 2);
 }
 
 #[test]
@@ -412,4 +416,34 @@ fn a_regional_authority_is_used_like_sops_does() {
         emu.log().into_iter().filter(|l| l.op == Some(kv_emulator::Op::Token) && l.status == 200).map(|l| l.host).collect();
     assert_eq!(token_hosts.len(), 4, "{token_hosts:?}");
     assert!(token_hosts.iter().all(|h| h == region_host), "{token_hosts:?}");
+}
+
+#[test]
+fn managed_identity_on_cloud_shell_and_azure_ml() {
+    if !have("sops") {
+        return;
+    }
+    let emu = Emulator::start();
+    emu.create_key_version("team", "cred").unwrap();
+    let sb = Sandbox::new();
+    let base = emu.admin_url();
+    let secret = emu.env_var("IDENTITY_HEADER").unwrap().to_string();
+    round_trip(&sb, &emu, "cloudshell.yaml", &|c| {
+        c.env("MSI_ENDPOINT", format!("{base}/cloudshell/token"));
+    });
+    let issued: Vec<_> = emu.tokens().into_iter().map(|t| (t.identity, t.credential)).collect();
+    assert_eq!(issued, vec![("managed-identity".to_string(), CredentialKind::ManagedIdentity); 2], "kvsops and sops");
+    let before = emu.tokens().len();
+    round_trip(&sb, &emu, "azureml.yaml", &|c| {
+        c.env("MSI_ENDPOINT", format!("{base}/azureml/token")).env("MSI_SECRET", &secret).env("DEFAULT_IDENTITY_CLIENT_ID", "ml-compute");
+    });
+    let issued: Vec<_> = emu.tokens().into_iter().skip(before).map(|t| t.identity).collect();
+    assert_eq!(issued, vec!["managed-identity:ml-compute".to_string(); 2], "kvsops and sops");
+    // A wrong secret: refused, and the reason is shown.
+    let f = sb.path().join("azureml.yaml");
+    let mut c = emu_env(sb.kvsops(), &emu);
+    c.env("MSI_ENDPOINT", format!("{base}/azureml/token")).env("MSI_SECRET", "not-the-msi-s3cret").env("AZURE_TOKEN_CREDENTIALS", "ManagedIdentityCredential");
+    c.arg("decrypt").arg(&f);
+    let err = String::from_utf8_lossy(&fails(c).stderr).to_string();
+    assert!(err.contains("HTTP 401") && !err.contains("not-the-msi-s3cret"), "{err}");
 }

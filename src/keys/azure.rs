@@ -19,6 +19,7 @@
 pub mod certificate;
 pub mod cli;
 pub mod credential;
+pub mod managed_identity;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -117,6 +117,56 @@ pub fn managed_identity(
         .who(&identity, CredentialKind::ManagedIdentity)
 }
 
+/// Cloud Shell's endpoint (`MSI_ENDPOINT`): `POST` with `Metadata: true` and `resource=` in a form.
+pub fn cloud_shell(state: &Arc<State>, method: &Method, headers: &HeaderMap, body: &[u8]) -> Outcome {
+    let op = Some(Op::Token);
+    let metadata = headers.get("metadata").and_then(|v| v.to_str().ok()) == Some("true");
+    if method != Method::POST || !metadata {
+        return Outcome::plain(json(400, &serde_json::json!({"error": "invalid_request", "error_description": "POST with Metadata: true"}))).op(op);
+    }
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    let Some(resource) = param(&pairs, "resource") else {
+        return Outcome::plain(json(400, &serde_json::json!({"error": "invalid_resource"}))).op(op);
+    };
+    hosted_token(state, resource, None)
+}
+
+/// Azure ML's endpoint (`MSI_ENDPOINT` + `MSI_SECRET`): `GET` with `api-version=2017-09-01`,
+/// `resource`, `clientid` and the `secret` header (the emulator's `IDENTITY_HEADER`).
+pub fn azure_ml(state: &Arc<State>, method: &Method, query: &str, headers: &HeaderMap) -> Outcome {
+    let op = Some(Op::Token);
+    let secret_ok = headers.get("secret").and_then(|v| v.to_str().ok()) == Some(state.settings.identity_header.as_str());
+    if method != Method::GET || !secret_ok {
+        return Outcome::plain(json(401, &serde_json::json!({"statusCode": 401, "message": "GET with the secret header"}))).op(op);
+    }
+    let pairs = query_pairs(query);
+    if param(&pairs, "api-version") != Some("2017-09-01") {
+        return Outcome::plain(json(400, &serde_json::json!({"statusCode": 400, "message": "api-version 2017-09-01 expected"}))).op(op);
+    }
+    let Some(resource) = param(&pairs, "resource") else {
+        return Outcome::plain(json(400, &serde_json::json!({"statusCode": 400, "message": "resource is required"}))).op(op);
+    };
+    hosted_token(state, resource, param(&pairs, "clientid"))
+}
+
+fn hosted_token(state: &Arc<State>, resource: &str, client_id: Option<&str>) -> Outcome {
+    let identity = match client_id {
+        Some(id) => format!("managed-identity:{id}"),
+        None => "managed-identity".to_string(),
+    };
+    if let Some(o) = token_fault(state) {
+        return o.who(&identity, CredentialKind::ManagedIdentity);
+    }
+    let (token, expires_on) = state.issue_token(&identity, CredentialKind::ManagedIdentity, resource, None);
+    let body = serde_json::json!({
+        "access_token": token,
+        "expires_on": expires_on.to_string(),
+        "resource": resource,
+        "token_type": "Bearer",
+    });
+    Outcome::plain(json(200, &body)).op(Some(Op::Token)).who(&identity, CredentialKind::ManagedIdentity)
+}
+
 /// Requests to an Entra ID authority host (`login.microsoftonline.com` or a custom one).
 pub fn entra(
     state: &Arc<State>,

@@ -263,6 +263,14 @@ async fn plain_request(shared: Arc<Shared>, conn: u64, req: Request<Incoming>) -
         let o = identity::managed_identity(&shared.state, &method, &query, &parts.headers);
         return finish(&shared, e, o).await;
     }
+    if path == "/cloudshell/token" {
+        let o = identity::cloud_shell(&shared.state, &method, &parts.headers, &body);
+        return finish(&shared, e, o).await;
+    }
+    if path == "/azureml/token" {
+        let o = identity::azure_ml(&shared.state, &method, &query, &parts.headers);
+        return finish(&shared, e, o).await;
+    }
     if path == "/_admin" || path.starts_with("/_admin/") {
         return admin::handle(&shared, &method, &path, &body).await;
     }

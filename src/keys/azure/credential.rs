@@ -3,7 +3,8 @@
 //!
 //! Order, as in azidentity 1.13 (sops 3.11): environment (service principal with a secret or a
 //! certificate), workload identity (the AKS / Flux case), managed identity (App Service, else
-//! IMDS), Azure CLI, Azure Developer CLI, Azure PowerShell. `AZURE_TOKEN_CREDENTIALS` narrows it:
+//! IMDS; Cloud Shell and Azure ML in managed_identity.rs), Azure CLI, Azure Developer CLI, Azure
+//! PowerShell. `AZURE_TOKEN_CREDENTIALS` narrows it:
 //! `dev` (the three developer tools), `prod` (the first three) or one credential's name. As in
 //! Go, a credential that is not configured is skipped, one that is configured but fails stops the
 //! chain, and the first that succeeds is used for the rest of the process. The token is cached
@@ -69,6 +70,10 @@ pub struct CredentialEnv {
     pub federated_token_file: Option<String>,
     pub identity_endpoint: Option<String>,
     pub msi_endpoint: Option<String>,
+    /// `MSI_SECRET`: with `MSI_ENDPOINT`, the Azure Machine Learning managed identity.
+    pub msi_secret: Option<String>,
+    /// `DEFAULT_IDENTITY_CLIENT_ID`: the Azure ML compute's identity when `AZURE_CLIENT_ID` is unset.
+    pub default_identity_client_id: Option<String>,
 }
 
 impl fmt::Debug for CredentialEnv {
@@ -109,6 +114,8 @@ impl CredentialEnv {
             federated_token_file: var("AZURE_FEDERATED_TOKEN_FILE"),
             identity_endpoint: var("IDENTITY_ENDPOINT"),
             msi_endpoint: var("MSI_ENDPOINT"),
+            msi_secret: var("MSI_SECRET"),
+            default_identity_client_id: var("DEFAULT_IDENTITY_CLIENT_ID"),
         }
     }
 }
@@ -596,6 +603,17 @@ fn build(member: Member, env: &CredentialEnv, client_options: ClientOptions, ten
             };
             options.credential_options.client_options = with_region(env, client_options).0;
             WorkloadIdentityCredential::new(Some(options)).map(|c| c as Arc<dyn TokenCredential>).map_err(sdk)
+        }
+        Member::ManagedIdentity if env.identity_endpoint.is_none() && env.msi_endpoint.is_some() => {
+            use super::managed_identity::{Host, HostedIdentity};
+            let endpoint = env.msi_endpoint.as_deref().unwrap_or_default();
+            let (host, client_id) = match &env.msi_secret {
+                Some(_) => (Host::AzureMl, env.client_id.clone().or_else(|| env.default_identity_client_id.clone())),
+                None => (Host::CloudShell, env.client_id.clone()),
+            };
+            HostedIdentity::new(host, endpoint, env.msi_secret.clone(), client_id, client_options)
+                .map(|c| Arc::new(c) as Arc<dyn TokenCredential>)
+                .map_err(NotBuilt::from)
         }
         Member::ManagedIdentity => {
             let options = ManagedIdentityCredentialOptions {
