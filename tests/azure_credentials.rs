@@ -11,6 +11,7 @@
 //! - `AZURE_REGIONAL_AUTHORITY_NAME` (the regional Entra ID endpoint);
 //! - a service principal (`AZURE_TENANT_ID`) and a vault in another tenant: refused unless
 //!   `AZURE_ADDITIONALLY_ALLOWED_TENANTS` allows it.
+//!
 //! Each time, what kvsops encrypted the real sops decrypts with the same credential.
 
 mod common;

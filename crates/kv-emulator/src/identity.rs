@@ -371,7 +371,7 @@ pub fn verify_certificate_assertion(
         return Err("iss and sub must be the client id".into());
     }
     let exp = claims.get("exp").and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
-    if !exp.is_some_and(|e| e > crate::state::now_unix()) {
+    if exp.is_none_or(|e| e <= crate::state::now_unix()) {
         return Err("the assertion has expired (exp)".into());
     }
     if claims.get("jti").and_then(|v| v.as_str()).is_none_or(str::is_empty) {

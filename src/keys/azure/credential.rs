@@ -229,6 +229,9 @@ enum Attempt {
     Failed(String),
 }
 
+/// A cached token: the scopes and the requested tenant it was issued for, and the token.
+type CachedToken = (Vec<String>, Option<String>, AccessToken);
+
 /// The chain: one per process, shared by every Key Vault client.
 pub struct ChainCredential {
     slots: Vec<Slot>,
@@ -238,7 +241,7 @@ pub struct ChainCredential {
     /// The member that succeeded; used alone from then on.
     chosen: Mutex<Option<usize>>,
     /// The cached token, with the scopes and the requested tenant it was issued for.
-    token: tokio::sync::Mutex<Option<(Vec<String>, Option<String>, AccessToken)>>,
+    token: tokio::sync::Mutex<Option<CachedToken>>,
     /// Who the token belongs to (credential name and token claims), for error messages.
     identity: Mutex<Option<String>>,
 }
