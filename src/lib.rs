@@ -11,7 +11,8 @@
 //!   command-line layer.
 
 // Unsafe code is refused everywhere but in the few functions that call the OS through `libc`
-// (fsio, signals, console, exec), each allowed where it stands with a SAFETY comment.
+// (fsio, signals, console, exec, the Azure CLI's local times), each allowed where it stands with
+// a SAFETY comment.
 #![deny(unsafe_code)]
 
 pub mod cipher;

@@ -16,9 +16,12 @@
 //! otherwise, so an unreachable vault fails in bounded time with the vault and the cause named.
 //! Everything else fails at once with a message saying what to do (permissions, names, versions).
 
+pub mod certificate;
+pub mod cli;
 pub mod credential;
 pub mod doctor;
 mod reach;
+pub mod managed_identity;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -27,7 +30,9 @@ use std::time::{Duration, Instant};
 
 use azure_core::error::ErrorKind;
 use azure_core::http::headers::HeaderName;
-use azure_core::http::{ClientOptions, ExponentialRetryOptions, RetryOptions};
+use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
+use azure_core::http::policies::{Policy, PolicyResult};
+use azure_core::http::{ClientOptions, Context, ExponentialRetryOptions, Request, RetryOptions};
 use azure_security_keyvault_keys::models::{
     EncryptionAlgorithm, KeyClientDecryptOptions, KeyClientEncryptOptions, KeyClientGetKeyOptions,
     KeyOperationParameters,
@@ -265,6 +270,7 @@ fn classify(e: &azure_core::Error) -> Class {
     match e.kind() {
         ErrorKind::HttpResponse { status, error_code, raw_response } => {
             let code = u16::from(*status);
+            let detail = unescape_detail(&detail);
             let detail = match error_code.as_deref() {
                 Some(c) if !detail.contains(c) => format!("{c}: {detail}"),
                 _ => detail,
@@ -304,6 +310,79 @@ fn classify(e: &azure_core::Error) -> Class {
             }
         }
         _ => Class::Other { detail: cause_chain(e) },
+    }
+}
+
+/// Key Vault messages carry line breaks (`"...\r\nCaller: ..."`); when an SDK message shows the
+/// JSON body, they appear as escape sequences. Both become single spaces.
+fn unescape_detail(s: &str) -> String {
+    let s = s
+        .replace("\\r\\n", " ")
+        .replace("\\n", " ")
+        .replace("\\r", " ")
+        .replace("\\t", " ")
+        .replace("\\\"", "\"")
+        .replace("\\u0027", "'");
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The tenant named by a vault's challenge (`authorization="https://login.../<tenant>"`),
+/// recorded per vault so tokens are asked for that tenant, as the Go SDK does.
+#[derive(Debug, Default)]
+struct ChallengeTenant(Mutex<Option<String>>);
+
+impl ChallengeTenant {
+    fn get(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|g| g.clone())
+    }
+}
+
+/// The tenant in a `WWW-Authenticate: Bearer authorization="..."` (or `authorization_uri`) value.
+fn challenge_tenant(header: &str) -> Option<String> {
+    let value = ["authorization=\"", "authorization_uri=\""].iter().find_map(|k| {
+        let start = header.find(k)? + k.len();
+        let end = header[start..].find('"')?;
+        Some(&header[start..start + end])
+    })?;
+    let tenant = value.trim_end_matches('/').rsplit('/').next()?;
+    (!tenant.is_empty() && !tenant.contains(':')).then(|| tenant.to_string())
+}
+
+/// Sits after the SDK's authentication policy and before the transport: it sees the vault's 401
+/// challenge before the SDK answers it, and records its tenant.
+#[derive(Debug)]
+struct ChallengeTenantPolicy(Arc<ChallengeTenant>);
+
+#[async_trait::async_trait]
+impl Policy for ChallengeTenantPolicy {
+    async fn send(&self, ctx: &Context, request: &mut Request, next: &[Arc<dyn Policy>]) -> PolicyResult {
+        let Some((first, rest)) = next.split_first() else {
+            return Err(azure_core::Error::with_message(ErrorKind::Other, "internal error: empty HTTP pipeline"));
+        };
+        let response = first.send(ctx, request, rest).await?;
+        if u16::from(response.status()) == 401 {
+            let header = response.headers().get_optional_str(&HeaderName::from_static("www-authenticate"));
+            if let Some(tenant) = header.and_then(challenge_tenant) {
+                if let Ok(mut g) = self.0 .0.lock() {
+                    *g = Some(tenant);
+                }
+            }
+        }
+        Ok(response)
+    }
+}
+
+/// The chain as one vault's client sees it: tokens are asked for the tenant of that vault.
+#[derive(Debug)]
+struct VaultCredential {
+    chain: Arc<ChainCredential>,
+    tenant: Arc<ChallengeTenant>,
+}
+
+#[async_trait::async_trait]
+impl TokenCredential for VaultCredential {
+    async fn get_token(&self, scopes: &[&str], options: Option<TokenRequestOptions<'_>>) -> azure_core::Result<AccessToken> {
+        self.chain.get_token_for_tenant(scopes, self.tenant.get().as_deref(), options).await
     }
 }
 
@@ -447,12 +526,18 @@ impl Shared {
         if let Some(c) = clients.get(vault_url) {
             return Ok(c.clone());
         }
+        let tenant = Arc::new(ChallengeTenant::default());
         let options = KeyClientOptions {
             // Retries are ours (see the module doc); the SDK's would stack on top of them.
-            client_options: ClientOptions { retry: RetryOptions::none(), ..Default::default() },
+            client_options: ClientOptions {
+                retry: RetryOptions::none(),
+                per_try_policies: vec![Arc::new(ChallengeTenantPolicy(tenant.clone()))],
+                ..Default::default()
+            },
             ..Default::default()
         };
-        let client = KeyClient::new(vault_url, self.credential.clone(), Some(options))
+        let credential = Arc::new(VaultCredential { chain: self.credential.clone(), tenant });
+        let client = KeyClient::new(vault_url, credential, Some(options))
             .map_err(|e| key_error(format!("invalid vault URL {vault_url}: {}", one_line(&e.to_string()))))?;
         let client = Arc::new(client);
         clients.insert(vault_url.to_string(), client.clone());
@@ -759,6 +844,26 @@ mod tests {
         assert!(matches!(classify(&raced), Class::Transient { .. }));
         let no_credential = azure_core::Error::with_message(ErrorKind::Credential, "ManagedIdentityCredential: no endpoint");
         assert!(matches!(classify(&no_credential), Class::Credential { .. }));
+    }
+
+    #[test]
+    fn escaped_line_breaks_in_vault_messages_become_spaces() {
+        let e = http_error(403, "Forbidden", "Operation decrypt is not permitted on this key.\\r\\nCaller: appid=abc;\\r\\nVault: kv1;", &[]);
+        let Class::Denied { detail, .. } = classify(&e) else { panic!("not denied") };
+        assert!(!detail.contains('\\') && !detail.contains('\n'), "{detail}");
+        assert!(detail.contains("not permitted on this key. Caller: appid=abc; Vault: kv1;"), "{detail}");
+        let e = http_error(400, "BadParameter", "line one\r\nline two", &[]);
+        let Class::Other { detail } = classify(&e) else { panic!("not other") };
+        assert!(detail.contains("line one line two"), "{detail}");
+    }
+
+    #[test]
+    fn the_challenge_names_the_tenant() {
+        let h = r#"Bearer authorization="https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47", resource="https://vault.azure.net""#;
+        assert_eq!(challenge_tenant(h).as_deref(), Some("72f988bf-86f1-41af-91ab-2d7cd011db47"));
+        let h = r#"Bearer authorization_uri="https://login.windows.net/t1/", scope="https://vault.azure.net/.default""#;
+        assert_eq!(challenge_tenant(h).as_deref(), Some("t1"));
+        assert_eq!(challenge_tenant(r#"Bearer resource="https://vault.azure.net""#), None);
     }
 
     fn target() -> Target<'static> {

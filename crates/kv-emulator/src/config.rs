@@ -39,6 +39,9 @@ pub struct Config {
     pub keys: Vec<String>,
     /// Create unknown keys on first use (default); when false they are 404 `KeyNotFound`.
     pub auto_create: bool,
+    /// Application certificates (client id, DER certificate): certificate assertions of that
+    /// client must be signed by the certificate's key.
+    pub client_certificates: Vec<(String, Vec<u8>)>,
 }
 
 impl Default for Config {
@@ -56,6 +59,7 @@ impl Default for Config {
             faults: Vec::new(),
             keys: Vec::new(),
             auto_create: true,
+            client_certificates: Vec::new(),
         }
     }
 }

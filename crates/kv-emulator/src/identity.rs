@@ -117,6 +117,56 @@ pub fn managed_identity(
         .who(&identity, CredentialKind::ManagedIdentity)
 }
 
+/// Cloud Shell's endpoint (`MSI_ENDPOINT`): `POST` with `Metadata: true` and `resource=` in a form.
+pub fn cloud_shell(state: &Arc<State>, method: &Method, headers: &HeaderMap, body: &[u8]) -> Outcome {
+    let op = Some(Op::Token);
+    let metadata = headers.get("metadata").and_then(|v| v.to_str().ok()) == Some("true");
+    if method != Method::POST || !metadata {
+        return Outcome::plain(json(400, &serde_json::json!({"error": "invalid_request", "error_description": "POST with Metadata: true"}))).op(op);
+    }
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    let Some(resource) = param(&pairs, "resource") else {
+        return Outcome::plain(json(400, &serde_json::json!({"error": "invalid_resource"}))).op(op);
+    };
+    hosted_token(state, resource, None)
+}
+
+/// Azure ML's endpoint (`MSI_ENDPOINT` + `MSI_SECRET`): `GET` with `api-version=2017-09-01`,
+/// `resource`, `clientid` and the `secret` header (the emulator's `IDENTITY_HEADER`).
+pub fn azure_ml(state: &Arc<State>, method: &Method, query: &str, headers: &HeaderMap) -> Outcome {
+    let op = Some(Op::Token);
+    let secret_ok = headers.get("secret").and_then(|v| v.to_str().ok()) == Some(state.settings.identity_header.as_str());
+    if method != Method::GET || !secret_ok {
+        return Outcome::plain(json(401, &serde_json::json!({"statusCode": 401, "message": "GET with the secret header"}))).op(op);
+    }
+    let pairs = query_pairs(query);
+    if param(&pairs, "api-version") != Some("2017-09-01") {
+        return Outcome::plain(json(400, &serde_json::json!({"statusCode": 400, "message": "api-version 2017-09-01 expected"}))).op(op);
+    }
+    let Some(resource) = param(&pairs, "resource") else {
+        return Outcome::plain(json(400, &serde_json::json!({"statusCode": 400, "message": "resource is required"}))).op(op);
+    };
+    hosted_token(state, resource, param(&pairs, "clientid"))
+}
+
+fn hosted_token(state: &Arc<State>, resource: &str, client_id: Option<&str>) -> Outcome {
+    let identity = match client_id {
+        Some(id) => format!("managed-identity:{id}"),
+        None => "managed-identity".to_string(),
+    };
+    if let Some(o) = token_fault(state) {
+        return o.who(&identity, CredentialKind::ManagedIdentity);
+    }
+    let (token, expires_on) = state.issue_token(&identity, CredentialKind::ManagedIdentity, resource, None);
+    let body = serde_json::json!({
+        "access_token": token,
+        "expires_on": expires_on.to_string(),
+        "resource": resource,
+        "token_type": "Bearer",
+    });
+    Outcome::plain(json(200, &body)).op(Some(Op::Token)).who(&identity, CredentialKind::ManagedIdentity)
+}
+
 /// Requests to an Entra ID authority host (`login.microsoftonline.com` or a custom one).
 pub fn entra(
     state: &Arc<State>,
@@ -139,8 +189,8 @@ pub fn entra(
         (&Method::GET, [tenant, ".well-known", "openid-configuration"]) => {
             Outcome::plain(json(200, &openid_configuration(host, tenant, false)))
         }
-        (&Method::POST, [tenant, "oauth2", "v2.0", "token"]) => token(state, tenant, body, true),
-        (&Method::POST, [tenant, "oauth2", "token"]) => token(state, tenant, body, false),
+        (&Method::POST, [tenant, "oauth2", "v2.0", "token"]) => token(state, host, tenant, body, true),
+        (&Method::POST, [tenant, "oauth2", "token"]) => token(state, host, tenant, body, false),
         _ => Outcome::plain(json(
             404,
             &serde_json::json!({"error": "not_found", "error_description": "kv-emulator does not serve this Entra ID path"}),
@@ -160,7 +210,7 @@ fn aad_error(error: &str, description: &str) -> serde_json::Value {
 }
 
 /// The client-credentials grant (secret, or assertion for workload identity / certificates).
-fn token(state: &Arc<State>, tenant: &str, body: &[u8], v2: bool) -> Outcome {
+fn token(state: &Arc<State>, host: &str, tenant: &str, body: &[u8], v2: bool) -> Outcome {
     let op = Some(Op::Token);
     let pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     let bad = |status: u16, error: &str, desc: &str| {
@@ -193,7 +243,17 @@ fn token(state: &Arc<State>, tenant: &str, body: &[u8], v2: bool) -> Outcome {
         }
         CredentialKind::ClientSecret
     } else if let Some(assertion) = param(&pairs, "client_assertion") {
-        assertion_kind(assertion)
+        let kind = assertion_kind(assertion);
+        if kind == CredentialKind::ClientCertificate {
+            let path = if v2 { "oauth2/v2.0/token" } else { "oauth2/token" };
+            let audience = format!("https://{host}/{tenant}/{path}");
+            let certs = state.client_certificates(client_id);
+            if let Err(why) = verify_certificate_assertion(assertion, client_id, &audience, &certs) {
+                return bad(401, "invalid_client", &format!("AADSTS700027: Client assertion failed signature validation: {why}"))
+                    .who(client_id, kind);
+            }
+        }
+        kind
     } else {
         return bad(401, "invalid_client", "AADSTS7000216: 'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.");
     };
@@ -245,6 +305,81 @@ fn assertion_kind(assertion: &str) -> CredentialKind {
     }
 }
 
+/// Checks a certificate client assertion as Entra ID does: the header's thumbprint (`x5t#S256`,
+/// or SHA-1 `x5t`) names a certificate registered for the client, the signature (PS256 or RS256)
+/// verifies with that certificate's public key, and `aud`, `iss`, `sub` and `exp` are right.
+pub fn verify_certificate_assertion(
+    assertion: &str,
+    client_id: &str,
+    audience: &str,
+    registered: &[Vec<u8>],
+) -> Result<(), String> {
+    use rsa::pkcs8::DecodePublicKey as _;
+    use rsa::signature::Verifier as _;
+    use sha2::Digest as _;
+    let mut parts = assertion.split('.');
+    let (Some(h), Some(c), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err("the assertion is not a JWT".into());
+    };
+    let json = |p: &str| -> Result<serde_json::Value, String> {
+        let bytes = URL_SAFE_NO_PAD.decode(p.trim_end_matches('=')).map_err(|_| "a JWT part is not base64url".to_string())?;
+        serde_json::from_slice(&bytes).map_err(|_| "a JWT part is not JSON".to_string())
+    };
+    let (header, claims) = (json(h)?, json(c)?);
+    let signature = URL_SAFE_NO_PAD.decode(sig).map_err(|_| "the signature is not base64url".to_string())?;
+    if registered.is_empty() {
+        return Err(format!("no certificate is registered for application {client_id}"));
+    }
+    // MSAL writes thumbprints in standard base64; the JWS specification says base64url.
+    let decode_any = |v: &serde_json::Value| -> Option<Vec<u8>> {
+        let s = v.as_str()?;
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .ok()
+            .or_else(|| URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok())
+    };
+    let cert = registered
+        .iter()
+        .find(|der| {
+            let s256 = header.get("x5t#S256").and_then(decode_any);
+            let s1 = header.get("x5t").and_then(decode_any);
+            s256.is_some_and(|t| t == sha2::Sha256::digest(der.as_slice()).as_slice())
+                || s1.is_some_and(|t| t == sha1::Sha1::digest(der.as_slice()).as_slice())
+        })
+        .ok_or("the thumbprint in the assertion matches no certificate registered for the application")?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert).map_err(|_| "a registered certificate is invalid".to_string())?;
+    let public = rsa::RsaPublicKey::from_public_key_der(parsed.public_key().raw)
+        .map_err(|_| "a registered certificate has no RSA key".to_string())?;
+    let signed = format!("{h}.{c}");
+    let ok = match header.get("alg").and_then(|a| a.as_str()) {
+        Some("PS256") => rsa::pss::Signature::try_from(signature.as_slice())
+            .map(|s| rsa::pss::VerifyingKey::<sha2::Sha256>::new(public).verify(signed.as_bytes(), &s).is_ok())
+            .unwrap_or(false),
+        Some("RS256") => rsa::pkcs1v15::Signature::try_from(signature.as_slice())
+            .map(|s| rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(public).verify(signed.as_bytes(), &s).is_ok())
+            .unwrap_or(false),
+        other => return Err(format!("unsupported signing algorithm {other:?}")),
+    };
+    if !ok {
+        return Err("the signature does not verify with the registered certificate".into());
+    }
+    let claim = |k: &str| claims.get(k).and_then(|v| v.as_str());
+    if claim("aud") != Some(audience) {
+        return Err(format!("aud {:?} is not the token endpoint {audience:?}", claim("aud")));
+    }
+    if claim("iss") != Some(client_id) || claim("sub") != Some(client_id) {
+        return Err("iss and sub must be the client id".into());
+    }
+    let exp = claims.get("exp").and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+    if exp.is_none_or(|e| e <= crate::state::now_unix()) {
+        return Err("the assertion has expired (exp)".into());
+    }
+    if claims.get("jti").and_then(|v| v.as_str()).is_none_or(str::is_empty) {
+        return Err("the assertion has no jti".into());
+    }
+    Ok(())
+}
+
 fn instance_discovery(state_hosts: &[String], host: &str, query: &str) -> serde_json::Value {
     // `authorization_endpoint=https://<authority>/<tenant>/oauth2/v2.0/authorize` names the
     // authority the client was configured with (AZURE_AUTHORITY_HOST) and the tenant. MSAL asks
@@ -275,11 +410,13 @@ fn instance_discovery(state_hosts: &[String], host: &str, query: &str) -> serde_
 
 fn openid_configuration(host: &str, tenant: &str, v2: bool) -> serde_json::Value {
     let base = format!("https://{host}/{tenant}");
+    // A regional endpoint (`<region>.login.microsoft.com`) issues as the global authority does.
+    let issuer_host = if host.ends_with(".login.microsoft.com") { "login.microsoftonline.com" } else { host };
     let (token, authorize, issuer) = if v2 {
         (
             format!("{base}/oauth2/v2.0/token"),
             format!("{base}/oauth2/v2.0/authorize"),
-            format!("{base}/v2.0"),
+            format!("https://{issuer_host}/{tenant}/v2.0"),
         )
     } else {
         (
@@ -331,6 +468,47 @@ mod tests {
             CredentialKind::ClientAssertion
         );
         assert_eq!(assertion_kind("not a jwt"), CredentialKind::ClientAssertion);
+    }
+
+    /// A JWT with `header` and `claims`, signed PS256 with `key`.
+    fn jwt(key: &rsa::RsaPrivateKey, header: serde_json::Value, claims: serde_json::Value) -> String {
+        use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _};
+        let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let sig = rsa::pss::BlindedSigningKey::<sha2::Sha256>::new(key.clone()).sign_with_rng(&mut rand::thread_rng(), input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
+    }
+
+    #[test]
+    fn certificate_assertions_are_verified_against_the_registered_certificate() {
+        use rsa::pkcs8::{EncodePrivateKey as _, LineEnding};
+        use sha2::Digest as _;
+        let key = crate::state::generate_rsa().unwrap();
+        let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+        let kp = rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(&pem, &rcgen::PKCS_RSA_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["app".to_string()]).unwrap().self_signed(&kp).unwrap();
+        let der = cert.der().to_vec();
+        let aud = "https://login.microsoftonline.com/t/oauth2/v2.0/token";
+        let header = serde_json::json!({"alg": "PS256", "typ": "JWT",
+            "x5t#S256": base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&der))});
+        let claims = |aud: &str, exp: u64| serde_json::json!({"aud": aud, "iss": "app", "sub": "app", "jti": "j",
+            "nbf": crate::state::now_unix(), "exp": exp});
+        let later = crate::state::now_unix() + 600;
+        let good = jwt(&key, header.clone(), claims(aud, later));
+        assert_eq!(verify_certificate_assertion(&good, "app", aud, std::slice::from_ref(&der)), Ok(()));
+        // Not registered for this client.
+        assert!(verify_certificate_assertion(&good, "app", aud, &[]).unwrap_err().contains("no certificate is registered"));
+        // The right thumbprint, signed by another key.
+        let other = crate::state::generate_rsa().unwrap();
+        let forged = jwt(&other, header.clone(), claims(aud, later));
+        let e = verify_certificate_assertion(&forged, "app", aud, std::slice::from_ref(&der)).unwrap_err();
+        assert!(e.contains("signature does not verify"), "{e}");
+        // Another audience, an expired assertion, another client.
+        let e = verify_certificate_assertion(&jwt(&key, header.clone(), claims("https://x/t/oauth2/v2.0/token", later)), "app", aud, std::slice::from_ref(&der)).unwrap_err();
+        assert!(e.contains("aud"), "{e}");
+        let e = verify_certificate_assertion(&jwt(&key, header.clone(), claims(aud, 5)), "app", aud, std::slice::from_ref(&der)).unwrap_err();
+        assert!(e.contains("expired"), "{e}");
+        let e = verify_certificate_assertion(&good, "other-app", aud, std::slice::from_ref(&der)).unwrap_err();
+        assert!(e.contains("iss"), "{e}");
     }
 
     #[test]

@@ -182,6 +182,18 @@ impl Emulator {
         Ok(format!("{}/{}", self.key_url(vault, name), k.version))
     }
 
+    /// Registers an application's certificate (DER): client-certificate assertions of
+    /// `client_id` must be signed by its key and name it by thumbprint.
+    pub fn register_client_certificate(&self, client_id: &str, cert_der: &[u8]) {
+        self.shared.state.register_client_certificate(client_id, cert_der.to_vec());
+    }
+
+    /// Issues a token for `identity` without any credential (kind [`CredentialKind::Issued`]), for
+    /// fake developer tools (`az`, `pwsh`) to print; `resource` e.g. `https://vault.azure.net`.
+    pub fn issue_token(&self, identity: &str, resource: &str, tenant: Option<&str>) -> String {
+        self.shared.state.issue_token(identity, CredentialKind::Issued, resource, tenant).0
+    }
+
     /// Versions of (vault, name), oldest first.
     pub fn key_versions(&self, vault: &str, name: &str) -> Vec<String> {
         let host = state::vault_host(vault);

@@ -30,6 +30,10 @@ struct Args {
     /// Tenant named in the Key Vault challenge.
     #[arg(long, default_value = config::DEFAULT_TENANT)]
     tenant: String,
+    /// Register an application certificate, as CLIENT_ID=FILE (PEM or DER): certificate
+    /// credentials of that client must sign with its key (repeatable).
+    #[arg(long = "client-certificate")]
+    client_certificates: Vec<String>,
     /// Accept only this client secret (default: any).
     #[arg(long)]
     client_secret: Option<String>,
@@ -101,6 +105,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// `CLIENT_ID=FILE`: the certificate (the first PEM `CERTIFICATE` block, or DER).
+fn read_client_certificate(spec: &str) -> Result<(String, Vec<u8>), String> {
+    use base64::Engine as _;
+    let (client, path) = spec
+        .split_once('=')
+        .ok_or_else(|| format!("--client-certificate wants CLIENT_ID=FILE, got {spec:?}"))?;
+    let data = std::fs::read(path).map_err(|e| format!("reading {path}: {e}"))?;
+    let der = match std::str::from_utf8(&data).ok().and_then(|t| t.split_once("-----BEGIN CERTIFICATE-----")) {
+        Some((_, rest)) => {
+            let body = rest.split("-----END CERTIFICATE-----").next().unwrap_or_default();
+            let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|_| format!("{path}: the CERTIFICATE block is not base64"))?
+        }
+        None => data,
+    };
+    Ok((client.to_string(), der))
+}
+
 fn run(args: Args) -> Result<(), String> {
     let faults = args
         .faults
@@ -124,6 +148,11 @@ fn run(args: Args) -> Result<(), String> {
         faults,
         keys: args.keys.clone(),
         auto_create: !args.no_auto_create,
+        client_certificates: args
+            .client_certificates
+            .iter()
+            .map(|spec| read_client_certificate(spec))
+            .collect::<Result<Vec<_>, _>>()?,
     };
     let prepared = server::prepare(&config).map_err(|e| e.to_string())?;
     let exports = shell_exports(&prepared.shared.env);

@@ -108,6 +108,9 @@ pub fn prepare(config: &Config) -> Result<Prepared, Error> {
             state.add_first_version(&vault, &name, state::generate_rsa()?)?;
         }
     }
+    for (client, der) in &config.client_certificates {
+        state.register_client_certificate(client, der.clone());
+    }
     for id in &config.deny_identities {
         state.deny_identity(id);
     }
@@ -264,6 +267,14 @@ async fn plain_request(shared: Arc<Shared>, conn: u64, req: Request<Incoming>) -
     let e = entry(method.as_str(), "127.0.0.1", &path, 0, conn, false);
     if path == "/msi/token" {
         let o = identity::managed_identity(&shared.state, &method, &query, &parts.headers);
+        return finish(&shared, e, o).await;
+    }
+    if path == "/cloudshell/token" {
+        let o = identity::cloud_shell(&shared.state, &method, &parts.headers, &body);
+        return finish(&shared, e, o).await;
+    }
+    if path == "/azureml/token" {
+        let o = identity::azure_ml(&shared.state, &method, &query, &parts.headers);
         return finish(&shared, e, o).await;
     }
     if path == "/_admin" || path.starts_with("/_admin/") {

@@ -85,8 +85,12 @@ pub enum CredentialKind {
     ClientSecret,
     /// Entra ID client credentials with a `client_assertion` (workload identity).
     ClientAssertion,
-    /// A `client_assertion` whose JWT header carries a certificate thumbprint (`x5t`).
+    /// A `client_assertion` whose JWT header carries a certificate thumbprint (`x5t` or
+    /// `x5t#S256`), verified against a certificate registered for the client.
     ClientCertificate,
+    /// Handed out by the test-support API ([`crate::Emulator::issue_token`]), e.g. for a fake
+    /// `az` or `pwsh` to print.
+    Issued,
 }
 
 /// An injected failure: the next `count` matching requests get `status`.
@@ -244,6 +248,8 @@ pub struct Settings {
 /// The emulator's shared, thread-safe state.
 pub struct State {
     inner: Mutex<Inner>,
+    /// DER certificates registered per client id, for client-certificate assertions.
+    client_certificates: Mutex<HashMap<String, Vec<Vec<u8>>>>,
     connections: AtomicU64,
     /// Fixed settings.
     pub settings: Settings,
@@ -353,6 +359,7 @@ impl State {
     pub fn new(settings: Settings) -> Result<State, Error> {
         let state = State {
             inner: Mutex::new(Inner::default()),
+            client_certificates: Mutex::new(HashMap::new()),
             connections: AtomicU64::new(0),
             settings,
         };
@@ -660,6 +667,18 @@ impl State {
     /// Whether requests by `identity` are denied.
     pub fn is_denied(&self, identity: &str) -> bool {
         self.lock().denied.contains(identity)
+    }
+
+    /// Registers a certificate (DER) of an application: its assertions are verified against it.
+    pub fn register_client_certificate(&self, client_id: &str, der: Vec<u8>) {
+        let mut m = self.client_certificates.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(client_id.to_string()).or_default().push(der);
+    }
+
+    /// The certificates registered for `client_id`.
+    pub fn client_certificates(&self, client_id: &str) -> Vec<Vec<u8>> {
+        let m = self.client_certificates.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(client_id).cloned().unwrap_or_default()
     }
 
     /// Clears faults, latency, denials, unresolvable names and the request log (keys and tokens
