@@ -59,7 +59,7 @@ pub(super) fn run(
     let sink = super::sink(io, files).map_err(at(None))?;
     let cfg = super::load_config(global).map_err(at(None))?;
     let settings = super::store_settings(cfg.as_ref(), io);
-    let keyring = super::edit::keyring_of(change).map_err(at(None))?;
+    let keyring = super::edit::keyring_of(global, change).map_err(at(None))?;
     super::for_each_file(files, io.jobs, |path| {
         let file = path.ok_or_else(|| crate::error::Error::Conflict("rotate needs a file".into()))?;
         let (in_fmt, out_fmt) = super::formats(Some(file), io)?;

@@ -9,6 +9,7 @@
 
 pub mod age;
 pub mod azure;
+pub mod keyservice;
 pub mod pgp;
 pub mod shamir;
 
@@ -175,11 +176,12 @@ pub type KeyGroup = Vec<MasterKeyEntry>;
 /// A group of configured keys, before wrapping.
 pub type KeySpecGroup = Vec<KeySpec>;
 
-/// One kind of master key: wraps a secret (data key or Shamir share) for a configured key, and
-/// unwraps it from a stored entry with whatever credentials the user has.
+/// Something that wraps a secret (data key or Shamir share) for a configured key, and unwraps it
+/// from a stored entry: one kind of master key with whatever credentials the user has, or a key
+/// service (`--keyservice`) that takes every kind.
 pub trait KeySource: Send + Sync {
-    /// The kind this source handles.
-    fn kind(&self) -> KeyKind;
+    /// Whether this source takes keys of `kind`.
+    fn handles(&self, kind: KeyKind) -> bool;
 
     /// Wraps `secret` for `spec` and returns the metadata entry.
     fn wrap(&self, spec: &KeySpec, secret: &[u8]) -> Result<MasterKeyEntry>;
@@ -192,8 +194,8 @@ pub trait KeySource: Send + Sync {
 pub struct UnsupportedSource(pub KeyKind);
 
 impl KeySource for UnsupportedSource {
-    fn kind(&self) -> KeyKind {
-        self.0
+    fn handles(&self, kind: KeyKind) -> bool {
+        kind == self.0
     }
     fn wrap(&self, spec: &KeySpec, _secret: &[u8]) -> Result<MasterKeyEntry> {
         Err(Error::Unsupported(format!(
@@ -252,22 +254,69 @@ impl Keyring {
         Ok(())
     }
 
-    fn source(&self, kind: KeyKind) -> Result<&dyn KeySource> {
-        self.sources
-            .iter()
-            .find(|s| s.kind() == kind)
-            .map(|s| s.as_ref())
-            .ok_or_else(|| Error::Unsupported(format!("no key source for {} keys", kind.name())))
+    /// Sets the key services, as sops builds them from `--enable-local-keyservice` and
+    /// `--keyservice`: kvsops's own sources first unless `local` is false, then each remote
+    /// service in the order given. Every key is tried with each of them in turn.
+    pub fn use_key_services(&mut self, local: bool, remote: Vec<Box<dyn KeySource>>) {
+        if !local {
+            self.sources.clear();
+        }
+        self.sources.extend(remote);
     }
 
-    /// Wraps a secret for one configured key.
+    /// The sources that take keys of `kind`, in the order they are tried.
+    fn sources_for(&self, kind: KeyKind) -> Vec<&dyn KeySource> {
+        self.sources.iter().filter(|s| s.handles(kind)).map(|s| s.as_ref()).collect()
+    }
+
+    fn no_source(kind: KeyKind) -> String {
+        format!(
+            "no key service for {} keys: the local one is disabled (--enable-local-keyservice=false) and no --keyservice is given",
+            kind.name()
+        )
+    }
+
+    /// Wraps a secret for one configured key: the first source that succeeds wins (sops: "only
+    /// need to encrypt the key successfully with one service"); when none does, every error.
     pub fn wrap(&self, spec: &KeySpec, secret: &[u8]) -> Result<MasterKeyEntry> {
-        self.source(spec.kind())?.wrap(spec, secret)
+        let sources = self.sources_for(spec.kind());
+        let mut errors = Vec::new();
+        for source in &sources {
+            match source.wrap(spec, secret) {
+                Ok(entry) => return Ok(entry),
+                Err(e) => errors.push(e),
+            }
+        }
+        match errors.len() {
+            0 => Err(Error::KeyService(format!("{}: {}", spec.describe(), Self::no_source(spec.kind())))),
+            1 => Err(errors.remove(0)),
+            _ => Err(Error::KeyService(format!(
+                "{}: no key service could wrap the data key: {}",
+                spec.describe(),
+                errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            ))),
+        }
     }
 
-    /// Unwraps a secret from one stored entry.
+    /// Unwraps a secret from one stored entry: the first source that succeeds wins; when none
+    /// does, every error.
     pub fn unwrap(&self, entry: &MasterKeyEntry) -> Result<Zeroizing<Vec<u8>>> {
-        self.source(entry.kind())?.unwrap(entry)
+        let sources = self.sources_for(entry.kind());
+        let mut errors = Vec::new();
+        for source in &sources {
+            match source.unwrap(entry) {
+                Ok(secret) => return Ok(secret),
+                Err(e) => errors.push(e),
+            }
+        }
+        match errors.len() {
+            0 => Err(Error::Key { key_type: entry.kind().name(), message: Self::no_source(entry.kind()) }),
+            1 => Err(errors.remove(0)),
+            _ => Err(Error::Key {
+                key_type: entry.kind().name(),
+                message: errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+            }),
+        }
     }
 
     /// Orders a group's entries for decryption: kinds in the decryption order first, in that order,
