@@ -345,3 +345,88 @@ impl Keyring {
         Err(errors)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A source that answers with a fixed outcome and counts its calls.
+    struct Fixed {
+        works: bool,
+        name: &'static str,
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Fixed {
+        fn boxed(works: bool, name: &'static str) -> Box<dyn KeySource> {
+            Box::new(Fixed { works, name, calls: Default::default() })
+        }
+        fn outcome<T>(&self, value: T) -> Result<T> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if self.works {
+                Ok(value)
+            } else {
+                Err(Error::KeyService(format!("{} failed", self.name)))
+            }
+        }
+    }
+
+    impl KeySource for Fixed {
+        fn handles(&self, kind: KeyKind) -> bool {
+            kind == KeyKind::Age
+        }
+        fn wrap(&self, _spec: &KeySpec, _secret: &[u8]) -> Result<MasterKeyEntry> {
+            self.outcome(MasterKeyEntry::Age { recipient: "r".into(), enc: self.name.into() })
+        }
+        fn unwrap(&self, _entry: &MasterKeyEntry) -> Result<Zeroizing<Vec<u8>>> {
+            self.outcome(Zeroizing::new(self.name.as_bytes().to_vec()))
+        }
+    }
+
+    fn age_entry() -> MasterKeyEntry {
+        MasterKeyEntry::Age { recipient: "r".into(), enc: "x".into() }
+    }
+
+    #[test]
+    fn key_services_are_tried_in_order_until_one_succeeds() {
+        let mut k = Keyring::with_sources(vec![Fixed::boxed(false, "local")]);
+        k.use_key_services(true, vec![Fixed::boxed(true, "first"), Fixed::boxed(true, "second")]);
+        assert_eq!(k.wrap(&KeySpec::Age("r".into()), b"k").unwrap().enc(), "first");
+        assert_eq!(&k.unwrap(&age_entry()).unwrap()[..], b"first");
+    }
+
+    #[test]
+    fn the_local_sources_come_first_and_can_be_left_out() {
+        let mut k = Keyring::with_sources(vec![Fixed::boxed(true, "local")]);
+        k.use_key_services(true, vec![Fixed::boxed(true, "remote")]);
+        assert_eq!(&k.unwrap(&age_entry()).unwrap()[..], b"local");
+        let mut k = Keyring::with_sources(vec![Fixed::boxed(true, "local")]);
+        k.use_key_services(false, vec![Fixed::boxed(true, "remote")]);
+        assert_eq!(&k.unwrap(&age_entry()).unwrap()[..], b"remote");
+    }
+
+    #[test]
+    fn when_every_service_fails_each_reason_is_given() {
+        let mut k = Keyring::with_sources(vec![Fixed::boxed(false, "local")]);
+        k.use_key_services(true, vec![Fixed::boxed(false, "remote")]);
+        let wrap = k.wrap(&KeySpec::Age("r".into()), b"k").unwrap_err();
+        assert_eq!(wrap.exit_code(), crate::error::exit::GENERIC, "sops exits 1 when no data key can be wrapped");
+        let wrap = wrap.to_string();
+        assert!(wrap.contains("local failed") && wrap.contains("remote failed"), "{wrap}");
+        let unwrap = k.unwrap(&age_entry()).unwrap_err().to_string();
+        assert!(unwrap.contains("local failed") && unwrap.contains("remote failed"), "{unwrap}");
+    }
+
+    #[test]
+    fn no_service_at_all_says_so() {
+        let mut k = Keyring::with_sources(vec![Fixed::boxed(true, "local")]);
+        k.use_key_services(false, Vec::new());
+        let e = k.wrap(&KeySpec::Age("r".into()), b"k").unwrap_err().to_string();
+        assert!(e.contains("--enable-local-keyservice=false"), "{e}");
+        let e = k.unwrap(&age_entry()).unwrap_err().to_string();
+        assert!(e.contains("no key service for age keys"), "{e}");
+        // A kind no source takes (the keyring of tests has no PGP source).
+        let e = Keyring::with_sources(vec![]).unwrap(&MasterKeyEntry::Pgp { fp: "F".into(), created_at: String::new(), enc: String::new() });
+        assert!(e.is_err());
+    }
+}
