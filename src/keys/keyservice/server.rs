@@ -60,11 +60,14 @@ async fn serve(opts: ServeOptions, keyring: Keyring) -> Result<()> {
         verbose: opts.verbose,
         prompt_turn: Arc::new(Mutex::new(())),
     });
-    let listen_error = |e: std::io::Error| Error::Generic(format!("could not listen on {}: {e}", opts.endpoint));
+    let listen_error =
+        |e: std::io::Error| Error::Generic(format!("could not listen on {}: {e}", opts.endpoint));
     let server = tonic::transport::Server::builder();
     let served = match &opts.endpoint {
         Endpoint::Tcp(address) => {
-            let listener = tokio::net::TcpListener::bind(address.as_str()).await.map_err(listen_error)?;
+            let listener = tokio::net::TcpListener::bind(address.as_str())
+                .await
+                .map_err(listen_error)?;
             let bound = listener.local_addr().map_err(listen_error)?;
             crate::errln!("kvsops keyservice: listening on tcp://{bound}");
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -94,7 +97,10 @@ fn bind_unix(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
 /// Resolves on SIGINT or SIGTERM (never, when the handlers cannot be installed).
 async fn stop_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         return std::future::pending().await;
     };
     let name = tokio::select! {
@@ -115,12 +121,17 @@ struct Service {
 
 impl Service {
     /// With `--prompt`, asks the user (y/n) whether to answer; otherwise says yes.
-    async fn confirm(&self, request_type: &'static str, key: &str) -> std::result::Result<(), Status> {
+    async fn confirm(
+        &self,
+        request_type: &'static str,
+        key: &str,
+    ) -> std::result::Result<(), Status> {
         if !self.prompt {
             return Ok(());
         }
         let turn = self.prompt_turn.clone();
-        let question = format!("\nReceived {request_type} request using {key}. Respond to request? (y/n): ");
+        let question =
+            format!("\nReceived {request_type} request using {key}. Respond to request? (y/n): ");
         let answer = tokio::task::spawn_blocking(move || {
             let _turn = turn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             ask(&question)
@@ -139,7 +150,10 @@ impl Service {
         if self.verbose {
             match outcome {
                 Ok(_) => crate::errln!("kvsops keyservice: {request_type} request for {key}: done"),
-                Err(s) => crate::errln!("kvsops keyservice: {request_type} request for {key}: failed: {}", s.message()),
+                Err(s) => crate::errln!(
+                    "kvsops keyservice: {request_type} request for {key}: failed: {}",
+                    s.message()
+                ),
             }
         }
     }
@@ -151,7 +165,10 @@ fn ask(question: &str) -> std::io::Result<bool> {
         crate::out!("{question}");
         let mut line = String::new();
         if std::io::stdin().read_line(&mut line)? == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "standard input is closed"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "standard input is closed",
+            ));
         }
         match line.trim() {
             "y" => return Ok(true),
@@ -170,7 +187,9 @@ fn refused(r: Refusal) -> Status {
 
 /// Runs a key operation off the async workers (gpg and age are blocking, Azure blocks on its own
 /// runtime).
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> std::result::Result<T, Status> {
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> std::result::Result<T, Status> {
     match tokio::task::spawn_blocking(work).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(Status::unknown(e.to_string())),
@@ -180,7 +199,10 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + '
 
 #[tonic::async_trait]
 impl KeyService for Service {
-    async fn encrypt(&self, request: Request<EncryptRequest>) -> std::result::Result<Response<EncryptResponse>, Status> {
+    async fn encrypt(
+        &self,
+        request: Request<EncryptRequest>,
+    ) -> std::result::Result<Response<EncryptResponse>, Status> {
         let EncryptRequest { key, plaintext } = request.into_inner();
         let plaintext = Zeroizing::new(plaintext);
         let spec = match super::spec_of_key(key.as_ref()) {
@@ -200,10 +222,17 @@ impl KeyService for Service {
             Err(s) => Err(s),
         };
         self.log("encrypt", &what, &outcome);
-        outcome.map(|entry| Response::new(EncryptResponse { ciphertext: entry.enc().as_bytes().to_vec() }))
+        outcome.map(|entry| {
+            Response::new(EncryptResponse {
+                ciphertext: entry.enc().as_bytes().to_vec(),
+            })
+        })
     }
 
-    async fn decrypt(&self, request: Request<DecryptRequest>) -> std::result::Result<Response<DecryptResponse>, Status> {
+    async fn decrypt(
+        &self,
+        request: Request<DecryptRequest>,
+    ) -> std::result::Result<Response<DecryptResponse>, Status> {
         let DecryptRequest { key, ciphertext } = request.into_inner();
         let entry = String::from_utf8(ciphertext)
             .map_err(|_| Refusal::Unsupported("the wrapped key is not text".into()))
@@ -226,6 +255,10 @@ impl KeyService for Service {
         };
         self.log("decrypt", &what, &outcome);
         // The plaintext leaves kvsops's zeroized buffer only for the response message.
-        outcome.map(|secret| Response::new(DecryptResponse { plaintext: secret.to_vec() }))
+        outcome.map(|secret| {
+            Response::new(DecryptResponse {
+                plaintext: secret.to_vec(),
+            })
+        })
     }
 }
