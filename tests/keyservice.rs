@@ -556,3 +556,67 @@ fn keyservice_refuses_what_it_cannot_listen_on() {
         "a file it did not create is left alone"
     );
 }
+
+/// `groups add` and `updatekeys` unwrap and wrap through the service as well (sops takes the
+/// flags on both).
+#[test]
+fn groups_and_updatekeys_use_the_keyservice() {
+    let sb = Sandbox::new();
+    let plain = sb.write("secret.yaml", PLAIN);
+    let addr = Addr::unix(&sb);
+    // The service holds both identities (the demo key's file and key1 in SOPS_AGE_KEY).
+    let mut with_both = sb.kvsops();
+    with_both.env(
+        "SOPS_AGE_KEY",
+        std::fs::read_to_string(key1_file()).expect("key1"),
+    );
+    let _server = Server::start(with_both, "kvsops", &addr, &[], Stdio::null());
+    let second = recipient_of(&key1_file());
+
+    let mut enc = remote_only(sb.kvsops(), &addr, "encrypt");
+    enc.arg("--age")
+        .arg(demo_recipient())
+        .arg("--in-place")
+        .arg(&plain);
+    ok(enc);
+
+    let mut groups = sb.kvsops();
+    groups
+        .args(["groups", "add", "--keyservice"])
+        .arg(addr.uri())
+        .arg("--enable-local-keyservice=false");
+    groups
+        .arg("--in-place")
+        .arg("--age")
+        .arg(&second)
+        .arg("-f")
+        .arg(&plain);
+    ok(groups);
+    let file = std::fs::read_to_string(&plain).expect("read");
+    assert!(
+        file.contains(&second) && file.contains(&demo_recipient()),
+        "{file}"
+    );
+
+    // The rule now names only the second key: updatekeys opens both groups through the service
+    // and wraps the data key for the rule's one key.
+    sb.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - age: {second}\n"),
+    );
+    let mut update = remote_only(sb.kvsops(), &addr, "updatekeys");
+    update.arg("--yes").arg(&plain);
+    ok(update);
+    let file = std::fs::read_to_string(&plain).expect("read");
+    assert!(
+        file.contains(&second) && !file.contains(&demo_recipient()),
+        "{file}"
+    );
+
+    // Only the second key opens it now; kvsops decrypts it with that key locally.
+    let mut dec = sb.kvsops();
+    dec.env("SOPS_AGE_KEY_FILE", key1_file())
+        .arg("decrypt")
+        .arg(&plain);
+    assert_eq!(text(&ok(dec)), PLAIN);
+}
