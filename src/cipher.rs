@@ -173,23 +173,10 @@ pub fn value_bytes(v: &Value) -> std::borrow::Cow<'_, [u8]> {
         Value::Bytes(b) => Cow::Borrowed(b),
         Value::Time(t) => Cow::Borrowed(t.as_bytes()),
         Value::Int(i) => Cow::Owned(i.to_string().into_bytes()),
-        Value::Float(f) => Cow::Owned(format_float(*f).into_bytes()),
+        Value::Float(f) => Cow::Owned(crate::gofmt::format_f(*f).into_bytes()),
         Value::Bool(true) => Cow::Borrowed(b"True"),
         Value::Bool(false) => Cow::Borrowed(b"False"),
         Value::Null => Cow::Borrowed(b""),
-    }
-}
-
-/// Go's `strconv.FormatFloat(f, 'f', -1, 64)`: shortest round-trip digits, never an exponent.
-pub fn format_float(f: f64) -> String {
-    if f.is_nan() {
-        "NaN".to_string()
-    } else if f.is_infinite() {
-        if f > 0.0 { "+Inf" } else { "-Inf" }.to_string()
-    } else {
-        // Rust's Display for f64 is shortest round-trip without exponent, as Go's 'f', -1.
-        let s = f.to_string();
-        if s == "-0" { "-0".to_string() } else { s }
     }
 }
 
@@ -200,18 +187,6 @@ fn parse_go_bool(s: &str) -> Option<bool> {
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
         _ => None,
     }
-}
-
-/// Go's `strconv.ParseFloat(s, 64)` for the spellings Go accepts that Rust does not, and back.
-fn parse_go_float(s: &str) -> Option<f64> {
-    match s {
-        "+Inf" | "Inf" | "+inf" | "inf" | "+Infinity" | "Infinity" => return Some(f64::INFINITY),
-        "-Inf" | "-inf" | "-Infinity" => return Some(f64::NEG_INFINITY),
-        "NaN" | "nan" => return Some(f64::NAN),
-        _ => {}
-    }
-    let cleaned: String = s.chars().filter(|c| *c != '_').collect();
-    cleaned.parse::<f64>().ok()
 }
 
 /// Turns decrypted bytes back into a leaf of the given sops type.
@@ -238,7 +213,7 @@ pub fn leaf_from_bytes(bytes: Vec<u8>, datatype: &str) -> Result<Leaf, CipherErr
         "float" => {
             let s = text(bytes).map_err(|_| CipherError::BadPlaintext("float"))?;
             Leaf::Scalar(Scalar::new(Value::Float(
-                parse_go_float(&s).ok_or(CipherError::BadPlaintext("float"))?,
+                crate::gofmt::parse_float(&s).ok_or(CipherError::BadPlaintext("float"))?,
             )))
         }
         "bool" => {

@@ -25,6 +25,7 @@ pub fn verbose() -> bool {
 
 /// Ends the process as a Go program does when it writes to a closed standard output or error:
 /// killed by SIGPIPE (the default action), or exit 141 where there are no signals.
+#[allow(unsafe_code)]
 pub fn die_of_sigpipe() -> ! {
     #[cfg(unix)]
     // SAFETY: restoring the default action of SIGPIPE and raising it; nothing else is touched.

@@ -12,6 +12,7 @@ pub mod exit {
     pub const COULD_NOT_READ_INPUT_FILE: i32 = 2;
     pub const COULD_NOT_WRITE_OUTPUT_FILE: i32 = 3;
     pub const ERROR_DUMPING_TREE: i32 = 4;
+    pub const INVALID_KMS_ENCRYPTION_CONTEXT_FORMAT: i32 = 6;
     pub const INVALID_SET_FORMAT: i32 = 7;
     pub const CONFLICTING_PARAMETERS: i32 = 8;
     pub const ERROR_ENCRYPTING_MAC: i32 = 21;
@@ -56,6 +57,16 @@ pub enum Error {
 
     #[error("{0}")]
     Unsupported(String),
+
+    /// A tree sops reads but refuses to encrypt ("Error encrypting tree", exit 23): a mapping key
+    /// that is not a string (`1: a`, `true: b`), an integer beyond 64-bit signed.
+    #[error("{0}")]
+    Unencryptable(String),
+
+    /// An encrypted file that does not parse. sops reports a file it cannot read as an encrypted
+    /// file with its generic exit code (1), where plaintext input that does not parse is exit 2.
+    #[error(transparent)]
+    UnreadableEncrypted(Box<Error>),
 
     /// The tree cannot be written in the output format (a nested value for dotenv or INI).
     #[error("could not write the output: {0}")]
@@ -102,6 +113,14 @@ pub enum Error {
     #[error("{key_type} key error: {message}")]
     Key { key_type: &'static str, message: String },
 
+    /// `--encryption-context` is not a comma-separated list of `key:value` pairs.
+    #[error("invalid KMS encryption context format: expected comma-separated key:value pairs")]
+    InvalidEncryptionContext,
+
+    /// A key type named twice in `--decryption-order` (sops: exit 112).
+    #[error("duplicate decryption key type: {0}")]
+    DuplicateDecryptionKeyType(String),
+
     #[error("conflicting parameters: {0}")]
     Conflict(String),
 
@@ -147,6 +166,8 @@ impl Error {
             Error::Parse { .. } | Error::DuplicateKey { .. } => COULD_NOT_READ_INPUT_FILE,
             Error::NoDocuments => NEED_AT_LEAST_ONE_DOCUMENT,
             Error::Unsupported(_) => GENERIC,
+            Error::Unencryptable(_) => ERROR_ENCRYPTING_TREE,
+            Error::UnreadableEncrypted(_) => GENERIC,
             Error::DumpTree(_) => ERROR_DUMPING_TREE,
             Error::MetadataNotFound | Error::InvalidMetadata(_) => GENERIC,
             Error::AlreadyEncrypted => FILE_ALREADY_ENCRYPTED,
@@ -159,6 +180,8 @@ impl Error {
             Error::KeyService(_) => GENERIC,
             Error::Key { .. } => COULD_NOT_RETRIEVE_KEY,
             Error::Conflict(_) => CONFLICTING_PARAMETERS,
+            Error::InvalidEncryptionContext => INVALID_KMS_ENCRYPTION_CONTEXT_FORMAT,
+            Error::DuplicateDecryptionKeyType(_) => DUPLICATE_DECRYPTION_KEY_TYPE,
             Error::InvalidTreePath(_) => INVALID_TREE_PATH_FORMAT,
             Error::PathNotFound(_) => GENERIC,
             Error::InvalidValue(_) => INVALID_SET_FORMAT,
@@ -166,6 +189,15 @@ impl Error {
             Error::NoEditor | Error::Editor(_) => NO_EDITOR_FOUND,
             Error::Generic(_) => GENERIC,
             Error::VerifyFailed { .. } => VERIFY_FAILED,
+        }
+    }
+
+    /// This error, met while reading a file as an *encrypted* file: a parse failure (or a
+    /// non-string key) gets sops's exit code for that case (1) instead of the plaintext one.
+    pub fn in_encrypted_file(self) -> Self {
+        match self {
+            Error::Parse { .. } | Error::DuplicateKey { .. } | Error::Unencryptable(_) => Error::UnreadableEncrypted(Box::new(self)),
+            other => other,
         }
     }
 
@@ -179,6 +211,7 @@ impl Error {
     pub fn leading_path(&self) -> Option<&std::path::Path> {
         match self {
             Error::Io { path, .. } | Error::FileNotFound(path) | Error::Write { path, .. } => Some(path),
+            Error::UnreadableEncrypted(inner) => inner.leading_path(),
             _ => None,
         }
     }

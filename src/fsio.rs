@@ -23,6 +23,9 @@
 //! the user) and removed by the next write in its directory ([`sweep_leftovers`]); `kvsops check`
 //! reports one that holds plaintext ([`is_temp_name`]).
 
+// This module calls the OS through `libc` for file-system calls std does not offer (faccessat, flock, fchown, xattrs, kill(pid, 0)); each call has a SAFETY comment.
+#![allow(unsafe_code)]
+
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Read, Write};

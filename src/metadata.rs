@@ -196,7 +196,7 @@ fn get_str(m: &Mapping, key: &str) -> Result<Option<String>> {
             Value::Str(s) => Some(s.clone()),
             Value::Time(t) => Some(t.clone()),
             Value::Int(i) => Some(i.to_string()),
-            Value::Float(f) => Some(crate::cipher::format_float(*f)),
+            Value::Float(f) => Some(crate::gofmt::format_f(*f)),
             Value::Bool(b) => Some(b.to_string()),
             Value::Bytes(_) => return Err(bad(&format!("{key} is not text"))),
         }),

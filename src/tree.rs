@@ -130,6 +130,17 @@ pub enum Value {
 }
 
 impl Value {
+    /// Whether two values are the same to sops: same type and value, floats bit for bit (so
+    /// `0.0` and `-0.0` differ) or both NaN, and a `str` held as text or as raw bytes compared by
+    /// its bytes. Layout keeping, verified writes and `set` all ask this one question.
+    pub fn same(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Float(a), Value::Float(b)) => a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+            (Value::Str(a), Value::Bytes(b)) | (Value::Bytes(b), Value::Str(a)) => a.as_bytes() == b.as_slice(),
+            (a, b) => a == b,
+        }
+    }
+
     /// The name sops uses for this type in ENC values.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -408,7 +419,7 @@ impl Walker {
 /// True when two nodes hold the same data, ignoring where they stood in a source.
 pub fn same_content(a: &Node, b: &Node) -> bool {
     match (a, b) {
-        (Node::Scalar(x), Node::Scalar(y)) => x.value == y.value,
+        (Node::Scalar(x), Node::Scalar(y)) => x.value.same(&y.value),
         (Node::Map(x), Node::Map(y)) => {
             x.items.len() == y.items.len()
                 && x.items.iter().zip(&y.items).all(|pair| match pair {
@@ -439,6 +450,15 @@ impl fmt::Display for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_are_the_same_bit_for_bit_or_both_nan() {
+        assert!(Value::Float(f64::NAN).same(&Value::Float(-f64::NAN)));
+        assert!(!Value::Float(0.0).same(&Value::Float(-0.0)));
+        assert!(!Value::Float(0.1 + 0.2).same(&Value::Float(0.3)));
+        assert!(Value::Str("é".into()).same(&Value::Bytes("é".as_bytes().to_vec())));
+        assert!(!Value::Int(1).same(&Value::Float(1.0)));
+    }
 
     fn sample() -> Mapping {
         // a: 1 ; # c1 ; b: {x: [s, # c2, t, {k: v}]} ; n: null

@@ -487,3 +487,62 @@ fn dotenv_and_ini_files_decrypt_across_tools() {
     both_decrypt(&sb, "k.app.ini", &["--output-type", "json"]);
     both_decrypt(&sb, "s.app.ini", &["--output-type", "yaml"]);
 }
+
+/// `testdata/go-numbers.tsv`, the vectors `src/gofmt.rs` is tested against, is what the real sops
+/// writes: rebuilt here for YAML, JSON and dotenv output. kvsops then decrypts the file sops
+/// encrypted (its MAC covers every float's `%f` spelling) and gives sops's JSON and dotenv bytes
+/// and its YAML values, and sops decrypts the same values after kvsops encrypted them.
+#[test]
+fn go_number_spellings_are_the_real_sops_own() {
+    if !have("sops") {
+        return;
+    }
+    let table = std::fs::read_to_string(testdata("go-numbers.tsv")).unwrap();
+    let rows: Vec<Vec<&str>> =
+        table.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).map(|l| l.split('\t').collect()).collect();
+    assert!(rows.len() > 50 && rows.iter().all(|r| r.len() == 4), "the table's shape changed");
+    let sb = Sandbox::new();
+    let yaml: String = rows.iter().enumerate().map(|(i, r)| format!("v{i}: {}\n", r[0])).collect();
+    let json_able: String =
+        rows.iter().enumerate().filter(|(_, r)| r[2] != "-").map(|(i, r)| format!("v{i}: {}\n", r[0])).collect();
+    sb.write("all.yaml", &yaml);
+    sb.write("json.yaml", &json_able);
+    let encrypt = ["encrypt", "--age", KEY1_RECIPIENT];
+    sb.write("all.enc.yaml", sops(&sb, &[&encrypt[..], &["all.yaml"]].concat()));
+    sb.write("json.enc.yaml", sops(&sb, &[&encrypt[..], &["json.yaml"]].concat()));
+    // `key: text` lines (YAML, and JSON's `"key": text,`) or `key=text` (dotenv) by key.
+    let by_key = |out: &[u8], sep: &str| -> std::collections::HashMap<String, String> {
+        String::from_utf8_lossy(out)
+            .lines()
+            .filter_map(|l| l.split_once(sep))
+            .map(|(k, v)| (k.trim().trim_matches('"').to_string(), v.trim().trim_end_matches(',').to_string()))
+            .collect()
+    };
+    let sops_yaml = by_key(&sops(&sb, &["decrypt", "all.enc.yaml"]), ": ");
+    let sops_env = by_key(&sops(&sb, &["decrypt", "--output-type", "dotenv", "all.enc.yaml"]), "=");
+    let sops_json_bytes = sops(&sb, &["decrypt", "--output-type", "json", "json.enc.yaml"]);
+    let sops_json = by_key(&sops_json_bytes, ": ");
+    for (i, r) in rows.iter().enumerate() {
+        let k = format!("v{i}");
+        assert_eq!(sops_yaml[&k], r[1], "sops's YAML for {}", r[0]);
+        assert_eq!(sops_env[&k], r[3], "sops's dotenv value for {}", r[0]);
+        if r[2] != "-" {
+            assert_eq!(sops_json[&k], r[2], "sops's JSON for {}", r[0]);
+        }
+    }
+    // kvsops reads what sops wrote (the MAC check covers each float's `%f`) and writes its bytes.
+    assert_eq!(kv(&sb, &["decrypt", "--output-type", "json", "json.enc.yaml"]), sops_json_bytes);
+    assert_eq!(
+        kv(&sb, &["decrypt", "--output-type", "dotenv", "all.enc.yaml"]),
+        sops(&sb, &["decrypt", "--output-type", "dotenv", "all.enc.yaml"])
+    );
+    let ours = by_key(&kv(&sb, &["decrypt", "all.enc.yaml"]), ": ");
+    for (i, r) in rows.iter().enumerate() {
+        // kvsops keeps a float a float: where go-yaml's spelling reads as an integer it adds `.0`.
+        let (theirs, mine) = (&r[1], &ours[&format!("v{i}")]);
+        assert!(mine == theirs || *mine == format!("{theirs}.0"), "YAML for {}: kvsops {mine}, sops {theirs}", r[0]);
+    }
+    // And the other way: kvsops encrypts, sops verifies the MAC and gives the same values.
+    sb.write("kv.enc.yaml", kv(&sb, &[&encrypt[..], &["all.yaml"]].concat()));
+    assert_eq!(by_key(&sops(&sb, &["decrypt", "--output-type", "dotenv", "kv.enc.yaml"]), "="), sops_env);
+}

@@ -12,6 +12,10 @@
 //!   its own copy. Flags before a subcommand (`kvsops --config X encrypt`) are handled in
 //!   `cli::parse` instead.
 
+// The doc comments below are clap's --help text, written for a terminal (`'["data"]'`,
+// `<vault>`), not rustdoc links or HTML.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -113,6 +117,13 @@ pub struct KeyArgs {
     /// Comma-separated Vault transit URIs (not supported by kvsops).
     #[arg(long = "hc-vault-transit", env = "SOPS_VAULT_URIS", value_name = "URIS")]
     pub hc_vault_transit: Option<String>,
+    /// Comma-separated HuaweiCloud KMS key ids, region:key-uuid (accepted as sops takes them;
+    /// kvsops cannot call HuaweiCloud KMS, so using one is an error).
+    #[arg(long = "hckms", env = "SOPS_HUAWEICLOUD_KMS_IDS", value_name = "IDS")]
+    pub hckms: Option<String>,
+    /// Comma-separated KMS encryption context key:value pairs, recorded with the --kms keys.
+    #[arg(long = "encryption-context", value_name = "PAIRS")]
+    pub encryption_context: Option<String>,
 }
 
 #[cfg_attr(doc, doc = "The six crypt-rule flags and the MAC mode.")]
@@ -264,6 +275,12 @@ pub struct RotateKeyArgs {
     /// Remove these Vault transit URIs.
     #[arg(long, value_name = "URIS")]
     pub rm_hc_vault_transit: Option<String>,
+    /// Add these HuaweiCloud KMS key ids (kvsops cannot wrap with them).
+    #[arg(long, value_name = "IDS")]
+    pub add_hckms: Option<String>,
+    /// Remove these HuaweiCloud KMS key ids.
+    #[arg(long, value_name = "IDS")]
+    pub rm_hckms: Option<String>,
 }
 
 #[cfg_attr(doc, doc = "Flags of the commands that change an encrypted file (edit, set, unset).")]
@@ -312,6 +329,14 @@ pub enum GroupsCommand {
         /// Vault transit URIs of the new group (kvsops cannot wrap with them).
         #[arg(long, value_name = "URI")]
         hc_vault_transit: Vec<String>,
+        /// HuaweiCloud KMS key ids of the new group (accepted as sops takes them; kvsops cannot
+        /// wrap with them, so giving one is an error).
+        #[arg(long, value_name = "ID")]
+        hckms: Vec<String>,
+        /// Comma-separated KMS encryption context key:value pairs for the --kms keys (an invalid
+        /// one is ignored with a warning, as sops does).
+        #[arg(long = "encryption-context", value_name = "PAIRS")]
+        encryption_context: Option<String>,
         /// Number of groups needed to decrypt.
         #[arg(long = "shamir-secret-sharing-threshold", value_name = "N")]
         shamir_threshold: Option<u32>,
@@ -359,7 +384,8 @@ pub enum Command {
         rules: RuleArgs,
         #[command(flatten)]
         io: IoArgs,
-        /// Files to encrypt.
+        /// Files to encrypt, or directories (with --in-place: every file under one that a
+        /// creation rule's path_regex matches, git-ignored paths skipped).
         #[arg(value_name = "FILE")]
         files: Vec<PathBuf>,
     },
@@ -371,7 +397,8 @@ pub enum Command {
         io: IoArgs,
         #[command(flatten)]
         dec: DecryptArgs,
-        /// Files to decrypt.
+        /// Files to decrypt, or directories (with --in-place: every file under one that a
+        /// creation rule's path_regex matches, git-ignored paths skipped).
         #[arg(value_name = "FILE")]
         files: Vec<PathBuf>,
     },
@@ -470,10 +497,15 @@ pub enum Command {
         /// Use this path for format detection.
         #[arg(long, value_name = "PATH")]
         filename_override: Option<PathBuf>,
+        /// Comma-separated KMS encryption context key:value pairs for --add-kms keys (an invalid
+        /// one is ignored with a warning, as sops does).
+        #[arg(long = "encryption-context", value_name = "PAIRS")]
+        encryption_context: Option<String>,
         /// Parallel file operations for batches (default: 8).
         #[arg(long, value_name = "N", env = "KVSOPS_JOBS")]
         jobs: Option<usize>,
-        /// The files (several need --in-place or --output-dir).
+        /// The files, or directories (every file under one that a creation rule governs; needs
+        /// --in-place). Several need --in-place or --output-dir.
         #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
     },
@@ -493,7 +525,8 @@ pub enum Command {
         /// Order in which key types are tried, e.g. 'age,pgp'.
         #[arg(long, env = "SOPS_DECRYPTION_ORDER", value_name = "TYPES")]
         decryption_order: Option<String>,
-        /// The files.
+        /// The files, or directories (every file under one that a creation rule's path_regex
+        /// matches, git-ignored paths skipped).
         #[arg(value_name = "FILE", required = true)]
         files: Vec<PathBuf>,
     },
@@ -588,6 +621,15 @@ pub enum Command {
         #[arg(value_name = "COMMAND")]
         command: String,
     },
+    /// Diagnose Azure Key Vault access (credential, network, key, permissions; not in sops).
+    Doctor {
+        #[command(flatten)]
+        global: GlobalArgs,
+        /// Encrypted files (their keys), other files (the keys of their creation rule) or key URLs;
+        /// none: every Azure key of .sops.yaml's creation rules and SOPS_AZURE_KEYVAULT_URLS.
+        #[arg(value_name = "FILE|KEY-URL")]
+        targets: Vec<String>,
+    },
     /// Add or delete key groups.
     Groups {
         #[command(subcommand)]
@@ -650,7 +692,8 @@ impl Command {
             | Command::Set { global, .. }
             | Command::Unset { global, .. }
             | Command::ExecEnv { global, .. }
-            | Command::ExecFile { global, .. } => Some(global),
+            | Command::ExecFile { global, .. }
+            | Command::Doctor { global, .. } => Some(global),
             Command::Groups { command: GroupsCommand::Add { global, .. } | GroupsCommand::Delete { global, .. } } => Some(global),
             Command::Hook { .. } | Command::Completion { .. } | Command::Publish { .. } | Command::Keyservice { .. } => None,
         }

@@ -66,7 +66,12 @@ pub(super) fn run(
             let input = fsio::read_file(file)?;
             crate::ops::edit::edit(&name, Start::Existing(&input), in_store.as_ref(), out_store.as_ref(), &keyring, opts, &mut ui)
         } else {
-            let params = super::encrypt_params(cfg.as_ref(), Some(file), keys, rules)?;
+            let params = super::encrypt_params(cfg.as_ref(), Some(file), keys, rules).map_err(|e| match e {
+                // sops's edit reports a key it cannot wrap a new data key for as a data-key
+                // failure (128), where encrypt says exit 1.
+                Error::Unsupported(m) if keys.hckms.is_some() => Error::DataKey(m),
+                e => e,
+            })?;
             crate::ops::edit::edit(&name, Start::New(&params), in_store.as_ref(), out_store.as_ref(), &keyring, opts, &mut ui)
         }
     })();

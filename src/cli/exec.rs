@@ -6,7 +6,7 @@ use std::path::Path;
 use super::args::{ChangeArgs, GlobalArgs};
 use super::{at, Failure};
 use crate::error::{Error, Result};
-use crate::fsio;
+
 use crate::ops::decrypt::DecryptOptions;
 use crate::ops::exec::{EnvOptions, FileOptions};
 
@@ -37,7 +37,7 @@ impl Prepared {
         let (in_fmt, out_fmt) = super::formats(Some(file), &io)?;
         Ok(Prepared {
             keyring: super::edit::keyring_of(global, change)?,
-            input: fsio::read_file(file)?,
+            input: super::read_existing(file)?,
             in_store: in_fmt.store(&settings),
             out_store: out_fmt.store(&settings),
             options: DecryptOptions { ignore_mac: change.ignore_mac },

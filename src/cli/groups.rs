@@ -26,12 +26,12 @@ pub(super) fn run(cmd: &GroupsCommand) -> std::result::Result<i32, Failure> {
             decryption_order: decryption_order.clone(),
             ..Default::default()
         }))?;
-        let input = fsio::read_file(file)?;
+        let input = super::read_existing(file)?;
         if in_place {
             fsio::check_writable(Path::new(file))?;
         }
         let out = match cmd {
-            GroupsCommand::Add { age, pgp, azure_kv, kms, gcp_kms, hc_vault_transit, shamir_threshold, .. } => {
+            GroupsCommand::Add { age, pgp, azure_kv, kms, gcp_kms, hc_vault_transit, hckms, encryption_context, shamir_threshold, .. } => {
                 let group = super::flag_keys(&KeyArgs {
                     age: joined(age),
                     pgp: joined(pgp),
@@ -40,6 +40,8 @@ pub(super) fn run(cmd: &GroupsCommand) -> std::result::Result<i32, Failure> {
                     aws_profile: None,
                     gcp_kms: joined(gcp_kms),
                     hc_vault_transit: joined(hc_vault_transit),
+                    hckms: joined(hckms),
+                    encryption_context: super::usable_kms_context(encryption_context.as_deref()).map(str::to_string),
                 })?;
                 crate::ops::groups::add(&input, store.as_ref(), store.as_ref(), &keyring, group, *shamir_threshold)?
             }

@@ -2,7 +2,9 @@
 //! writes results, and maps errors to sops's exit codes. No format or crypto logic lives here.
 
 pub mod args;
+mod batch;
 pub mod check;
+mod doctor;
 pub mod gitdiff;
 mod edit;
 mod exec;
@@ -172,9 +174,9 @@ fn run(mut cli: Cli) -> std::result::Result<i32, Failure> {
         Some(Command::Edit { global, keys, rules, change, show_master_keys, file }) => {
             edit::run(&global, &keys, &rules, &change, show_master_keys, &file)
         }
-        Some(Command::Rotate { global, rotate_keys, change, in_place, output, output_dir, filename_override, jobs, files }) => {
+        Some(Command::Rotate { global, rotate_keys, change, in_place, output, output_dir, filename_override, encryption_context, jobs, files }) => {
             let io = IoArgs { in_place, output, output_dir, filename_override, jobs, ..edit::io_of(&change) };
-            rotate::run(&global, &rotate_keys, &change, &io, &files)
+            rotate::run(&global, &rotate_keys, encryption_context.as_deref(), &change, &io, &files)
         }
         Some(Command::Updatekeys { global, yes, input_type, shamir_threshold, decryption_order, files }) => {
             updatekeys::run(&global, yes, input_type.as_deref(), shamir_threshold, decryption_order.as_deref(), &files)
@@ -193,6 +195,7 @@ fn run(mut cli: Cli) -> std::result::Result<i32, Failure> {
             let opts = ops::exec::FileOptions { no_fifo, filename, background };
             exec::run_file(&global, &change, user.as_deref(), &opts, &file, &command)
         }
+        Some(Command::Doctor { global, targets }) => doctor::run(&global, &targets),
         Some(Command::Groups { command }) => groups::run(&command),
         Some(Command::Keyservice { network, address, prompt, verbose }) => keyservice::serve(&network, &address, prompt, verbose),
         Some(Command::Completion { shell }) => {
@@ -230,6 +233,10 @@ fn legacy(l: args::LegacyArgs) -> std::result::Result<i32, Failure> {
         return Ok(crate::error::exit::NO_FILE_SPECIFIED);
     };
     let files = vec![file];
+    // sops's legacy form refuses a missing file first (exit 100), except for edit, which creates it.
+    if (l.rotate || l.set.is_some()) && !files[0].exists() {
+        return Err(at(None)(Error::FileNotFound(files[0].clone())));
+    }
     if l.encrypt {
         encrypt_cmd(&l.global, &l.keys, &l.rules, &l.io, &files)
     } else if l.decrypt {
@@ -299,8 +306,61 @@ fn keyring(global: &GlobalArgs, dec: Option<&DecryptArgs>) -> Result<Keyring> {
     Ok(k)
 }
 
+/// `--encryption-context` as sops reads it: comma-separated `key:value` pairs, each with exactly
+/// one colon. Empty or absent: no context. `Err` when the text is not such a list.
+pub(crate) fn kms_context(text: Option<&str>) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(text) = text.filter(|t| !t.is_empty()) else { return Ok(out) };
+    for pair in text.split(',') {
+        let mut parts = pair.split(':');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(k), Some(v), None) => {
+                out.insert(k.to_string(), v.to_string());
+            }
+            _ => return Err(Error::InvalidEncryptionContext),
+        }
+    }
+    Ok(out)
+}
+
+/// `--encryption-context` where sops only warns about an invalid one and goes on without it
+/// (`rotate`, `groups add`).
+fn usable_kms_context(text: Option<&str>) -> Option<&str> {
+    match kms_context(text) {
+        Ok(_) => text,
+        Err(_) => {
+            crate::errln!("kvsops: warning: the encryption context is not comma-separated key:value pairs; it is not used");
+            None
+        }
+    }
+}
+
+/// HuaweiCloud KMS key ids (`--hckms`, `--add-hckms`): checked as sops checks them
+/// (`region:key-uuid`), then refused, since kvsops cannot call HuaweiCloud KMS to wrap a data
+/// key. Both are exit 1, as sops's own failure when it cannot reach the service.
+fn refuse_hckms(ids: Option<&str>) -> Result<()> {
+    let ids: Vec<&str> = ids.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    for id in &ids {
+        match id.split_once(':') {
+            None => return Err(Error::Generic(format!("invalid key ID format: expected 'region:key-uuid', got {id:?}"))),
+            Some((region, _)) if region.trim().is_empty() => return Err(Error::Generic(format!("region cannot be empty in key ID: {id:?}"))),
+            Some((_, uuid)) if uuid.trim().is_empty() => return Err(Error::Generic(format!("key UUID cannot be empty in key ID: {id:?}"))),
+            Some(_) => {}
+        }
+    }
+    match ids.first() {
+        Some(id) => Err(Error::Unsupported(format!(
+            "could not generate data key: HuaweiCloud KMS key {id}: kvsops cannot call HuaweiCloud KMS, so it cannot wrap a data key for it (use age, PGP or Azure Key Vault keys)"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The keys given on the command line (or by their environment variables), as one group.
+/// `--encryption-context` goes with the `--kms` keys (an invalid one is exit 6, as in sops).
 fn flag_keys(keys: &KeyArgs) -> Result<KeySpecGroup> {
+    let context = kms_context(keys.encryption_context.as_deref())?;
+    refuse_hckms(keys.hckms.as_deref())?;
     let mut g = Vec::new();
     for r in keys.age.as_deref().map(config::split_keys).unwrap_or_default() {
         g.push(KeySpec::Age(r));
@@ -312,7 +372,7 @@ fn flag_keys(keys: &KeyArgs) -> Result<KeySpecGroup> {
         g.push(KeySpec::Kms {
             arn,
             role: None,
-            context: Default::default(),
+            context: context.clone(),
             aws_profile: keys.aws_profile.clone().unwrap_or_default(),
         });
     }
@@ -447,53 +507,14 @@ fn write_verified(path: &Path, data: &Verified, sensitivity: Sensitivity) -> Res
     fsio::write_file(path, data, sensitivity).map(|_| ())
 }
 
-/// Runs `work` over the files (concurrently for batches) and reports each failure; the exit code is
-/// that of the first failure, 0 when all succeeded.
-fn for_each_file<F>(files: &[PathBuf], jobs: Option<usize>, work: F) -> std::result::Result<i32, Failure>
-where
-    F: Fn(Option<&Path>) -> Result<()> + Sync,
-{
-    if files.is_empty() {
-        return work(None).map(|_| 0).map_err(at(None));
-    }
-    if files.len() == 1 {
-        return work(Some(&files[0])).map(|_| 0).map_err(at(Some(&files[0])));
-    }
-    let jobs = jobs.unwrap_or(8).clamp(1, 64).min(files.len());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Result<()>>>> = files.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            crate::stack::spawn_scoped(s, || loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= files.len() {
-                    break;
-                }
-                let r = work(Some(&files[i]));
-                if let Ok(mut slot) = results[i].lock() {
-                    *slot = Some(r);
-                }
-            });
-        }
-    });
-    let mut first_code = 0;
-    let mut failed = Vec::new();
-    for (file, slot) in files.iter().zip(results) {
-        let r = slot.into_inner().ok().flatten().unwrap_or_else(|| Err(Error::Generic("not processed".into())));
-        if let Err(e) = r {
-            if first_code == 0 {
-                first_code = e.exit_code();
-            }
-            crate::errln!("kvsops: {}", Failure { file: Some(file.clone()), error: e });
-            failed.push(file.display().to_string());
-        }
-    }
-    if failed.is_empty() {
-        crate::errln!("kvsops: {} files processed", files.len());
-    } else {
-        crate::errln!("kvsops: {} of {} files failed: {}", failed.len(), files.len(), failed.join(", "));
-    }
-    Ok(first_code)
+/// Reads the encrypted file of `rotate`, `set`, `unset`, `exec-env`, `exec-file` and `groups`: a
+/// missing file is a read error there (exit 2, "Error reading file" in sops), where `encrypt`,
+/// `decrypt`, `edit` and the legacy form check for it first (exit 100).
+fn read_existing(path: &Path) -> Result<Vec<u8>> {
+    fsio::read_file(path).map_err(|e| match e {
+        Error::FileNotFound(path) => Error::Io { path, source: std::io::ErrorKind::NotFound.into() },
+        e => e,
+    })
 }
 
 fn read_input(path: Option<&Path>) -> Result<Vec<u8>> {
@@ -508,7 +529,8 @@ fn encrypt_cmd(global: &GlobalArgs, keys: &KeyArgs, rules: &RuleArgs, io: &IoArg
     let settings = store_settings(cfg.as_ref(), io);
     let sink = sink(io, files).map_err(at(None))?;
     let keyring = keyring(global, None).map_err(at(None))?;
-    for_each_file(files, io.jobs, |path| {
+    let batch = batch::Batch::expand(files, cfg.as_ref(), io.in_place, "encrypt").map_err(at(None))?;
+    batch::for_each_file(&batch, io.jobs, |path| {
         let rule_path = io.filename_override.as_deref().or(path);
         let params = encrypt_params(cfg.as_ref(), rule_path, keys, rules)?;
         // sops needs a name for standard input (its creation rule and format come from it); kvsops
@@ -537,7 +559,8 @@ fn decrypt_cmd(global: &GlobalArgs, io: &IoArgs, dec: &DecryptArgs, files: &[Pat
     let keyring = keyring(global, Some(dec)).map_err(at(None))?;
     let extract = dec.extract.as_deref().map(ops::treepath::parse).transpose().map_err(at(None))?;
     let opts = DecryptOptions { ignore_mac: dec.ignore_mac };
-    for_each_file(files, io.jobs, |path| {
+    let batch = batch::Batch::expand(files, cfg.as_ref(), io.in_place, "decrypt").map_err(at(None))?;
+    batch::for_each_file(&batch, io.jobs, |path| {
         let (in_fmt, out_fmt) = formats(path, io)?;
         let input = read_input(path)?;
         check_sink(&sink, path)?;
@@ -561,7 +584,13 @@ fn filestatus_cmd(global: &GlobalArgs, input_type: Option<&str>, file: &Path) ->
         Some(t) => parse_format(t).map_err(at(Some(file)))?,
         None => Format::from_path(file),
     };
-    let input = fsio::read_file(file).map_err(at(Some(file)))?;
+    // sops fails with its generic exit code (1) on a file it cannot read here.
+    let input = fsio::read_file(file)
+        .map_err(|e| match e {
+            Error::FileNotFound(_) | Error::Io { .. } => Error::Generic(format!("cannot check file status: {e}")),
+            e => e,
+        })
+        .map_err(at(Some(file)))?;
     let store: Box<dyn Store> = fmt.store(&settings);
     let encrypted = match store.load_encrypted(&input) {
         Ok(f) => !f.metadata.version.is_empty() && !f.metadata.mac.is_empty(),

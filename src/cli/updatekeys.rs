@@ -1,6 +1,6 @@
 //! `kvsops updatekeys FILE...`: show each file's key changes against its creation rule, ask
-//! (unless `-y`), re-wrap the data key. With several files every file is tried and the exit code
-//! is 1 when any failed.
+//! (unless `-y`), re-wrap the data key. With several files, or a directory (every file under it
+//! that a creation rule governs), every file is tried and the exit code is 1 when any failed.
 
 use std::path::{Path, PathBuf};
 
@@ -29,21 +29,16 @@ pub(super) fn run(
         ..Default::default()
     }))
     .map_err(at(None))?;
-    let mut failed = 0;
-    for file in files {
-        if let Err(e) = update_one(&cfg, &keyring, yes, input_type, shamir_threshold, file) {
-            if files.len() == 1 {
-                return Err(at(Some(file))(e));
-            }
-            crate::errln!("kvsops: {}: {e}", file.display());
-            failed += 1;
-        }
-    }
-    if failed > 0 {
-        crate::errln!("kvsops: failed updating {failed} of {} files", files.len());
-        return Ok(crate::error::exit::GENERIC);
-    }
-    Ok(0)
+    let mut batch = super::batch::Batch::expand(files, Some(&cfg), true, "updatekeys").map_err(at(None))?;
+    batch.interactive = !yes;
+    // Questions are asked one file at a time; with -y the files are updated concurrently.
+    let jobs = if yes { None } else { Some(1) };
+    let code = super::batch::for_each_file(&batch, jobs, |file| {
+        let file = file.ok_or_else(|| Error::Conflict("updatekeys needs a file".into()))?;
+        update_one(&cfg, &keyring, yes, input_type, shamir_threshold, file)
+    })?;
+    // As sops: with several files every file is tried and any failure is exit 1.
+    Ok(if code != 0 && (batch.trees || batch.targets.len() > 1) { crate::error::exit::GENERIC } else { code })
 }
 
 fn update_one(
@@ -54,15 +49,16 @@ fn update_one(
     shamir_threshold: Option<u32>,
     file: &Path,
 ) -> Result<()> {
-    if file.is_dir() {
-        return Err(Error::Conflict("can't operate on a directory".into()));
-    }
     let fmt = match input_type {
         Some(t) => super::parse_format(t)?,
         None => Format::from_path(file),
     };
     let store = fmt.store(&cfg.stores);
-    let input = fsio::read_file(file)?;
+    // sops: any failure of a single file here is its generic exit code, a missing file too.
+    let input = fsio::read_file(file).map_err(|e| match e {
+        Error::FileNotFound(_) => Error::Generic(e.to_string()),
+        e => e,
+    })?;
     fsio::check_writable(file)?;
     let rule = cfg.rule_for(file).ok_or_else(|| {
         Error::Config(format!("no creation rule in {} matches this file", cfg.path.display()))
@@ -72,10 +68,10 @@ fn update_one(
         crate::errln!("kvsops: {}: already up to date", file.display());
         return Ok(());
     }
-    crate::outln!("{}:", file.display());
-    crate::out!("{}", plan.render());
+    let question = if yes { "" } else { "Is this okay? [y/N] " };
+    // One write per file, so concurrent files (-y) do not interleave their lines.
+    crate::out!("{}:\n{}{question}", file.display(), plan.render());
     if !yes {
-        crate::out!("Is this okay? [y/N] ");
         let mut answer = String::new();
         match std::io::stdin().read_line(&mut answer) {
             Ok(n) if n > 0 => {}

@@ -17,6 +17,8 @@
 //! Everything else fails at once with a message saying what to do (permissions, names, versions).
 
 pub mod credential;
+pub mod doctor;
+mod reach;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -320,6 +322,15 @@ fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// A successful operation and how it went.
+#[derive(Debug)]
+struct Attempted<T> {
+    value: T,
+    attempts: u32,
+    /// The last transient error that was retried, if any.
+    retried: Option<String>,
+}
+
 /// Why an operation finally failed (after retries, if any).
 #[derive(Debug)]
 struct Failure {
@@ -449,7 +460,23 @@ impl Shared {
     }
 
     /// Runs one vault operation with bounded retries; errors are reported with the key named.
-    async fn call<T, F, Fut>(&self, op: Op, target: &Target<'_>, mut attempt: F) -> Result<T>
+    async fn call<T, F, Fut>(&self, op: Op, target: &Target<'_>, attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = azure_core::Result<T>>,
+    {
+        match self.call_classified(attempt).await {
+            Ok(done) => Ok(done.value),
+            Err(failure) => {
+                let identity = self.credential.identity();
+                Err(key_error(failure_message(op, target, identity.as_deref(), &failure, self.budget)))
+            }
+        }
+    }
+
+    /// [`Shared::call`] without the message: the classified failure, or the value with how many
+    /// attempts it took (`kvsops doctor` reports both).
+    async fn call_classified<T, F, Fut>(&self, mut attempt: F) -> std::result::Result<Attempted<T>, Failure>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = azure_core::Result<T>>,
@@ -473,7 +500,13 @@ impl Shared {
                 }
             };
             let e = match result {
-                Ok(v) => return Ok(v),
+                Ok(value) => {
+                    let retried = last.and_then(|c| match c {
+                        Class::Transient { what, .. } => Some(what),
+                        _ => None,
+                    });
+                    return Ok(Attempted { value, attempts, retried });
+                }
                 Err(e) => e,
             };
             let class = classify(&e);
@@ -488,8 +521,7 @@ impl Shared {
             last = Some(class);
             tokio::time::sleep(delay).await;
         };
-        let identity = self.credential.identity();
-        Err(key_error(failure_message(op, target, identity.as_deref(), &failure, self.budget)))
+        Err(failure)
     }
 
     /// The key's current version: asked once per run per key.

@@ -242,11 +242,19 @@ impl Keyring {
     /// Sets the decryption order from `--decryption-order` / `SOPS_DECRYPTION_ORDER` (comma list).
     pub fn set_decryption_order(&mut self, order: &str) -> Result<()> {
         let mut kinds = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
         for name in order.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let kind = KeyKind::from_name(name)
-                .ok_or_else(|| Error::Config(format!("unknown key type {name:?} in decryption order")))?;
+            // sops ignores a name it does not know (and still refuses one named twice).
+            let Some(kind) = KeyKind::from_name(name) else {
+                if seen.contains(&name) {
+                    return Err(Error::DuplicateDecryptionKeyType(name.to_string()));
+                }
+                seen.push(name);
+                crate::errln!("kvsops: warning: unknown key type {name:?} in the decryption order is ignored");
+                continue;
+            };
             if kinds.contains(&kind) {
-                return Err(Error::Config(format!("key type {name:?} appears twice in decryption order")));
+                return Err(Error::DuplicateDecryptionKeyType(name.to_string()));
             }
             kinds.push(kind);
         }

@@ -29,6 +29,7 @@ use crate::tree::{walk_leaves, Document, Leaf, Mapping, MisplacedComment, Node, 
 
 use super::display_path;
 use super::git;
+use super::listing::{self, Tracked};
 
 /// At most this many plaintext key paths are listed for a file that is not encrypted at all.
 const MAX_LISTED_PLAIN_KEYS: usize = 20;
@@ -117,12 +118,13 @@ impl<'a> Checker<'a> {
             return None;
         }
         if let Some(cfg) = self.config {
-            if let Some(rule) = cfg.rule_for(&c.rule_path) {
-                let index = cfg.creation_rules.iter().position(|r| std::ptr::eq(r, rule));
-                if let Some(i) = index {
-                    if rule.path_regex.is_some() || c.explicit {
-                        return Some(Scope::Governed(i));
-                    }
+            if let Some((i, _)) = listing::governing_rule(cfg, &c.rule_path) {
+                return Some(Scope::Governed(i));
+            }
+            // A catch-all rule governs a file only when it is named explicitly.
+            if c.explicit {
+                if let Some(i) = cfg.rule_for(&c.rule_path).and_then(|rule| cfg.creation_rules.iter().position(|r| std::ptr::eq(r, rule))) {
+                    return Some(Scope::Governed(i));
                 }
             }
         }
@@ -403,8 +405,8 @@ pub struct Report {
 }
 
 /// The working-tree files to check: the named ones (directories expanded through git when inside
-/// a work tree, by walking otherwise), or with no names every file git tracks (the whole
-/// repository), or the whole working directory tree outside git. Paths are relative to `cwd`.
+/// a work tree, by walking otherwise; see [`listing`]), or with no names every file git tracks (the
+/// whole repository), or the whole working directory tree outside git. Paths are relative to `cwd`.
 pub fn list_worktree(cwd: &Path, paths: &[PathBuf]) -> Result<Vec<Candidate>> {
     let in_git = git::toplevel(cwd).is_some();
     let mut out = Vec::new();
@@ -414,50 +416,23 @@ pub fn list_worktree(cwd: &Path, paths: &[PathBuf]) -> Result<Vec<Candidate>> {
             out.extend(git::ls_files(cwd, &[])?.into_iter().map(|p| plain(p, false)));
             out.extend(git::ls_untracked_temp_files(cwd, &[])?.into_iter().map(|p| plain(p, false)));
         } else {
-            walk_dir(Path::new("."), &mut |p| out.push(plain(strip_dot(p), false)))?;
+            listing::walk_dir(Path::new("."), cwd, &mut |p| out.push(plain(p, false)))?;
         }
         return Ok(out);
     }
     for p in paths {
         let full = cwd.join(p);
         if full.is_dir() {
+            out.extend(listing::files_under(cwd, p, Tracked::Only)?.into_iter().map(|p| plain(p, false)));
             if in_git {
                 let spec: Vec<OsString> = vec![p.clone().into_os_string()];
-                out.extend(git::ls_files(cwd, &spec)?.into_iter().map(|p| plain(p, false)));
                 out.extend(git::ls_untracked_temp_files(cwd, &spec)?.into_iter().map(|p| plain(p, false)));
-            } else {
-                walk_dir(p, &mut |f| out.push(plain(f, false)))?;
             }
         } else {
             out.push(plain(p.clone(), true));
         }
     }
     Ok(out)
-}
-
-fn strip_dot(p: PathBuf) -> PathBuf {
-    p.strip_prefix(".").map(Path::to_path_buf).unwrap_or(p)
-}
-
-/// Every regular file under `dir` (symlinks not followed, `.git` skipped), in a stable order.
-fn walk_dir(dir: &Path, found: &mut dyn FnMut(PathBuf)) -> Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .filter_map(|e| e.ok())
-        .collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let Ok(ft) = e.file_type() else { continue };
-        let p = dir.join(e.file_name());
-        if ft.is_dir() {
-            if e.file_name() != ".git" {
-                walk_dir(&p, found)?;
-            }
-        } else if ft.is_file() {
-            found(p);
-        }
-    }
-    Ok(())
 }
 
 /// Checks working-tree files.

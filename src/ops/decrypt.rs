@@ -30,7 +30,7 @@ pub fn decrypt_file(input: &[u8], store: &dyn Store, keyring: &Keyring, opts: De
 }
 
 fn decrypt_file_with(input: &[u8], store: &dyn Store, keyring: &Keyring, opts: DecryptOptions, remember_ivs: bool) -> Result<Decrypted> {
-    let file = store.load_encrypted(input)?;
+    let file = store.load_encrypted(input).map_err(Error::in_encrypted_file)?;
     let mut documents = file.documents;
     let metadata = file.metadata;
     let key = super::get_data_key(&metadata, keyring)?;
@@ -90,7 +90,8 @@ fn decrypt_streamed(input: &[u8], store: &dyn Store, keyring: &Keyring, opts: De
             let plain = crypto.decrypt(ctx, leaf)?;
             log.record(ctx, &plain);
             Ok(plain)
-        })?
+        })
+        .map_err(Error::in_encrypted_file)?
         else {
             return Ok(None);
         };
@@ -128,13 +129,20 @@ pub fn extract(documents: &[Document], path: &[super::treepath::Step], out_store
                 Value::Bool(b) => b.to_string(),
                 other => String::from_utf8_lossy(&crate::cipher::value_bytes(other)).into_owned(),
             };
-            text.push('\n');
+            // sops's EmitValue: go-yaml ends the value with a newline, encoding/json does not.
+            if out_store.format() != crate::stores::Format::Json {
+                text.push('\n');
+            }
             Ok(Verified::raw_value(text.into_bytes()))
         }
         other => {
             // A subtree is written as a document of the output format: it must read back as
-            // that document (a mapping as itself, anything else under `value`).
-            let out = out_store.emit_value(other)?;
+            // that document (a mapping as itself, anything else under `value`). sops writes a
+            // mapping as a whole plain file and anything else with the store's EmitValue.
+            let out = match other {
+                Node::Map(m) => out_store.emit_plain(&[Document::new(m.clone())], None)?,
+                other => out_store.emit_value(other)?,
+            };
             let root = match other {
                 Node::Map(m) => m.clone(),
                 other => {
@@ -152,6 +160,12 @@ pub fn extract(documents: &[Document], path: &[super::treepath::Step], out_store
                     let mut wrapped = b"{\"value\": ".to_vec();
                     wrapped.extend_from_slice(&out);
                     wrapped.push(b'}');
+                    verify::plaintext(wrapped, out_store, &[Document::new(root)], fidelity)?;
+                    Ok(verify::Verified::raw_value(out))
+                }
+                // go-yaml's bare list (`- 1`) is read back as the document `value:` + the list.
+                (crate::stores::Format::Yaml, Node::Seq(_)) => {
+                    let wrapped = crate::stores::yaml::wrap_value(&out);
                     verify::plaintext(wrapped, out_store, &[Document::new(root)], fidelity)?;
                     Ok(verify::Verified::raw_value(out))
                 }

@@ -25,78 +25,31 @@ pub fn env_pairs(documents: &[Document]) -> Result<Vec<(String, OsString)>> {
     for item in &doc.root.items {
         let MapItem::Entry(e) = item else { continue };
         let Node::Scalar(s) = &e.value else {
-            return Err(Error::InvalidValue(format!(
+            // sops: exit 1 (its generic code), not the invalid-value code of `set`.
+            return Err(Error::Generic(format!(
                 "cannot use complex value in environment; offending key {}",
                 e.key
             )));
         };
         if e.key.contains('=') {
-            return Err(Error::InvalidValue(format!("cannot use keys with '=' in environment: {}", e.key)));
+            return Err(Error::Generic(format!("cannot use keys with '=' in environment: {}", e.key)));
         }
         out.push((e.key.clone(), env_value(&s.value)));
     }
     Ok(out)
 }
 
-/// sops's `ValToString` for one scalar.
+/// sops's `ValToString` for one scalar, as an environment value (raw bytes pass through).
 pub fn env_value(v: &Value) -> OsString {
-    match v {
-        Value::Str(s) => s.into(),
-        #[cfg(unix)]
-        Value::Bytes(b) => {
-            use std::os::unix::ffi::OsStringExt;
-            OsString::from_vec(b.clone())
-        }
-        #[cfg(not(unix))]
-        Value::Bytes(b) => String::from_utf8_lossy(b).into_owned().into(),
-        Value::Bool(b) => b.to_string().into(),
-        Value::Int(i) => i.to_string().into(),
-        Value::Float(f) => go_float_env(*f).into(),
-        Value::Time(t) => strip_fraction(t).into(),
-        // Go prints a nil interface as "<nil>"; sops passes that through.
-        Value::Null => "<nil>".into(),
+    let text = crate::gofmt::val_to_string(v);
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStringExt;
+        OsString::from_vec(text.into_owned())
     }
-}
-
-/// `time.Format(RFC3339)`: the RFC 3339 text without fractional seconds.
-fn strip_fraction(t: &str) -> String {
-    match t.find('.') {
-        Some(dot) if t[..dot].contains('T') => {
-            let rest = &t[dot + 1..];
-            let zone = rest.find(|c: char| !c.is_ascii_digit()).map(|i| &rest[i..]).unwrap_or("");
-            format!("{}{}", &t[..dot], zone)
-        }
-        _ => t.to_string(),
-    }
-}
-
-/// Go's `strconv.FormatFloat(v, 'G', -1, 64)`, with `.0` added when the result looks like an
-/// integer (sops's `ValToString`): `5` → `5.0`, `1e21` → `1E+21`, `0.00001` → `1E-05`.
-pub fn go_float_env(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
-    }
-    // Shortest round-trip digits and decimal exponent from Rust's `{:e}` (same digits as Go).
-    let sci = format!("{:e}", f.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
-    let sign = if f.is_sign_negative() { "-" } else { "" };
-    // Go's %G with the shortest precision uses the exponent form when exp < -4 || exp >= 6.
-    let s = if !(-4..6).contains(&exp) {
-        let (first, rest) = digits.split_at(1);
-        let frac = if rest.is_empty() { String::new() } else { format!(".{rest}") };
-        format!("{sign}{first}{frac}E{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
-    } else {
-        format!("{sign}{}", f.abs())
-    };
-    if s.contains('.') || s.contains('E') || s.contains("Inf") || s.contains("NaN") {
-        s
-    } else {
-        format!("{s}.0")
+    #[cfg(not(unix))]
+    {
+        String::from_utf8_lossy(&text).into_owned().into()
     }
 }
 
@@ -257,6 +210,7 @@ fn write_private_file(dir: &Path, name: &str, exact: bool, data: &[u8]) -> Resul
 }
 
 #[cfg(unix)]
+#[allow(unsafe_code)]
 fn make_fifo(path: &Path) -> Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes())
@@ -287,24 +241,6 @@ fn release_fifo_writer(path: &Path) {
 mod tests {
     use super::*;
     use crate::tree::{Mapping, Scalar};
-
-    #[test]
-    fn floats_are_spelled_as_sops_does() {
-        for (f, want) in [
-            (5.0, "5.0"),
-            (1.5, "1.5"),
-            (-2.0, "-2.0"),
-            (100000.0, "100000.0"),
-            (1234567.0, "1.234567E+06"),
-            (1e21, "1E+21"),
-            (0.0001, "0.0001"),
-            (0.00001, "1E-05"),
-            (1234.56789, "1234.56789"),
-            (0.0, "0.0"),
-        ] {
-            assert_eq!(go_float_env(f), want, "{f}");
-        }
-    }
 
     #[test]
     fn env_pairs_take_top_level_scalars() {

@@ -98,6 +98,23 @@ pub fn ls_files(cwd: &Path, pathspecs: &[OsString]) -> Result<Vec<PathBuf>> {
     Ok(split_z(&out.stdout).map(path_from_bytes).collect())
 }
 
+/// The files under `pathspecs` (relative to `cwd`) that git tracks or would add with `git add -A`:
+/// tracked files and untracked files that are not ignored. A tracked file deleted from the work
+/// tree is still listed; callers skip what is not there.
+pub fn ls_files_not_ignored(cwd: &Path, pathspecs: &[OsString]) -> Result<Vec<PathBuf>> {
+    let out = Command::new("git")
+        .current_dir(cwd)
+        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--"])
+        .args(pathspecs)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| git_error("ls-files", format!("cannot run git: {e}")))?;
+    if !out.status.success() {
+        return Err(git_error("ls-files", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(split_z(&out.stdout).map(path_from_bytes).collect())
+}
+
 /// Untracked, not ignored files named like a kvsops temporary file (`.kvsops-*.tmp`, what
 /// `git add -A` would pick up), as paths relative to `cwd`: in the whole repository when `dirs` is
 /// empty, otherwise under those directories.

@@ -59,7 +59,7 @@ fn regroup(
     threshold: Option<u32>,
     change: impl FnOnce(&mut Vec<KeySpecGroup>) -> Result<()>,
 ) -> Result<super::verify::Verified> {
-    let file = in_store.load_encrypted(input)?;
+    let file = in_store.load_encrypted(input).map_err(crate::error::Error::in_encrypted_file)?;
     let key = super::get_data_key(&file.metadata, keyring)?;
     let mut groups = spec_groups(&file.metadata);
     change(&mut groups)?;

@@ -6,12 +6,14 @@
 
 pub mod check;
 pub mod decrypt;
+pub mod doctor;
 pub mod edit;
 pub mod encrypt;
 pub mod git;
 pub mod merge;
 pub mod exec;
 pub mod groups;
+pub mod listing;
 pub mod rewrite;
 pub mod rotate;
 pub mod set;

@@ -15,6 +15,9 @@
 //! ends) and, once it holds the lock, no new section can start before the process exits.
 //! Handlers are installed once, on first use, and are reset to the default in children by `exec`.
 
+// This module calls the OS through `libc` for signal handlers (sigaction, write(2) from the handler, kill); each call has a SAFETY comment.
+#![allow(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, MutexGuard, Once, RwLock, RwLockReadGuard};
@@ -55,23 +58,17 @@ fn install() {}
 #[cfg(unix)]
 fn install() {
     INSTALL.call_once(|| {
-        let mut fds = [0 as libc::c_int; 2];
-        // SAFETY: fds is a valid array of two ints for pipe2 to fill.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            return;
-        }
-        let read_fd = fds[0];
-        PIPE_WRITE.store(fds[1], Ordering::SeqCst);
+        use std::io::Read as _;
+        use std::os::fd::IntoRawFd as _;
+        // std's pipe is close-on-exec on every Unix (`pipe2` is Linux and BSD only).
+        let Ok((mut reader, writer)) = std::io::pipe() else { return };
+        PIPE_WRITE.store(writer.into_raw_fd(), Ordering::SeqCst);
         let spawned = std::thread::Builder::new().name("kvsops-signals".into()).spawn(move || loop {
-            let mut b = 0u8;
-            // SAFETY: reading one byte into a valid stack buffer from the pipe we own.
-            let n = unsafe { libc::read(read_fd, &mut b as *mut u8 as *mut libc::c_void, 1) };
-            if n == 1 {
-                handle(b as libc::c_int);
-            } else if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            } else {
-                return;
+            let mut b = [0u8; 1];
+            match reader.read(&mut b) {
+                Ok(1) => handle(libc::c_int::from(b[0])),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                _ => return,
             }
         });
         if spawned.is_err() {

@@ -114,7 +114,7 @@ pub fn set(root: &mut Mapping, path: &[Step], value: Node) -> Result<bool> {
 
 fn set_node(node: &mut Node, path: &[Step], value: Node) -> Result<bool> {
     let Some((step, rest)) = path.split_first() else {
-        let changed = !same_value(node, &value);
+        let changed = !crate::tree::same_content(node, &value);
         *node = value;
         return Ok(changed);
     };
@@ -156,10 +156,6 @@ fn set_node(node: &mut Node, path: &[Step], value: Node) -> Result<bool> {
             }
         }
     }
-}
-
-fn same_value(a: &Node, b: &Node) -> bool {
-    crate::tree::same_content(a, b)
 }
 
 /// Removes the node at `path`. Returns `PathNotFound` when it does not exist.

@@ -70,7 +70,7 @@ pub fn plan(
     if groups.is_empty() || groups.iter().any(|g| g.is_empty()) {
         return Err(Error::NoKeys);
     }
-    let file = store.load_encrypted(input)?;
+    let file = store.load_encrypted(input).map_err(crate::error::Error::in_encrypted_file)?;
     let current = spec_groups(&file.metadata);
     let diffs = diff_groups(&current, groups);
     let old_threshold = file.metadata.shamir_threshold.filter(|t| *t > 0);

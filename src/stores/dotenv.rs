@@ -23,7 +23,7 @@
 
 use crate::error::{Error, Result};
 use crate::metadata::{flatten, unflatten, Metadata};
-use crate::stores::json::{same_value, Edits};
+use crate::stores::splice::Edits;
 use crate::stores::{contains, EncryptedFile, Format, Store};
 use crate::tree::{Comment, DocLayout, Document, Entry, MapItem, Mapping, Node, Scalar, Src, Value};
 
@@ -106,50 +106,12 @@ fn scan(input: &[u8]) -> Result<Mapping> {
     Ok(Mapping { items, src: Some(Src { start: 0, end: input.len(), style: 0, aux }) })
 }
 
-/// sops's `ValToString` for values that are not strings (a converted file's numbers, booleans,
-/// times): Go's `%G` floats with at least one decimal, `true`/`false`, RFC 3339 times.
-pub(crate) fn val_to_string(v: &Value) -> Vec<u8> {
-    match v {
-        Value::Str(s) => s.as_bytes().to_vec(),
-        Value::Bytes(b) => b.clone(),
-        Value::Int(i) => i.to_string().into_bytes(),
-        Value::Bool(b) => b.to_string().into_bytes(),
-        Value::Null => b"<nil>".to_vec(),
-        Value::Time(t) => crate::timefmt::parse_rfc3339(t)
-            .map(crate::timefmt::format_rfc3339)
-            .unwrap_or_else(|| t.clone())
-            .into_bytes(),
-        Value::Float(f) => go_float_g(*f).into_bytes(),
-    }
-}
-
-/// `strconv.FormatFloat(f, 'G', -1, 64)`, with `.0` added when it would read as an integer.
-fn go_float_g(f: f64) -> String {
-    if !f.is_finite() {
-        return crate::cipher::format_float(f);
-    }
-    let e = format!("{f:E}"); // shortest digits: "1.2345E8", "-1E-7"
-    let (mant, exp) = e.split_once('E').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let s = if f != 0.0 && !(-4..6).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mant}E{sign}{:02}", exp.abs())
-    } else {
-        crate::cipher::format_float(f)
-    };
-    if s.contains('.') || s.contains('E') {
-        s
-    } else {
-        format!("{f:.1}")
-    }
-}
-
 /// The text of a value on a dotenv line.
 fn render_value(key: &str, node: &Node) -> Result<Vec<u8>> {
     match node {
         Node::Scalar(Scalar { value: Value::Str(s), .. }) => Ok(s.replace('\n', "\\n").into_bytes()),
         Node::Scalar(Scalar { value: Value::Bytes(b), .. }) => Ok(replace_bytes(b, b"\n", b"\\n")),
-        Node::Scalar(s) => Ok(val_to_string(&s.value)),
+        Node::Scalar(s) => Ok(crate::gofmt::val_to_string(&s.value).into_owned()),
         _ => Err(Error::DumpTree(format!("cannot use complex value in dotenv file; offending key {key}"))),
     }
 }
@@ -252,7 +214,7 @@ fn splice(root: &Mapping, source: &[u8]) -> Result<Option<Vec<u8>>> {
                     }
                 }
                 if let (Node::Scalar(ds), Node::Scalar(ss)) = (&d.value, &s.value) {
-                    if !same_value(&ds.value, &ss.value) {
+                    if !ds.value.same(&ss.value) {
                         let sp = ss.src.unwrap_or_default();
                         edits.replace(sp.start, sp.end, render_value(&d.key, &d.value)?);
                     }
@@ -462,12 +424,7 @@ mod tests {
     }
 
     #[test]
-    fn non_strings_use_go_val_to_string() {
-        for (f, s) in [(1.0, "1.0"), (1.5, "1.5"), (123456789.0, "1.23456789E+08"), (1e-5, "1E-05"), (0.0001, "0.0001"), (100000.0, "100000.0")] {
-            assert_eq!(go_float_g(f), s);
-        }
-        assert_eq!(val_to_string(&Value::Bool(true)), b"true");
-        assert_eq!(val_to_string(&Value::Time("2024-01-02T03:04:05.5+01:00".into())), b"2024-01-02T03:04:05+01:00");
+    fn complex_values_are_refused() {
         let mut root = Mapping::new();
         root.push("m", Node::Map(Mapping::new()));
         assert!(DotenvStore.emit_plain(&[Document::new(root)], None).is_err());

@@ -29,7 +29,6 @@
 
 use crate::error::{Error, Result};
 use crate::metadata::{flatten, unflatten, Metadata};
-use crate::stores::dotenv::val_to_string;
 use crate::stores::{contains, EncryptedFile, Format, Store};
 use crate::tree::{Comment, Document, MapItem, Mapping, Node, Scalar, Value};
 
@@ -334,7 +333,7 @@ fn sections_from_tree(root: &Mapping) -> Result<Vec<Section>> {
                     }
                     let value = match &k.value {
                         Node::Scalar(Scalar { value: Value::Bytes(b), .. }) => String::from_utf8_lossy(b).into_owned(),
-                        Node::Scalar(s) => String::from_utf8_lossy(&val_to_string(&s.value)).into_owned(),
+                        Node::Scalar(s) => String::from_utf8_lossy(&crate::gofmt::val_to_string(&s.value)).into_owned(),
                         _ => {
                             return Err(Error::Unsupported(format!(
                                 "INI key {:?} in section {:?} holds a nested value",

@@ -10,6 +10,7 @@ pub mod binary;
 pub mod dotenv;
 pub mod ini;
 pub mod json;
+mod splice;
 pub mod yaml;
 
 use std::path::Path;

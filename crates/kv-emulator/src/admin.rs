@@ -15,6 +15,11 @@ struct IdentityBody {
 }
 
 #[derive(Deserialize)]
+struct KeyVaultBody {
+    vault: String,
+}
+
+#[derive(Deserialize)]
 struct KeyBody {
     vault: String,
     name: String,
@@ -75,6 +80,13 @@ pub async fn handle(shared: &Arc<Shared>, method: &hyper::Method, path: &str, bo
         ("POST", "/_admin/deny") => match parse::<IdentityBody>(body) {
             Ok(b) => {
                 st.deny_identity(&b.identity);
+                ok()
+            }
+            Err(e) => bad_request(&e),
+        },
+        ("POST", "/_admin/unresolvable") => match parse::<KeyVaultBody>(body) {
+            Ok(b) => {
+                st.make_unresolvable(&b.vault);
                 ok()
             }
             Err(e) => bad_request(&e),

@@ -29,6 +29,8 @@ pub struct Config {
     pub identity_header: Option<String>,
     /// Identities whose Key Vault requests get 403.
     pub deny_identities: Vec<String>,
+    /// Vaults (name, host or URL) whose tunnels fail as a DNS failure at the proxy (502).
+    pub unresolvable: Vec<String>,
     /// Latency settings applied at start.
     pub latency: Vec<Latency>,
     /// Faults queued at start.
@@ -49,6 +51,7 @@ impl Default for Config {
             client_secret: None,
             identity_header: None,
             deny_identities: Vec::new(),
+            unresolvable: Vec::new(),
             latency: Vec::new(),
             faults: Vec::new(),
             keys: Vec::new(),

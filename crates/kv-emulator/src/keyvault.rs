@@ -131,9 +131,23 @@ pub async fn handle(
         o.injected = true;
         return o;
     }
-    who(Outcome::plain(
+    let mut o = who(Outcome::plain(
         execute(state, host, &route, &token, body).await,
-    ))
+    ));
+    if matches!(route.op, Op::Decrypt | Op::UnwrapKey) {
+        // Ciphertexts are public (files carry them): a fingerprint lets tests tell which one
+        // a client asked to decrypt.
+        if let Ok(value) = parse_op_body(body) {
+            o.note = Some(format!("ciphertext sha256 {}", ciphertext_fingerprint(&value)));
+        }
+    }
+    o
+}
+
+/// The hex SHA-256 of a ciphertext, as the log's decrypt notes show it.
+pub fn ciphertext_fingerprint(ciphertext: &[u8]) -> String {
+    use sha2::Digest as _;
+    Sha256::digest(ciphertext).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn execute(

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use config::Config;
+pub use keyvault::ciphertext_fingerprint;
 pub use error::Error;
 pub use state::{CredentialKind, Fault, Latency, LogEntry, Op, TokenInfo};
 
@@ -145,7 +146,19 @@ impl Emulator {
         self.shared.state.deny_identity(identity);
     }
 
-    /// Clears faults, latency, denials and the request log.
+    /// Makes the proxy refuse tunnels to `vault` (name, host or URL) with 502, as a proxy whose DNS
+    /// lookup of a vault that does not exist failed.
+    pub fn make_unresolvable(&self, vault: &str) {
+        self.shared.state.make_unresolvable(vault);
+    }
+
+    /// The values of every token issued so far: for tests asserting that a client never prints
+    /// one (neither the admin API nor the log exposes them).
+    pub fn token_values(&self) -> Vec<String> {
+        self.shared.state.token_values()
+    }
+
+    /// Clears faults, latency, denials, unresolvable names and the request log.
     pub fn reset(&self) {
         self.shared.state.reset();
     }

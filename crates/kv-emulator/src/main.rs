@@ -39,6 +39,9 @@ struct Args {
     /// Answer 403 to Key Vault requests made as this identity, repeatable.
     #[arg(long = "deny-identity")]
     deny_identities: Vec<String>,
+    /// Answer tunnels to this vault (name or host) with 502, as a proxy whose DNS lookup failed (repeatable).
+    #[arg(long = "unresolvable")]
+    unresolvable: Vec<String>,
     /// Pre-create a key, as vault/name (repeatable).
     #[arg(long = "key")]
     keys: Vec<String>,
@@ -112,6 +115,7 @@ fn run(args: Args) -> Result<(), String> {
         client_secret: args.client_secret.clone(),
         identity_header: args.identity_header.clone(),
         deny_identities: args.deny_identities.clone(),
+        unresolvable: args.unresolvable.clone(),
         latency: args
             .latency_ms
             .map(|ms| Latency { ms, op: None })

@@ -23,6 +23,8 @@ pub struct Outcome {
     pub credential: Option<CredentialKind>,
     /// Whether the response was an injected fault.
     pub injected: bool,
+    /// A note for the log (never secret material).
+    pub note: Option<String>,
 }
 
 impl Outcome {
@@ -34,6 +36,7 @@ impl Outcome {
             identity: None,
             credential: None,
             injected: false,
+            note: None,
         }
     }
 
@@ -121,8 +124,9 @@ pub fn add_retry_after(r: &mut Resp, fault: &Fault) {
 /// Key Vault's access-policy denial text, naming the missing permission.
 pub fn forbidden_message(op: Op, vault: &str, identity: &str, tenant: &str) -> String {
     let vault_name = vault.split('.').next().unwrap_or(vault);
+    let oid = crate::state::object_id(identity);
     format!(
-        "The user, group or application 'appid={identity};oid=00000000-0000-0000-0000-000000000000;iss=https://sts.windows.net/{tenant}/' \
+        "The user, group or application 'appid={identity};oid={oid};iss=https://sts.windows.net/{tenant}/' \
          does not have keys {} permission on key vault '{vault_name};location=westeurope'. \
          For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287",
         op.permission()

@@ -111,6 +111,9 @@ pub fn prepare(config: &Config) -> Result<Prepared, Error> {
     for id in &config.deny_identities {
         state.deny_identity(id);
     }
+    for vault in &config.unresolvable {
+        state.make_unresolvable(vault);
+    }
     for l in &config.latency {
         state.set_latency(l.clone());
     }
@@ -233,6 +236,9 @@ async fn finish(shared: &Shared, mut e: LogEntry, o: Outcome) -> Resp {
     e.identity = o.identity;
     e.credential = o.credential;
     e.injected = o.injected;
+    if o.note.is_some() {
+        e.note = o.note;
+    }
     shared.state.record(e);
     o.response
 }
@@ -298,6 +304,16 @@ fn connect(shared: Arc<Shared>, conn: u64, req: Request<Incoming>) -> Resp {
         return closing(text(
             403,
             "kv-emulator only tunnels to *.vault.azure.net:443 and its Entra ID hosts\n",
+        ));
+    }
+    if shared.state.is_unresolvable(&host) {
+        // What a forwarding proxy answers when its DNS lookup of the target fails.
+        let mut e = entry("CONNECT", &host, "", 502, conn, false);
+        e.note = Some(format!("simulated DNS failure for {host}"));
+        shared.state.record(e);
+        return closing(text(
+            502,
+            &format!("kv-emulator: DNS lookup of {host} failed (no such host; simulated)\n"),
         ));
     }
     let tls_conn = shared.state.next_connection_id();

@@ -221,6 +221,7 @@ struct Inner {
     faults: Vec<Fault>,
     latency: Vec<Latency>,
     denied: BTreeSet<String>,
+    unresolvable: BTreeSet<String>,
     log: Vec<LogEntry>,
     seq: u64,
 }
@@ -254,6 +255,60 @@ pub fn now_unix() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// A stable, UUID-shaped object id for an emulated identity (the same identity always gets the
+/// same one, as in Entra ID).
+pub fn object_id(identity: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    let h = Sha256::digest(identity.as_bytes());
+    let x: String = h.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &x[0..8], &x[8..12], &x[12..16], &x[16..20], &x[20..32])
+}
+
+/// The claims of an emulated access token (see [`State::issue_token`]).
+fn token_claims(
+    identity: &str,
+    credential: CredentialKind,
+    resource: &str,
+    tenant: &str,
+    expires_on: u64,
+) -> serde_json::Value {
+    let now = now_unix();
+    let mut claims = serde_json::json!({
+        "aud": resource,
+        "iss": format!("https://sts.windows.net/{tenant}/"),
+        "iat": now,
+        "nbf": now,
+        "exp": expires_on,
+        "tid": tenant,
+        "oid": object_id(identity),
+        "sub": object_id(identity),
+        "idtyp": "app",
+    });
+    if let Some(obj) = claims.as_object_mut() {
+        match credential {
+            CredentialKind::ManagedIdentity => {
+                let (appid, mirid) = match identity.strip_prefix("managed-identity:") {
+                    Some(id) => (
+                        id.to_string(),
+                        format!("/subscriptions/00000000-0000-0000-0000-00000000e1e1/resourcegroups/kv-emulator/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{id}"),
+                    ),
+                    None => (
+                        object_id("kv-emulator-app-service"),
+                        "/subscriptions/00000000-0000-0000-0000-00000000e1e1/resourcegroups/kv-emulator/providers/Microsoft.Web/sites/kv-emulator-app".to_string(),
+                    ),
+                };
+                obj.insert("appid".into(), appid.into());
+                obj.insert("xms_mirid".into(), mirid.into());
+            }
+            _ => {
+                obj.insert("appid".into(), identity.into());
+                obj.insert("app_displayname".into(), format!("kv-emulator app {identity}").into());
+            }
+        }
+    }
+    claims
 }
 
 /// A fresh Key Vault-style key version: 32 lower-case hex characters.
@@ -464,7 +519,12 @@ impl State {
 
     // -------------------------------------------------------------- tokens
 
-    /// Issues a new opaque token and remembers who got it; returns (token, expires_on).
+    /// Issues a new token and remembers who got it; returns (token, expires_on).
+    ///
+    /// The token is shaped like Entra ID's: a JWT whose payload carries the identity claims
+    /// clients read for messages (`tid`, `oid`, `appid`, `idtyp`, and `xms_mirid` for managed
+    /// identities), with a random "signature" that makes every token unique. Nothing verifies
+    /// the signature: the emulator recognises its tokens by their whole value.
     pub fn issue_token(
         &self,
         identity: &str,
@@ -474,8 +534,20 @@ impl State {
     ) -> (String, u64) {
         let mut b = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut b);
-        let token = format!("kvemu.{}", URL_SAFE_NO_PAD.encode(b));
         let expires_on = now_unix() + TOKEN_LIFETIME_SECS;
+        let claims = token_claims(
+            identity,
+            credential,
+            &normalize_resource(resource),
+            tenant.unwrap_or(&self.settings.tenant),
+            expires_on,
+        );
+        let token = format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"RS256","kid":"kv-emulator"}"#),
+            URL_SAFE_NO_PAD.encode(claims.to_string()),
+            URL_SAFE_NO_PAD.encode(b)
+        );
         let mut inner = self.lock();
         let info = TokenInfo {
             identity: identity.to_string(),
@@ -487,6 +559,12 @@ impl State {
         };
         inner.tokens.insert(token.clone(), info);
         (token, expires_on)
+    }
+
+    /// The values of every token issued so far, for tests that assert a client never prints one
+    /// (the admin API never exposes them).
+    pub fn token_values(&self) -> Vec<String> {
+        self.lock().tokens.keys().cloned().collect()
     }
 
     /// The token's record if it is known, unexpired and issued for `resource`.
@@ -563,6 +641,17 @@ impl State {
         self.lock().denied.insert(identity.to_string());
     }
 
+    /// Makes the proxy answer a tunnel to this vault (name, host or URL) as a proxy whose DNS
+    /// lookup failed (502), to emulate a vault name that does not resolve.
+    pub fn make_unresolvable(&self, vault: &str) {
+        self.lock().unresolvable.insert(vault_host(vault));
+    }
+
+    /// Whether tunnels to `host` fail as an unresolvable name.
+    pub fn is_unresolvable(&self, host: &str) -> bool {
+        self.lock().unresolvable.contains(&host.to_ascii_lowercase())
+    }
+
     /// Lifts every identity denial.
     pub fn clear_denied(&self) {
         self.lock().denied.clear();
@@ -573,9 +662,11 @@ impl State {
         self.lock().denied.contains(identity)
     }
 
-    /// Clears faults, latency, denials and the request log (keys and tokens stay).
+    /// Clears faults, latency, denials, unresolvable names and the request log (keys and tokens
+    /// stay).
     pub fn reset(&self) {
         let mut inner = self.lock();
+        inner.unresolvable.clear();
         inner.faults.clear();
         inner.latency.clear();
         inner.denied.clear();

@@ -212,6 +212,18 @@ impl ChainCredential {
         self.identity.lock().ok().and_then(|g| g.clone())
     }
 
+    /// The Go name of the member that produced the token (`None` before one did): what
+    /// `kvsops doctor` reports as the credential the chain picked.
+    pub fn chosen_name(&self) -> Option<&'static str> {
+        let i = self.chosen.lock().ok().and_then(|g| *g)?;
+        self.slots.get(i).map(|s| s.member.name())
+    }
+
+    /// The Go names of the members this chain tries, in order (after `AZURE_TOKEN_CREDENTIALS`).
+    pub fn candidate_names(&self) -> Vec<&'static str> {
+        self.member_names()
+    }
+
     fn member_names(&self) -> Vec<&'static str> {
         self.slots.iter().map(|s| s.member.name()).collect()
     }

@@ -40,6 +40,7 @@
 
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
+use crate::stores::splice::{line_indent, Edits};
 use crate::stores::{contains, EncryptedFile, Format, Store, Streamed};
 use crate::tree::{DocLayout, Document, Entry, MapItem, Mapping, Node, Scalar, SeqItem, Sequence, Src, Value};
 
@@ -382,12 +383,7 @@ fn parse_number(text: &str, integer: bool) -> Option<Value> {
             return Some(Value::Int(i));
         }
     }
-    let f = text.parse::<f64>().ok()?;
-    if f.is_finite() {
-        Some(Value::Float(f))
-    } else {
-        None
-    }
+    crate::gofmt::parse_float(text).map(Value::Float)
 }
 
 /// Parses a JSON document whose top level is an object; only whitespace may follow it.
@@ -441,24 +437,6 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// Go's `encoding/json` float format: `'f'` shortest, or `'e'` below 1e-6 / from 1e21 on, with
-/// the exponent's `+` kept and a leading exponent zero dropped (`1e+21`, `1.5e-7`).
-pub fn format_go_json_float(f: f64) -> Result<String> {
-    if !f.is_finite() {
-        return Err(Error::Unsupported("JSON cannot hold NaN or infinite numbers".into()));
-    }
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        let s = format!("{f:e}");
-        Ok(match s.find('e') {
-            Some(i) if !s[i + 1..].starts_with('-') => format!("{}e+{}", &s[..i], &s[i + 1..]),
-            _ => s,
-        })
-    } else {
-        Ok(crate::cipher::format_float(f))
-    }
-}
-
 /// The JSON text of a scalar, as sops's `json.Marshal` writes it.
 pub(crate) fn scalar_json(v: &Value) -> Result<Vec<u8>> {
     let mut out = Vec::new();
@@ -467,7 +445,11 @@ pub(crate) fn scalar_json(v: &Value) -> Result<Vec<u8>> {
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
-        Value::Float(f) => out.extend_from_slice(format_go_json_float(*f)?.as_bytes()),
+        Value::Float(f) => out.extend_from_slice(
+            crate::gofmt::json_float(*f)
+                .ok_or_else(|| Error::Unsupported("JSON cannot hold NaN or infinite numbers".into()))?
+                .as_bytes(),
+        ),
         Value::Str(s) | Value::Time(s) => write_str(&mut out, s),
         Value::Bytes(b) => {
             let mut s = String::new();
@@ -568,54 +550,6 @@ pub(crate) fn render_fresh(root: &Mapping, metadata: Option<&Mapping>, unit: &st
 // ---------------------------------------------------------------------------------------------
 // Splicing writer
 
-/// Byte-range replacements on a source text.
-#[derive(Default)]
-pub(crate) struct Edits {
-    list: Vec<(usize, usize, Vec<u8>)>,
-}
-
-impl Edits {
-    /// Replaces `start..end` with `with`.
-    pub fn replace(&mut self, start: usize, end: usize, with: Vec<u8>) {
-        self.list.push((start, end, with));
-    }
-
-    /// Applies the edits (non-overlapping) to `source`.
-    pub fn apply(mut self, source: &[u8]) -> Result<Vec<u8>> {
-        self.list.sort_by_key(|e| (e.0, e.1));
-        let mut out = Vec::with_capacity(source.len());
-        let mut at = 0;
-        for (start, end, with) in self.list {
-            if start < at || end < start || end > source.len() {
-                return Err(Error::Generic("internal error: overlapping source edits".into()));
-            }
-            out.extend_from_slice(&source[at..start]);
-            out.extend_from_slice(&with);
-            at = end;
-        }
-        out.extend_from_slice(&source[at..]);
-        Ok(out)
-    }
-}
-
-/// True when two values are the same for layout keeping (a float equal to the source's stays).
-pub(crate) fn same_value(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits(),
-        _ => a == b,
-    }
-}
-
-/// The leading whitespace of the line containing `pos`.
-pub(crate) fn line_indent(source: &[u8], pos: usize) -> String {
-    let line_start = source[..pos.min(source.len())].iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    source[line_start..]
-        .iter()
-        .take_while(|b| **b == b' ' || **b == b'\t')
-        .map(|b| *b as char)
-        .collect()
-}
-
 fn node_start(n: &Node) -> Option<usize> {
     match n {
         Node::Map(m) => m.src.map(|s| s.start),
@@ -677,7 +611,7 @@ impl Splicer<'_> {
                 Ok(())
             }
             (Node::Scalar(d), Node::Scalar(s)) => {
-                if !same_value(&d.value, &s.value) {
+                if !d.value.same(&s.value) {
                     let (start, end) = node_span(src);
                     self.edits.replace(start, end, scalar_json(&d.value)?);
                 }
@@ -995,14 +929,10 @@ mod tests {
     }
 
     #[test]
-    fn go_escaping_and_float_format() {
+    fn go_escaping() {
         let mut out = Vec::new();
         write_str(&mut out, "a<b>&c\u{2028}\u{2029}\"\\\n\t\u{1}\u{8}\u{c}\u{7f}é");
         assert_eq!(String::from_utf8(out).unwrap(), concat!(r#""a\u003cb\u003e\u0026c\u2028\u2029\"\\\n\t\u0001\b\f"#, "\u{7f}é\""));
-        for (f, s) in [(1e21, "1e+21"), (1.5e-7, "1.5e-7"), (1.0, "1"), (1e20, "100000000000000000000"), (0.000001, "0.000001"), (-0.0, "-0"), (1e-300, "1e-300"), (1.2345e100, "1.2345e+100"), (123456789012345680.0, "123456789012345680")] {
-            assert_eq!(format_go_json_float(f).unwrap(), s);
-        }
-        assert!(format_go_json_float(f64::NAN).is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! take the tree path.
 
 use super::{
-    same_value, scalar_json, sops_insertion, sops_removal_of, Member, Parser, MAX_DEPTH,
+    scalar_json, sops_insertion, sops_removal_of, Member, Parser, MAX_DEPTH,
 };
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
@@ -126,7 +126,7 @@ impl Walk<'_, '_> {
         let ctx = LeafCtx { path: &self.path, comments: &[], is_comment: false };
         match (rw.visit)(&ctx, Leaf::Scalar(scalar))? {
             Leaf::Scalar(new) => {
-                if !same_value(&new.value, &original) {
+                if !new.value.same(&original) {
                     let bytes = scalar_json(&new.value)?;
                     rw.copy_to(source, src.start);
                     rw.out.extend_from_slice(&bytes);

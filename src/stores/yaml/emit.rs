@@ -7,15 +7,15 @@
 //! key, a narrower step inside compact `- k: v` items, no line folding, comments written at fixed
 //! places (some of them late). Matching that exactly means following the same path, so this module
 //! has three stages:
-//! 1. [`Doc`] building: the tree becomes go-yaml-like nodes with the comments placed where sops's
+//! 1. `Doc` building: the tree becomes go-yaml-like nodes with the comments placed where sops's
 //!    `appendTreeBranch`/`appendSequence` put them and each scalar's style as `Node.Encode` leaves it;
 //! 2. event generation, as go-yaml's `encoder.node` does (a key's foot comment travels as the next
 //!    event's tail comment);
 //! 3. a port of the emitter state machine, restricted to what sops can produce (block collections,
 //!    `[]`/`{}` for empty ones, no anchors, only the `!!binary` tag).
 //!
-//! The scalar resolver ([`plain_resolves_to_str`]) is go-yaml's `resolve`: a string is written
-//! plain only if reading it back plain gives the same string.
+//! The scalar resolver is the reader's (`resolve::resolves_to_str`, go-yaml's `resolve`): a string
+//! is written plain only if reading it back plain gives the same string.
 //!
 //! Two deliberate differences, both where sops 3.11 itself writes something wrong: a multi-line
 //! string starting with a tab (sops writes `null`, losing the value), and a block scalar that
@@ -255,10 +255,7 @@ fn value_scalar(v: &Value) -> YScalar {
         Value::Int(i) => plain(i.to_string()),
         // go-yaml writes 1.0 as `1`, which reads back as an int (and verified writes refuse it):
         // an integral float keeps a `.0`.
-        Value::Float(f) => {
-            let s = format_go_float(*f);
-            plain(if s.bytes().all(|c| c.is_ascii_digit() || c == b'-') { s + ".0" } else { s })
-        }
+        Value::Float(f) => plain(super::resolve::float_text(*f)),
         Value::Time(t) => plain(t.clone()),
         Value::Str(s) => string_scalar(s),
         Value::Bytes(b) => match std::str::from_utf8(b) {
@@ -273,7 +270,7 @@ fn value_scalar(v: &Value) -> YScalar {
 fn string_scalar(s: &str) -> YScalar {
     let requested = if s.contains('\n') {
         Style::Literal
-    } else if plain_resolves_to_str(s) && plain_in_yaml_1_1(s) {
+    } else if super::resolve::resolves_to_str(s) && plain_in_yaml_1_1(s) {
         Style::Plain
     } else {
         Style::Double
@@ -1302,68 +1299,7 @@ impl Emitter {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Numbers and the resolver.
-
-/// A float64 as go-yaml writes it: Go's `strconv.FormatFloat(f, 'g', -1, 64)` (shortest
-/// round-trip digits; exponent form when the decimal exponent is below -4 or at least 6, with a
-/// sign and two digits or more: `1e+06`, `1.5e-07`), and `.inf`, `-.inf`, `.nan`.
-pub(crate) fn format_go_float(f: f64) -> String {
-    if f.is_nan() {
-        return ".nan".to_string();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { ".inf" } else { "-.inf" }.to_string();
-    }
-    // Shortest round-trip digits and the decimal exponent, from Rust's `{:e}` ("1.5e-7").
-    let sci = format!("{:e}", f);
-    let (neg, body) = match sci.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, sci.as_str()),
-    };
-    let (mant, exp) = body.split_once('e').unwrap_or((body, "0"));
-    let exp: i64 = exp.parse().unwrap_or(0);
-    let digits: String = mant.chars().filter(|c| *c != '.').collect();
-    let digits = if digits.chars().all(|c| c == '0') { "0".to_string() } else { digits };
-    let nd = digits.len() as i64;
-    let mut out = String::new();
-    if neg {
-        out.push('-');
-    }
-    // Go's 'g' with the shortest precision uses %e when exp < -4 || exp >= 6.
-    if !(-4..6).contains(&exp) {
-        out.push_str(&digits[..1]);
-        if nd > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        out.push('e');
-        out.push(if exp < 0 { '-' } else { '+' });
-        let a = exp.unsigned_abs();
-        if a < 10 {
-            out.push('0');
-        }
-        out.push_str(&a.to_string());
-    } else if exp < 0 {
-        out.push_str("0.");
-        for _ in 0..(-exp - 1) {
-            out.push('0');
-        }
-        out.push_str(&digits);
-    } else {
-        let dp = (exp + 1) as usize;
-        if digits.len() <= dp {
-            out.push_str(&digits);
-            for _ in digits.len()..dp {
-                out.push('0');
-            }
-        } else {
-            out.push_str(&digits[..dp]);
-            out.push('.');
-            out.push_str(&digits[dp..]);
-        }
-    }
-    out
-}
+// Strings that YAML 1.1 readers would take for another type.
 
 /// Whether go-yaml v3 writes the string `s` plain as far as YAML 1.1 goes: not a YAML 1.1
 /// boolean (`yes`, `no`, `on`, `y`, ...) nor a base-60 number (`1:20`), which Kubernetes, Helm
@@ -1417,341 +1353,6 @@ fn is_base60_float(s: &str) -> bool {
         }
     }
     i == b.len()
-}
-
-/// Whether go-yaml's `resolve("", s)` gives `!!str`, i.e. `s` written plain reads back as the
-/// same string (not a null, bool, int, float, timestamp or merge key).
-pub(crate) fn plain_resolves_to_str(s: &str) -> bool {
-    let b = s.as_bytes();
-    let hint = match b.first() {
-        None => b'N',
-        Some(b'+') | Some(b'-') => b'S',
-        Some(c) if c.is_ascii_digit() => b'D',
-        Some(b'y' | b'Y' | b'n' | b'N' | b't' | b'T' | b'f' | b'F' | b'o' | b'O' | b'~') => b'M',
-        Some(b'.') => b'.',
-        Some(_) => return true,
-    };
-    if matches!(
-        s,
-        "true"
-            | "True"
-            | "TRUE"
-            | "false"
-            | "False"
-            | "FALSE"
-            | ""
-            | "~"
-            | "null"
-            | "Null"
-            | "NULL"
-            | ".nan"
-            | ".NaN"
-            | ".NAN"
-            | ".inf"
-            | ".Inf"
-            | ".INF"
-            | "+.inf"
-            | "+.Inf"
-            | "+.INF"
-            | "-.inf"
-            | "-.Inf"
-            | "-.INF"
-    ) {
-        return false;
-    }
-    match hint {
-        b'.' => !go_parse_float_ok(s),
-        b'D' | b'S' => {
-            if parse_timestamp(s) {
-                return false;
-            }
-            let plain: String = s.chars().filter(|c| *c != '_').collect();
-            if go_parse_int_ok(&plain) || go_parse_uint_ok(&plain) {
-                return false;
-            }
-            if yaml_style_float(&plain) && !plain.parse::<f64>().map(f64::is_infinite).unwrap_or(true) {
-                return false;
-            }
-            true
-        }
-        _ => true,
-    }
-}
-
-/// Go's `strconv.ParseUint(s, 0, 64)` succeeds (`s` has no underscores).
-fn go_parse_uint_ok(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.is_empty() {
-        return false;
-    }
-    let (base, digits): (u32, &[u8]) = if b[0] == b'0' {
-        let p = b.get(1).map(|c| c.to_ascii_lowercase());
-        match p {
-            Some(b'b') if b.len() >= 3 => (2, &b[2..]),
-            Some(b'o') if b.len() >= 3 => (8, &b[2..]),
-            Some(b'x') if b.len() >= 3 => (16, &b[2..]),
-            _ => (8, &b[1..]),
-        }
-    } else {
-        (10, b)
-    };
-    let mut n: u64 = 0;
-    for &c in digits {
-        let d = match c {
-            b'0'..=b'9' => u32::from(c - b'0'),
-            b'a'..=b'z' => u32::from(c - b'a') + 10,
-            b'A'..=b'Z' => u32::from(c - b'A') + 10,
-            _ => return false,
-        };
-        if d >= base {
-            return false;
-        }
-        n = match n.checked_mul(u64::from(base)).and_then(|n| n.checked_add(u64::from(d))) {
-            Some(n) => n,
-            None => return false,
-        };
-    }
-    true
-}
-
-/// Go's `strconv.ParseInt(s, 0, 64)` succeeds.
-fn go_parse_int_ok(s: &str) -> bool {
-    let (neg, rest) = match s.as_bytes().first() {
-        Some(b'+') => (false, &s[1..]),
-        Some(b'-') => (true, &s[1..]),
-        _ => (false, s),
-    };
-    if !go_parse_uint_ok(rest) {
-        return false;
-    }
-    // Range: recompute the magnitude (it fits in u64 here).
-    let b = rest.as_bytes();
-    let (base, digits): (u64, &[u8]) = if b[0] == b'0' {
-        match b.get(1).map(|c| c.to_ascii_lowercase()) {
-            Some(b'b') if b.len() >= 3 => (2, &b[2..]),
-            Some(b'o') if b.len() >= 3 => (8, &b[2..]),
-            Some(b'x') if b.len() >= 3 => (16, &b[2..]),
-            _ => (8, &b[1..]),
-        }
-    } else {
-        (10, b)
-    };
-    let mut n: u64 = 0;
-    for &c in digits {
-        let d = (c as char).to_digit(36).map(u64::from).unwrap_or(0);
-        n = n.wrapping_mul(base).wrapping_add(d);
-    }
-    let cutoff = 1u64 << 63;
-    if neg {
-        n <= cutoff
-    } else {
-        n < cutoff
-    }
-}
-
-/// go-yaml's `yamlStyleFloat`: `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`.
-fn yaml_style_float(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    if matches!(b.first(), Some(b'+') | Some(b'-')) {
-        i = 1;
-    }
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while b.get(*i).is_some_and(u8::is_ascii_digit) {
-            *i += 1;
-        }
-        *i - start
-    };
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    } else {
-        if digits(&mut i) == 0 {
-            return false;
-        }
-        if b.get(i) == Some(&b'.') {
-            i += 1;
-            digits(&mut i);
-        }
-    }
-    if matches!(b.get(i), Some(b'e') | Some(b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'+') | Some(b'-')) {
-            i += 1;
-        }
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    }
-    i == b.len()
-}
-
-/// Go's `strconv.ParseFloat(s, 64)` succeeds, for strings starting with `.` (decimal mantissa
-/// with underscores between digits, optional exponent, no overflow).
-fn go_parse_float_ok(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    let mut saw_digits = false;
-    let mut saw_dot = false;
-    while i < b.len() {
-        match b[i] {
-            b'_' => {}
-            b'.' if !saw_dot => saw_dot = true,
-            b'0'..=b'9' => saw_digits = true,
-            _ => break,
-        }
-        i += 1;
-    }
-    if !saw_digits {
-        return false;
-    }
-    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
-        i += 1;
-        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
-            i += 1;
-        }
-        if i >= b.len() || !b[i].is_ascii_digit() {
-            return false;
-        }
-        while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
-            i += 1;
-        }
-    }
-    if i != b.len() {
-        return false;
-    }
-    if s.contains('_') && !underscore_ok(s) {
-        return false;
-    }
-    let plain: String = s.chars().filter(|c| *c != '_').collect();
-    plain.parse::<f64>().map(|f| f.is_finite()).unwrap_or(false)
-}
-
-/// Go's `underscoreOK` for a decimal literal: underscores only between digits.
-fn underscore_ok(s: &str) -> bool {
-    let mut saw = b'^';
-    for &c in s.as_bytes() {
-        if c.is_ascii_digit() {
-            saw = b'0';
-            continue;
-        }
-        if c == b'_' {
-            if saw != b'0' {
-                return false;
-            }
-            saw = b'_';
-            continue;
-        }
-        if saw == b'_' {
-            return false;
-        }
-        saw = b'!';
-    }
-    saw != b'_'
-}
-
-/// go-yaml's `parseTimestamp`: `s` parses with one of its four Go layouts
-/// (`2006-1-2T15:4:5.999999999Z07:00`, the same with `t`, `2006-1-2 15:4:5.999999999`,
-/// `2006-1-2`), with Go's range checks.
-pub(crate) fn parse_timestamp(s: &str) -> bool {
-    let b = s.as_bytes();
-    let year_digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
-    if year_digits != 4 || b.get(4) != Some(&b'-') {
-        return false;
-    }
-    let Some((date_end, year, month, day)) = parse_date(b) else { return false };
-    let _ = (year, month, day);
-    if date_end == b.len() {
-        return true;
-    }
-    let sep = b[date_end];
-    let rest = &b[date_end + 1..];
-    match sep {
-        b'T' | b't' => match parse_clock(rest) {
-            Some(n) => parse_zone(&rest[n..]),
-            None => false,
-        },
-        b' ' => matches!(parse_clock(rest), Some(n) if n == rest.len()),
-        _ => false,
-    }
-}
-
-/// Go's `getnum(s, false)`: one or two digits.
-fn getnum(b: &[u8], i: usize) -> Option<(u32, usize)> {
-    let d0 = b.get(i).filter(|c| c.is_ascii_digit())?;
-    match b.get(i + 1).filter(|c| c.is_ascii_digit()) {
-        Some(d1) => Some((u32::from(d0 - b'0') * 10 + u32::from(d1 - b'0'), i + 2)),
-        None => Some((u32::from(d0 - b'0'), i + 1)),
-    }
-}
-
-/// `2006-1-2`: returns where the date ends and its fields, checking Go's ranges.
-fn parse_date(b: &[u8]) -> Option<(usize, u32, u32, u32)> {
-    let year: u32 = std::str::from_utf8(&b[0..4]).ok()?.parse().ok()?;
-    if b.get(4) != Some(&b'-') {
-        return None;
-    }
-    let (month, i) = getnum(b, 5)?;
-    if b.get(i) != Some(&b'-') {
-        return None;
-    }
-    let (day, i) = getnum(b, i + 1)?;
-    if !(1..=12).contains(&month) {
-        return None;
-    }
-    let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
-    let days = match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    };
-    if day < 1 || day > days {
-        return None;
-    }
-    Some((i, year, month, day))
-}
-
-/// `15:4:5.999999999`: returns how many bytes it took.
-fn parse_clock(b: &[u8]) -> Option<usize> {
-    let (h, i) = getnum(b, 0)?;
-    if b.get(i) != Some(&b':') {
-        return None;
-    }
-    let (m, i) = getnum(b, i + 1)?;
-    if b.get(i) != Some(&b':') {
-        return None;
-    }
-    let (sec, mut i) = getnum(b, i + 1)?;
-    if h >= 24 || m >= 60 || sec >= 60 {
-        return None;
-    }
-    // Optional fraction: a period or comma followed by digits.
-    if matches!(b.get(i), Some(b'.') | Some(b',')) && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
-        i += 1;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-    }
-    Some(i)
-}
-
-/// `Z07:00`: `Z`, or a sign, two-digit hours, `:`, two-digit minutes; nothing after it.
-fn parse_zone(b: &[u8]) -> bool {
-    if b == b"Z" {
-        return true;
-    }
-    if b.len() != 6 || !matches!(b[0], b'+' | b'-') || b[3] != b':' {
-        return false;
-    }
-    let two = |x: &[u8]| x.iter().all(u8::is_ascii_digit).then(|| u32::from(x[0] - b'0') * 10 + u32::from(x[1] - b'0'));
-    match (two(&b[1..3]), two(&b[4..6])) {
-        (Some(h), Some(m)) => h <= 24 && m <= 60,
-        _ => false,
-    }
 }
 
 #[cfg(test)]

@@ -357,7 +357,7 @@ fn single_quoted(t: &str) -> (String, usize) {
 
 /// A plain scalar typed as go-yaml's resolver types it.
 fn plain_value(t: &str) -> Value {
-    if plain_resolves_to_str(t) {
+    if crate::stores::yaml::resolve::resolves_to_str(t) {
         return Value::Str(t.to_string());
     }
     match t {
@@ -367,7 +367,7 @@ fn plain_value(t: &str) -> Value {
         ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => Value::Float(f64::INFINITY),
         "-.inf" | "-.Inf" | "-.INF" => Value::Float(f64::NEG_INFINITY),
         ".nan" | ".NaN" | ".NAN" => Value::Float(f64::NAN),
-        _ if parse_timestamp(t) => Value::Time(t.to_string()),
+        _ if crate::stores::yaml::resolve::parse_timestamp(t).is_some() => Value::Time(t.to_string()),
         // go-yaml reads `-0` as the int 0; the golden text came from the float -0.
         "-0" => Value::Float(-0.0),
         _ => match t.parse::<i64>() {
@@ -617,7 +617,7 @@ fn numbers_bools_nulls_and_times() {
         (123456.5, "123456.5"),
     ];
     for (f, want) in cases {
-        assert_eq!(format_go_float(*f), *want, "{f:e}");
+        assert_eq!(crate::gofmt::yaml_float(*f), *want, "{f:e}");
     }
     assert_eq!(one("k", Value::Int(-9223372036854775808)), "k: -9223372036854775808\n");
     assert_eq!(one("k", Value::Bool(false)), "k: false\n");
@@ -658,7 +658,7 @@ fn resolver_matches_go_yaml() {
         "2024-01-02T03:04:05,5Z",
         "2024-01-02T03:04:05+24:00",
     ] {
-        assert!(!plain_resolves_to_str(s), "{s:?} should not be a string");
+        assert!(!crate::stores::yaml::resolve::resolves_to_str(s), "{s:?} should not be a string");
     }
     for s in [
         "1e999",
@@ -682,7 +682,7 @@ fn resolver_matches_go_yaml() {
         "0b102",
         "<<",
     ] {
-        assert!(plain_resolves_to_str(s), "{s:?} should be a string");
+        assert!(crate::stores::yaml::resolve::resolves_to_str(s), "{s:?} should be a string");
     }
 }
 
@@ -1045,4 +1045,3 @@ fn random_trees_are_a_fixed_point_of_sops() {
         }
     }
 }
-

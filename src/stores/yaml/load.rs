@@ -774,13 +774,14 @@ impl Builder<'_> {
                         // A key: it must be a string, as sops requires.
                         let key = match &node.kind {
                             YKind::Scalar(s) => key_string(s).ok_or_else(|| {
-                                Error::Unsupported(format!(
+                                Error::Unencryptable(format!(
                                     "the YAML key at line {} is not a string; sops supports only string keys",
                                     t.line_of(node.start) + 1
                                 ))
                             })?,
+                            // go-yaml fails unmarshalling such a key (sops: exit 2).
                             _ => {
-                                return Err(Error::Unsupported(format!(
+                                return Err(Error::parse("yaml", format!(
                                     "the YAML key at line {} is a collection; sops supports only string keys",
                                     t.line_of(node.start) + 1
                                 )))
@@ -1445,7 +1446,7 @@ fn scalar_value(s: &YScalar, line: usize) -> Result<Value> {
     }
     match resolve_plain(&s.value) {
         Resolved::Value(v) => Ok(v),
-        Resolved::Uint => Err(Error::Unsupported(format!(
+        Resolved::Uint => Err(Error::Unencryptable(format!(
             "the integer at line {line} does not fit in a signed 64-bit integer; sops cannot encrypt it (quote it to keep it a string)"
         ))),
     }

@@ -2,8 +2,8 @@
 //! `sops` block per document) and writes it back by splicing, so that only the bytes of changed
 //! values move and `decrypt(encrypt(file)) == file`.
 //!
-//! Reading ([`load`]) records a [`Src`] on every scalar, comment and collection. Writing with the
-//! source ([`splice`]) rewrites each changed scalar in place in a style that keeps the original
+//! Reading (`load`) records a [`Src`](crate::tree::Src) on every scalar, comment and collection. Writing with the
+//! source (`splice`) rewrites each changed scalar in place in a style that keeps the original
 //! quoting recoverable (`'x'` becomes `'ENC[...]'`, a literal block becomes `|-` plus one ENC line
 //! at the block's indentation, ...), turns comments into `#ENC[...]`, and appends or removes the
 //! `sops:` block of each document. Anything that cannot be spliced (new nodes, flow roots, aliases)
@@ -17,7 +17,7 @@
 
 pub mod emit;
 mod load;
-mod resolve;
+pub(crate) mod resolve;
 mod splice;
 mod stream;
 
@@ -193,6 +193,36 @@ fn entry_range(t: &load::Text<'_>, e: &crate::tree::Entry) -> Option<(usize, usi
     }
 }
 
+/// The value of a one-key document `value: ...` written with indent 4, as a bare YAML value:
+/// the inline text after `value: `, or the block below `value:` moved 4 columns left.
+fn unwrap_value(doc: &[u8]) -> Vec<u8> {
+    if let Some(inline) = doc.strip_prefix(b"value: ") {
+        return inline.to_vec();
+    }
+    let Some(block) = doc.strip_prefix(b"value:\n") else { return doc.to_vec() };
+    let mut out = Vec::with_capacity(block.len());
+    for line in block.split_inclusive(|b| *b == b'\n') {
+        out.extend_from_slice(line.strip_prefix(b"    ").unwrap_or(line));
+    }
+    out
+}
+
+/// The inverse of [`unwrap_value`]: a bare value (from `--extract`) as the document
+/// `value: ...`, so it can be read back by the document reader.
+pub fn wrap_value(bare: &[u8]) -> Vec<u8> {
+    if !bare.starts_with(b"-") {
+        return [b"value: ".as_slice(), bare].concat();
+    }
+    let mut out = b"value:\n".to_vec();
+    for line in bare.split_inclusive(|b| *b == b'\n') {
+        if line != b"\n" {
+            out.extend_from_slice(b"    ");
+        }
+        out.extend_from_slice(line);
+    }
+    out
+}
+
 impl Store for YamlStore {
     fn format(&self) -> Format {
         Format::Yaml
@@ -228,6 +258,16 @@ impl Store for YamlStore {
 
     fn emit_encrypted(&self, documents: &[Document], metadata: &Metadata, source: Option<&[u8]>) -> Result<Vec<u8>> {
         splice::emit(documents, Some(metadata), source, self.indent)
+    }
+
+    fn emit_value(&self, node: &Node) -> Result<Vec<u8>> {
+        // sops's EmitValue is go-yaml's Marshal of the bare value (indent 4 whatever the
+        // configured indent; `- 1` at the margin for a list): written here under a `value` key,
+        // then taken out of it.
+        let mut m = crate::tree::Mapping::new();
+        m.push("value", node.clone());
+        let wrapped = splice::emit(&[Document::new(m)], None, None, 4)?;
+        Ok(unwrap_value(&wrapped))
     }
 
     fn has_marker(&self, input: &[u8]) -> bool {

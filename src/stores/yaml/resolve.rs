@@ -7,6 +7,7 @@
 
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
+use crate::gofmt;
 use crate::tree::Value;
 
 /// What a scalar resolves to.
@@ -29,7 +30,8 @@ pub fn resolve_plain(s: &str) -> Resolved {
         _ => {
             let first = s.as_bytes()[0];
             match first {
-                b'.' => match go_parse_float(s) {
+                // go-yaml hands these to ParseFloat as written, underscores and all.
+                b'.' => match gofmt::parse_float(s) {
                     Some(f) => Value::Float(f),
                     None => Value::Str(s.to_string()),
                 },
@@ -54,89 +56,40 @@ fn resolve_number(s: &str) -> Resolved {
     if let Some(t) = parse_timestamp(s) {
         return Resolved::Value(Value::Time(t));
     }
-    let plain: String = s.chars().filter(|c| *c != '_').collect();
-    match go_parse_int(&plain) {
-        IntParse::I64(i) => return Resolved::Value(Value::Int(i)),
-        IntParse::U64 => return Resolved::Uint,
-        IntParse::None => {}
+    // go-yaml drops every underscore before it tries Go's parsers.
+    let plain = s.replace('_', "");
+    if let Some(i) = gofmt::parse_int(&plain) {
+        return Resolved::Value(Value::Int(i));
+    }
+    if gofmt::parse_uint(&plain).is_some() {
+        return Resolved::Uint;
     }
     if is_yaml_float(&plain) {
-        if let Some(f) = go_parse_float(&plain) {
+        if let Some(f) = gofmt::parse_float(&plain) {
             return Resolved::Value(Value::Float(f));
         }
     }
-    for (prefix, neg, radix) in [("0b", false, 2), ("-0b", true, 2), ("0o", false, 8), ("-0o", true, 8)] {
+    // YAML 1.2's `0b`/`0o` forms, which go-yaml parses with an explicit base (so a sign may
+    // follow the prefix: `0b+1` is 1, while `-0b+1` is a string).
+    for (prefix, radix) in [("0b", 2), ("0o", 8)] {
         if let Some(digits) = plain.strip_prefix(prefix) {
-            if let Ok(u) = u64::from_str_radix(digits, radix) {
-                if neg {
-                    if u <= i64::MAX as u64 + 1 {
-                        return Resolved::Value(Value::Int((u as i128).wrapping_neg() as i64));
-                    }
-                } else if u <= i64::MAX as u64 {
-                    return Resolved::Value(Value::Int(u as i64));
-                } else {
-                    return Resolved::Uint;
-                }
+            if let Some(i) = gofmt::parse_int_radix(digits, radix) {
+                return Resolved::Value(Value::Int(i));
+            }
+            if gofmt::parse_uint_radix(digits, radix).is_some() {
+                return Resolved::Uint;
+            }
+        } else if let Some(digits) = plain.strip_prefix('-').and_then(|p| p.strip_prefix(prefix)) {
+            if let Some(i) = gofmt::parse_int_radix(&format!("-{digits}"), radix) {
+                return Resolved::Value(Value::Int(i));
             }
         }
     }
     Resolved::Value(Value::Str(s.to_string()))
 }
 
-enum IntParse {
-    I64(i64),
-    U64,
-    None,
-}
-
-/// Go's `strconv.ParseInt(s, 0, 64)` then `ParseUint(s, 0, 64)`: sign, then `0x`/`0o`/`0b`/`0`
-/// prefixes (a leading `0` means octal).
-fn go_parse_int(s: &str) -> IntParse {
-    let (neg, body) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if body.is_empty() {
-        return IntParse::None;
-    }
-    let lower = body.to_ascii_lowercase();
-    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
-        (16, d.to_string())
-    } else if let Some(d) = lower.strip_prefix("0o") {
-        (8, d.to_string())
-    } else if let Some(d) = lower.strip_prefix("0b") {
-        (2, d.to_string())
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        (8, lower[1..].to_string())
-    } else {
-        (10, lower.clone())
-    };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return IntParse::None;
-    }
-    match u128::from_str_radix(&digits, radix) {
-        Ok(u) => {
-            if neg {
-                if u <= i64::MAX as u128 + 1 {
-                    IntParse::I64((u as i128).wrapping_neg() as i64)
-                } else {
-                    IntParse::None
-                }
-            } else if u <= i64::MAX as u128 {
-                IntParse::I64(u as i64)
-            } else if u <= u64::MAX as u128 && !s.starts_with('+') {
-                IntParse::U64
-            } else {
-                IntParse::None
-            }
-        }
-        Err(_) => IntParse::None,
-    }
-}
-
-/// `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`
-fn is_yaml_float(s: &str) -> bool {
+/// go-yaml's `yamlStyleFloat`: `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`.
+pub(crate) fn is_yaml_float(s: &str) -> bool {
     let b = s.as_bytes();
     let mut i = 0;
     if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
@@ -175,15 +128,6 @@ fn is_yaml_float(s: &str) -> bool {
     i == b.len()
 }
 
-/// Go's `strconv.ParseFloat` for decimal spellings (Rust's parser agrees on these).
-fn go_parse_float(s: &str) -> Option<f64> {
-    let t = s.strip_prefix('+').unwrap_or(s);
-    if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-')) {
-        return None;
-    }
-    t.parse::<f64>().ok()
-}
-
 /// go-yaml v3's `parseTimestamp`: `2006-1-2T15:4:5.999999999Z07:00` (also with `t`),
 /// `2006-1-2 15:4:5.999999999` (UTC) and `2006-1-2`. Returns Go's `MarshalText` form.
 pub fn parse_timestamp(s: &str) -> Option<String> {
@@ -212,7 +156,8 @@ pub fn parse_timestamp(s: &str) -> Option<String> {
     p.lit(b':')?;
     let second = p.num(2)?;
     let mut nanos = 0u32;
-    if p.i < b.len() && b[p.i] == b'.' && p.i + 1 < b.len() && b[p.i + 1].is_ascii_digit() {
+    // Go's time.Parse takes a comma as well as a period before the fraction.
+    if p.i < b.len() && matches!(b[p.i], b'.' | b',') && p.i + 1 < b.len() && b[p.i + 1].is_ascii_digit() {
         p.i += 1;
         let st = p.i;
         while p.i < b.len() && b[p.i].is_ascii_digit() {
@@ -313,35 +258,14 @@ pub fn plain_text(v: &Value) -> String {
     }
 }
 
-/// A float that reads back as a float: decimal (with `.0` when integral) for exponents in
-/// -4..16, otherwise Go's exponent form (`1e+20`, `1.5e-07`).
+/// A float that reads back as a float: go-yaml's spelling, with `.0` added where that spelling
+/// would read as an integer (go-yaml writes `1.0` as `1`; kvsops keeps the type).
 pub fn float_text(f: f64) -> String {
-    if f.is_nan() {
-        return ".nan".to_string();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { ".inf" } else { "-.inf" }.to_string();
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() { "-0.0" } else { "0.0" }.to_string();
-    }
-    let exp = f.abs().log10().floor() as i32;
-    if (-4..16).contains(&exp) {
-        let s = crate::cipher::format_float(f);
-        if s.contains('.') { s } else { format!("{s}.0") }
+    let s = gofmt::yaml_float(f);
+    if s.bytes().all(|c| c.is_ascii_digit() || c == b'-') {
+        s + ".0"
     } else {
-        // Rust's `{:e}` gives the shortest mantissa: `1.5e-7`; Go pads the exponent to 2 digits.
-        let e = format!("{f:e}");
-        match e.split_once('e') {
-            Some((m, x)) => {
-                let (sign, digits) = match x.strip_prefix('-') {
-                    Some(d) => ('-', d),
-                    None => ('+', x),
-                };
-                format!("{m}e{sign}{digits:0>2}")
-            }
-            None => e,
-        }
+        s
     }
 }
 
@@ -387,6 +311,11 @@ mod tests {
         assert_eq!(v("2024-01-02T03:04:05Z"), Value::Time("2024-01-02T03:04:05Z".into()));
         assert_eq!(v("2024-01-02t03:04:05.120+01:00"), Value::Time("2024-01-02T03:04:05.12+01:00".into()));
         assert_eq!(v("2024-01-02 03:04:05"), Value::Time("2024-01-02T03:04:05Z".into()));
+        assert_eq!(v("2024-01-02T03:04:05,5Z"), Value::Time("2024-01-02T03:04:05.5Z".into()));
+        assert_eq!(v("0b+1"), Value::Int(1));
+        assert_eq!(v("-0b+1"), Value::Str("-0b+1".into()));
+        assert_eq!(v(".01_0"), Value::Float(0.01));
+        assert_eq!(v("1__0"), Value::Int(10));
         assert_eq!(v("2024-01-02T03:04:05+00:00"), Value::Time("2024-01-02T03:04:05Z".into()));
         assert_eq!(v("2024-02-30"), Value::Str("2024-02-30".into()));
         assert_eq!(v("2001-12-14 21:59:43.10 -5"), Value::Str("2001-12-14 21:59:43.10 -5".into()));

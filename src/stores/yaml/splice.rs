@@ -256,7 +256,7 @@ fn same_node(t: &Text<'_>, new: &Node, orig: &Node, indent: usize, edits: &mut V
         (Node::Seq(a), Node::Seq(b)) => same_sequence(t, a, b, indent, edits),
         (Node::Scalar(a), Node::Scalar(b)) => {
             let src = same_src(a.src, b.src)?;
-            if !same_value(&a.value, &b.value) {
+            if !a.value.same(&b.value) {
                 edits.extend(render_scalar(t, &src, &a.value, indent));
             }
             Some(())
@@ -304,13 +304,6 @@ fn inline(n: &Node, in_flow: bool) -> Option<String> {
             format!("[{}]", parts.join(", "))
         }
     })
-}
-
-pub(super) fn same_value(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
-        _ => a == b,
-    }
 }
 
 // ------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ use std::collections::HashSet;
 
 use super::load::Text;
 use super::resolve::{resolve_plain, Resolved};
-use super::splice::{is_special, render_scalar, same_value, sops_block_insertion};
+use super::splice::{is_special, render_scalar, sops_block_insertion};
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
 use crate::stores::{Rewritten, Streamed};
@@ -284,7 +284,7 @@ impl Streamed for Simple<'_> {
             let changed = match (&new, &was_other) {
                 (Value::Str(s), None) => s != raw,
                 (_, None) => true,
-                (v, Some(o)) => !same_value(v, o),
+                (v, Some(o)) => !v.same(o),
             };
             if !changed {
                 continue;

@@ -126,13 +126,14 @@ fn refuses_what_sops_refuses() {
     assert!(matches!(s.load_plain(b"# only a comment\n"), Err(Error::Parse { .. })));
     assert!(matches!(s.load_plain(b"a: 1\na: 2\n"), Err(Error::DuplicateKey { ref key, .. }) if key == "a"));
     assert!(matches!(s.load_plain(b"n:\n  b: 1\n  b: 2\n"), Err(Error::DuplicateKey { .. })));
-    assert!(matches!(s.load_plain(b"1: a\n"), Err(Error::Unsupported(_))));
-    assert!(matches!(s.load_plain(b"true: a\n"), Err(Error::Unsupported(_))));
-    assert!(matches!(s.load_plain(b"? [a]\n: b\n"), Err(Error::Unsupported(_))));
+    // A non-string key: sops fails encrypting the tree (exit 23).
+    assert!(matches!(s.load_plain(b"1: a\n"), Err(Error::Unencryptable(_))));
+    assert!(matches!(s.load_plain(b"true: a\n"), Err(Error::Unencryptable(_))));
+    assert!(matches!(s.load_plain(b"? [a]\n: b\n"), Err(Error::Parse { .. })));
     // sops refuses these while unmarshalling (exit 2, as for a parse error).
     assert!(matches!(s.load_plain(b"- a\n- b\n"), Err(Error::Parse { .. })));
     assert!(matches!(s.load_plain(b"just a string\n"), Err(Error::Parse { .. })));
-    assert!(matches!(s.load_plain(b"a: 18446744073709551615\n"), Err(Error::Unsupported(_))));
+    assert!(matches!(s.load_plain(b"a: 18446744073709551615\n"), Err(Error::Unencryptable(_))));
     assert!(matches!(s.load_plain(b"a: [1, 2\n"), Err(Error::Parse { .. })));
     assert!(matches!(s.load_plain(b"a: !!int x\n"), Err(Error::Parse { .. })));
     assert!(matches!(s.load_plain(b"a: *nope\n"), Err(Error::Parse { .. })));
