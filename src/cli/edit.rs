@@ -30,8 +30,8 @@ pub(super) fn io_of(change: &ChangeArgs) -> super::args::IoArgs {
 }
 
 /// The keyring with the change flags' decryption order.
-pub(super) fn keyring_of(change: &ChangeArgs) -> Result<crate::keys::Keyring> {
-    super::keyring(Some(&super::args::DecryptArgs {
+pub(super) fn keyring_of(global: &super::args::GlobalArgs, change: &ChangeArgs) -> Result<crate::keys::Keyring> {
+    super::keyring(global, Some(&super::args::DecryptArgs {
         decryption_order: change.decryption_order.clone(),
         ..Default::default()
     }))
@@ -57,7 +57,7 @@ pub(super) fn run(
         let settings = super::store_settings(cfg.as_ref(), &io);
         let (in_fmt, out_fmt) = super::formats(Some(file), &io)?;
         let (in_store, out_store) = (in_fmt.store(&settings), out_fmt.store(&settings));
-        let keyring = keyring_of(change)?;
+        let keyring = keyring_of(global, change)?;
         let opts = EditOptions { ignore_mac: change.ignore_mac, show_master_keys };
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
         let mut ui = SystemEditor;

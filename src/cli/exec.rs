@@ -36,7 +36,7 @@ impl Prepared {
         let settings = super::store_settings(cfg.as_ref(), &io);
         let (in_fmt, out_fmt) = super::formats(Some(file), &io)?;
         Ok(Prepared {
-            keyring: super::edit::keyring_of(change)?,
+            keyring: super::edit::keyring_of(global, change)?,
             input: super::read_existing(file)?,
             in_store: in_fmt.store(&settings),
             out_store: out_fmt.store(&settings),

@@ -30,7 +30,7 @@ pub fn textconv_cmd(global: &GlobalArgs, input_type: Option<&str>, file: &Path) 
             None => Format::from_path(file),
         };
         let store = format.store(&settings);
-        let keyring = keyring(None)?;
+        let keyring = keyring(global, None)?;
         decrypt_bytes(&input, store.as_ref(), store.as_ref(), &keyring, DecryptOptions::default())
     })();
     let out = match &decrypted {
@@ -74,7 +74,7 @@ pub fn merge_driver_cmd(global: &GlobalArgs, base: &Path, ours: &Path, theirs: &
         );
         return Ok(1);
     }
-    let keyring = keyring(None).map_err(at(Some(name)))?;
+    let keyring = keyring(global, None).map_err(at(Some(name)))?;
     let report = merge_encrypted(&base_bytes, &ours_bytes, &theirs_bytes, store.as_ref(), &keyring).map_err(at(Some(name)))?;
     for note in &report.notes {
         crate::errln!("kvsops merge-driver: {}: note: {note}", name.display());

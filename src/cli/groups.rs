@@ -22,7 +22,7 @@ pub(super) fn run(cmd: &GroupsCommand) -> std::result::Result<i32, Failure> {
         let cfg = super::load_config(global)?;
         let settings = super::store_settings(cfg.as_ref(), &IoArgs::default());
         let store = Format::from_path(file).store(&settings);
-        let keyring = super::keyring(Some(&super::args::DecryptArgs {
+        let keyring = super::keyring(global, Some(&super::args::DecryptArgs {
             decryption_order: decryption_order.clone(),
             ..Default::default()
         }))?;

@@ -9,6 +9,7 @@ pub mod gitdiff;
 mod edit;
 mod exec;
 mod groups;
+mod keyservice;
 mod rotate;
 mod set;
 mod updatekeys;
@@ -196,6 +197,7 @@ fn run(mut cli: Cli) -> std::result::Result<i32, Failure> {
         }
         Some(Command::Doctor { global, targets }) => doctor::run(&global, &targets),
         Some(Command::Groups { command }) => groups::run(&command),
+        Some(Command::Keyservice { network, address, prompt, verbose }) => keyservice::serve(&network, &address, prompt, verbose),
         Some(Command::Completion { shell }) => {
             // Named as invoked, so a `sops` link to kvsops completes as `sops`.
             let name = std::env::args_os()
@@ -290,10 +292,16 @@ fn formats(path: Option<&Path>, io: &IoArgs) -> Result<(Format, Format)> {
     Ok((input, output))
 }
 
-fn keyring(dec: Option<&DecryptArgs>) -> Result<Keyring> {
+/// The keyring of a command: kvsops's key sources (unless `--enable-local-keyservice=false`),
+/// then each `--keyservice`, with the decryption order.
+fn keyring(global: &GlobalArgs, dec: Option<&DecryptArgs>) -> Result<Keyring> {
     let mut k = Keyring::from_env();
     if let Some(order) = dec.and_then(|d| d.decryption_order.as_deref()) {
         k.set_decryption_order(order)?;
+    }
+    let services = &global.keyservice;
+    if !services.local() || !services.keyservice.is_empty() {
+        k.use_key_services(services.local(), keyservice::remote_sources(&services.keyservice)?);
     }
     Ok(k)
 }
@@ -520,7 +528,7 @@ fn encrypt_cmd(global: &GlobalArgs, keys: &KeyArgs, rules: &RuleArgs, io: &IoArg
     let cfg = load_config(global).map_err(at(None))?;
     let settings = store_settings(cfg.as_ref(), io);
     let sink = sink(io, files).map_err(at(None))?;
-    let keyring = keyring(None).map_err(at(None))?;
+    let keyring = keyring(global, None).map_err(at(None))?;
     let batch = batch::Batch::expand(files, cfg.as_ref(), io.in_place, "encrypt").map_err(at(None))?;
     batch::for_each_file(&batch, io.jobs, |path| {
         let rule_path = io.filename_override.as_deref().or(path);
@@ -548,7 +556,7 @@ fn decrypt_cmd(global: &GlobalArgs, io: &IoArgs, dec: &DecryptArgs, files: &[Pat
     let cfg = load_config(global).map_err(at(None))?;
     let settings = store_settings(cfg.as_ref(), io);
     let sink = sink(io, files).map_err(at(None))?;
-    let keyring = keyring(Some(dec)).map_err(at(None))?;
+    let keyring = keyring(global, Some(dec)).map_err(at(None))?;
     let extract = dec.extract.as_deref().map(ops::treepath::parse).transpose().map_err(at(None))?;
     let opts = DecryptOptions { ignore_mac: dec.ignore_mac };
     let batch = batch::Batch::expand(files, cfg.as_ref(), io.in_place, "decrypt").map_err(at(None))?;

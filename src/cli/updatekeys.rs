@@ -24,7 +24,7 @@ pub(super) fn run(
         file: None,
         error: Error::Config("config file not found: updatekeys needs a .sops.yaml with creation rules".into()),
     })?;
-    let keyring = super::keyring(Some(&super::args::DecryptArgs {
+    let keyring = super::keyring(global, Some(&super::args::DecryptArgs {
         decryption_order: decryption_order.map(str::to_string),
         ..Default::default()
     }))

@@ -182,8 +182,8 @@ pub fn decrypt_armored(enc: &str, identities: &[age::x25519::Identity]) -> std::
 }
 
 impl KeySource for AgeSource {
-    fn kind(&self) -> KeyKind {
-        KeyKind::Age
+    fn handles(&self, kind: KeyKind) -> bool {
+        kind == KeyKind::Age
     }
 
     fn wrap(&self, spec: &KeySpec, secret: &[u8]) -> Result<MasterKeyEntry> {

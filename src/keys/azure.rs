@@ -694,8 +694,8 @@ impl Shared {
 }
 
 impl KeySource for AzureSource {
-    fn kind(&self) -> KeyKind {
-        KeyKind::AzureKv
+    fn handles(&self, kind: KeyKind) -> bool {
+        kind == KeyKind::AzureKv
     }
 
     fn wrap(&self, spec: &KeySpec, secret: &[u8]) -> Result<MasterKeyEntry> {

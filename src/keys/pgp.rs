@@ -224,8 +224,8 @@ impl GpgOutput {
 }
 
 impl KeySource for PgpSource {
-    fn kind(&self) -> KeyKind {
-        KeyKind::Pgp
+    fn handles(&self, kind: KeyKind) -> bool {
+        kind == KeyKind::Pgp
     }
 
     fn wrap(&self, spec: &KeySpec, secret: &[u8]) -> Result<MasterKeyEntry> {
