@@ -201,12 +201,12 @@ fn ssh_identities_are_searched_where_sops_searches() {
     let ed = ssh_keygen(&sb.path().join(".ssh/id_ed25519"), "ed25519", "");
     let rsa = ssh_keygen(&sb.path().join(".ssh/id_rsa"), "rsa", "");
     // Not a default name: never looked at unless named.
-    let ecdsa_like = ssh_keygen(&sb.path().join(".ssh/id_other"), "ed25519", "");
+    let not_default = ssh_keygen(&sb.path().join(".ssh/id_other"), "ed25519", "");
     let files = [
         ("named", encrypt_kvsops(&sb, &named, "named.enc.yaml")),
         ("ed", encrypt_kvsops(&sb, &ed, "ed.enc.yaml")),
         ("rsa", encrypt_kvsops(&sb, &rsa, "rsa.enc.yaml")),
-        ("other", encrypt_kvsops(&sb, &ecdsa_like, "other.enc.yaml")),
+        ("other", encrypt_kvsops(&sb, &not_default, "other.enc.yaml")),
     ];
     // SOPS_AGE_SSH_PRIVATE_KEY_FILE adds to ~/.ssh/id_ed25519 and ~/.ssh/id_rsa: all three are used.
     for tool in ["sops", "kvsops"] {
