@@ -196,7 +196,9 @@ impl Error {
     /// non-string key) gets sops's exit code for that case (1) instead of the plaintext one.
     pub fn in_encrypted_file(self) -> Self {
         match self {
-            Error::Parse { .. } | Error::DuplicateKey { .. } | Error::Unencryptable(_) => Error::UnreadableEncrypted(Box::new(self)),
+            Error::Parse { .. } | Error::DuplicateKey { .. } | Error::Unencryptable(_) => {
+                Error::UnreadableEncrypted(Box::new(self))
+            }
             other => other,
         }
     }

@@ -239,7 +239,12 @@ fn ssh_identities_are_searched_where_sops_searches() {
     let out = decrypt(empty.kvsops(), &f);
     assert_eq!(out.status.code(), Some(128));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("no age identity found") && stderr.contains(".ssh/id_ed25519") && stderr.contains(".ssh/id_rsa"), "{stderr}");
+    assert!(
+        stderr.contains("no age identity found")
+            && stderr.contains(".ssh/id_ed25519")
+            && stderr.contains(".ssh/id_rsa"),
+        "{stderr}"
+    );
     assert_eq!(decrypt(empty.sops(), &f).status.code(), Some(128));
 }
 
@@ -256,7 +261,12 @@ fn a_passphrase_protected_ssh_key_without_a_terminal_is_a_clear_error() {
         let out = decrypt(sb.kvsops(), &f);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(128), "{stderr}");
-        assert!(stderr.contains("passphrase") && stderr.contains("no terminal") && stderr.contains(&key.display().to_string()), "{stderr}");
+        assert!(
+            stderr.contains("passphrase")
+                && stderr.contains("no terminal")
+                && stderr.contains(&key.display().to_string()),
+            "{stderr}"
+        );
         let sops = decrypt(sb.sops(), &f);
         assert_eq!(sops.status.code(), Some(128), "sops: {}", String::from_utf8_lossy(&sops.stderr));
 
@@ -336,7 +346,8 @@ fn plugin_recipients_interoperate_with_sops_both_ways() {
     }
     // The identity also works from SOPS_AGE_KEY, beside an X25519 key.
     let mut c = sb.kvsops();
-    let both = format!("{}\n{}", std::fs::read_to_string(key1_file()).unwrap(), std::fs::read_to_string(&identity).unwrap());
+    let both =
+        format!("{}\n{}", std::fs::read_to_string(key1_file()).unwrap(), std::fs::read_to_string(&identity).unwrap());
     c.env("SOPS_AGE_KEY", both);
     assert_decrypts(decrypt(c, &by_sops), "kvsops with SOPS_AGE_KEY");
 

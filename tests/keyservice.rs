@@ -12,8 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 
 use common::*;
 
-const PLAIN: &str =
-    "# the app's secrets\nuser: admin\npassword: s3cr3t-value\nnested:\n    token: abc123\n";
+const PLAIN: &str = "# the app's secrets\nuser: admin\npassword: s3cr3t-value\nnested:\n    token: abc123\n";
 
 fn demo_key() -> PathBuf {
     testdata("DEMO-ONLY-age-key.txt")
@@ -42,18 +41,8 @@ impl Addr {
 
     fn server_args(&self) -> Vec<String> {
         match self {
-            Addr::Unix(p) => vec![
-                "--network".into(),
-                "unix".into(),
-                "--address".into(),
-                p.display().to_string(),
-            ],
-            Addr::Tcp(port) => vec![
-                "--network".into(),
-                "tcp".into(),
-                "--address".into(),
-                format!("127.0.0.1:{port}"),
-            ],
+            Addr::Unix(p) => vec!["--network".into(), "unix".into(), "--address".into(), p.display().to_string()],
+            Addr::Tcp(port) => vec!["--network".into(), "tcp".into(), "--address".into(), format!("127.0.0.1:{port}")],
         }
     }
 
@@ -81,23 +70,11 @@ struct Server {
 impl Server {
     /// Starts `cmd keyservice ...` with the demo age identity in its environment and waits until
     /// it accepts connections (or fails the test when it exits first).
-    fn start(
-        mut cmd: Command,
-        name: &'static str,
-        addr: &Addr,
-        extra: &[&str],
-        stdin: Stdio,
-    ) -> Server {
+    fn start(mut cmd: Command, name: &'static str, addr: &Addr, extra: &[&str], stdin: Stdio) -> Server {
         cmd.arg("keyservice").args(addr.server_args()).args(extra);
-        cmd.env("SOPS_AGE_KEY_FILE", demo_key())
-            .stdin(stdin)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.env("SOPS_AGE_KEY_FILE", demo_key()).stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
         let child = cmd.spawn().expect("start the key service");
-        let mut server = Server {
-            child: Some(child),
-            name,
-        };
+        let mut server = Server { child: Some(child), name };
         // Readiness: poll until it listens; a bound on the number of tries, not a timing assertion.
         for _ in 0..1000 {
             if addr.accepts() {
@@ -115,18 +92,11 @@ impl Server {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         let out = server.stop();
-        panic!(
-            "{name} keyservice never listened on {}:\n{}",
-            addr.uri(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        panic!("{name} keyservice never listened on {}:\n{}", addr.uri(), String::from_utf8_lossy(&out.stderr));
     }
 
     fn stdin(&mut self) -> std::process::ChildStdin {
-        self.child
-            .as_mut()
-            .and_then(|c| c.stdin.take())
-            .expect("the server's standard input")
+        self.child.as_mut().and_then(|c| c.stdin.take()).expect("the server's standard input")
     }
 
     /// Stops the server with SIGTERM and returns its output and exit status.
@@ -161,10 +131,7 @@ fn kvsops_server(sb: &Sandbox, addr: &Addr, extra: &[&str], stdin: Stdio) -> Ser
 /// A client command that may use only the key service: no local key service, no key in its
 /// environment (the sandbox removes SOPS_* variables and HOME's keys).
 fn remote_only(mut cmd: Command, addr: &Addr, subcommand: &str) -> Command {
-    cmd.arg(subcommand)
-        .arg("--keyservice")
-        .arg(addr.uri())
-        .arg("--enable-local-keyservice=false");
+    cmd.arg(subcommand).arg("--keyservice").arg(addr.uri()).arg("--enable-local-keyservice=false");
     cmd
 }
 
@@ -191,11 +158,7 @@ fn kvsops_client_of_sops_server(addr: Addr) {
     enc.arg("--age").arg(demo_recipient()).arg(&plain);
     let encrypted = ok(enc);
     let enc_file = sb.write("secret.enc.yaml", &encrypted);
-    assert!(
-        text(&encrypted).contains(&demo_recipient()),
-        "{}",
-        text(&encrypted)
-    );
+    assert!(text(&encrypted).contains(&demo_recipient()), "{}", text(&encrypted));
 
     // Without the service kvsops has no key for it: the service did the work.
     let mut alone = sb.kvsops();
@@ -207,32 +170,18 @@ fn kvsops_client_of_sops_server(addr: Addr) {
     assert_eq!(text(&ok(dec)), PLAIN);
 
     let mut sops_dec = sb.sops();
-    sops_dec
-        .env("SOPS_AGE_KEY_FILE", demo_key())
-        .arg("decrypt")
-        .arg(&enc_file);
+    sops_dec.env("SOPS_AGE_KEY_FILE", demo_key()).arg("decrypt").arg(&enc_file);
     let by_sops = text(&ok(sops_dec));
-    assert!(
-        by_sops.contains("password: s3cr3t-value") && by_sops.contains("token: abc123"),
-        "{by_sops}"
-    );
+    assert!(by_sops.contains("password: s3cr3t-value") && by_sops.contains("token: abc123"), "{by_sops}");
 
     // A file sops wrote (with the key locally) opens in kvsops through the service.
     let mut sops_enc = sb.sops();
-    sops_enc
-        .env("SOPS_AGE_KEY_FILE", demo_key())
-        .arg("encrypt")
-        .arg("--age")
-        .arg(demo_recipient())
-        .arg(&plain);
+    sops_enc.env("SOPS_AGE_KEY_FILE", demo_key()).arg("encrypt").arg("--age").arg(demo_recipient()).arg(&plain);
     let sops_file = sb.write("by-sops.enc.yaml", ok(sops_enc));
     let mut dec = remote_only(sb.kvsops(), &addr, "decrypt");
     dec.arg(&sops_file);
     let out = text(&ok(dec));
-    assert!(
-        out.contains("password: s3cr3t-value") && out.contains("token: abc123"),
-        "{out}"
-    );
+    assert!(out.contains("password: s3cr3t-value") && out.contains("token: abc123"), "{out}");
 }
 
 /// sops (client, no key of its own) → kvsops keyservice (holds the identity).
@@ -247,48 +196,23 @@ fn sops_client_of_kvsops_server(addr: Addr) {
 
     let mut alone = sb.sops();
     alone.arg("decrypt").arg(&enc_file);
-    assert_eq!(
-        run(alone).status.code(),
-        Some(128),
-        "sops has no key of its own"
-    );
+    assert_eq!(run(alone).status.code(), Some(128), "sops has no key of its own");
 
     let mut dec = remote_only(sb.sops(), &addr, "decrypt");
     dec.arg(&enc_file);
     let out = text(&ok(dec));
-    assert!(
-        out.contains("password: s3cr3t-value") && out.contains("token: abc123"),
-        "{out}"
-    );
+    assert!(out.contains("password: s3cr3t-value") && out.contains("token: abc123"), "{out}");
 
     // kvsops, with the key locally, reads what sops wrote through the service.
     let mut kv = sb.kvsops();
-    kv.env("SOPS_AGE_KEY_FILE", demo_key())
-        .arg("decrypt")
-        .arg(&enc_file);
+    kv.env("SOPS_AGE_KEY_FILE", demo_key()).arg("decrypt").arg(&enc_file);
     assert!(text(&ok(kv)).contains("password: s3cr3t-value"));
 
     let log = server.stop();
-    assert_eq!(
-        log.status.code(),
-        Some(0),
-        "SIGTERM stops the service cleanly"
-    );
+    assert_eq!(log.status.code(), Some(0), "SIGTERM stops the service cleanly");
     let log = text(&log.stderr);
-    assert!(
-        log.contains(&format!(
-            "encrypt request for age recipient {}: done",
-            demo_recipient()
-        )),
-        "{log}"
-    );
-    assert!(
-        log.contains(&format!(
-            "decrypt request for age recipient {}: done",
-            demo_recipient()
-        )),
-        "{log}"
-    );
+    assert!(log.contains(&format!("encrypt request for age recipient {}: done", demo_recipient())), "{log}");
+    assert!(log.contains(&format!("decrypt request for age recipient {}: done", demo_recipient())), "{log}");
     if let Addr::Unix(p) = &addr {
         assert!(!p.exists(), "the socket file is removed on SIGTERM");
     }
@@ -334,12 +258,7 @@ fn a_service_that_is_down_fails_like_sops() {
     let sb = Sandbox::new();
     let plain = sb.write("secret.yaml", PLAIN);
     let mut with_key = sb.sops();
-    with_key
-        .env("SOPS_AGE_KEY_FILE", demo_key())
-        .arg("encrypt")
-        .arg("--age")
-        .arg(demo_recipient())
-        .arg(&plain);
+    with_key.env("SOPS_AGE_KEY_FILE", demo_key()).arg("encrypt").arg("--age").arg(demo_recipient()).arg(&plain);
     let enc_file = sb.write("secret.enc.yaml", ok(with_key));
     let down = Addr::Unix(sb.path().join("nobody-listens.sock"));
 
@@ -365,35 +284,20 @@ fn a_service_that_is_down_fails_like_sops() {
         );
         assert!(kv.stdout.is_empty());
         let err = text(&kv.stderr);
-        assert!(
-            err.contains(&down.uri()) && err.contains("No such file or directory"),
-            "{subcommand}: {err}"
-        );
+        assert!(err.contains(&down.uri()) && err.contains("No such file or directory"), "{subcommand}: {err}");
     }
 
     // With the local key service on (the default) and a key at hand, the local one answers first.
     let mut dec = sb.kvsops();
-    dec.env("SOPS_AGE_KEY_FILE", demo_key())
-        .arg("decrypt")
-        .arg("--keyservice")
-        .arg(down.uri())
-        .arg(&enc_file);
+    dec.env("SOPS_AGE_KEY_FILE", demo_key()).arg("decrypt").arg("--keyservice").arg(down.uri()).arg(&enc_file);
     assert_eq!(text(&ok(dec)), PLAIN);
 
     // No key service at all.
     let mut none = sb.kvsops();
-    none.arg("encrypt")
-        .arg("--enable-local-keyservice=false")
-        .arg("--age")
-        .arg(demo_recipient())
-        .arg(&plain);
+    none.arg("encrypt").arg("--enable-local-keyservice=false").arg("--age").arg(demo_recipient()).arg(&plain);
     let out = run(none);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("no key service"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("no key service"), "{}", text(&out.stderr));
 }
 
 /// The variables: SOPS_KEYSERVICE (comma-separated) and SOPS_ENABLE_LOCAL_KEYSERVICE; a service that
@@ -408,25 +312,18 @@ fn the_environment_variables_choose_the_services() {
     let services = format!("{},{}", down.uri(), addr.uri());
 
     let mut enc = sb.kvsops();
-    enc.env("SOPS_KEYSERVICE", &services)
-        .env("SOPS_ENABLE_LOCAL_KEYSERVICE", "false");
-    enc.arg("encrypt")
-        .arg("--age")
-        .arg(demo_recipient())
-        .arg(&plain);
+    enc.env("SOPS_KEYSERVICE", &services).env("SOPS_ENABLE_LOCAL_KEYSERVICE", "false");
+    enc.arg("encrypt").arg("--age").arg(demo_recipient()).arg(&plain);
     let enc_file = sb.write("secret.enc.yaml", ok(enc));
 
     let mut dec = sb.kvsops();
-    dec.env("SOPS_KEYSERVICE", &services)
-        .env("SOPS_ENABLE_LOCAL_KEYSERVICE", "false");
+    dec.env("SOPS_KEYSERVICE", &services).env("SOPS_ENABLE_LOCAL_KEYSERVICE", "false");
     dec.arg("decrypt").arg(&enc_file);
     assert_eq!(text(&ok(dec)), PLAIN);
 
     // The flag wins over the variable (as with sops).
     let mut dec = sb.kvsops();
-    dec.env("SOPS_KEYSERVICE", addr.uri())
-        .arg("decrypt")
-        .arg("--enable-local-keyservice=false");
+    dec.env("SOPS_KEYSERVICE", addr.uri()).arg("decrypt").arg("--enable-local-keyservice=false");
     dec.arg("--keyservice").arg(down.uri()).arg(&enc_file);
     assert_eq!(run(dec).status.code(), Some(128));
 }
@@ -440,10 +337,7 @@ fn rotate_set_and_edit_use_the_keyservice() {
     let _server = kvsops_server(&sb, &addr, &[], Stdio::null());
 
     let mut enc = remote_only(sb.kvsops(), &addr, "encrypt");
-    enc.arg("--age")
-        .arg(demo_recipient())
-        .arg("--in-place")
-        .arg(&plain);
+    enc.arg("--age").arg(demo_recipient()).arg("--in-place").arg(&plain);
     ok(enc);
 
     let mut rotate = remote_only(sb.kvsops(), &addr, "rotate");
@@ -462,20 +356,13 @@ fn rotate_set_and_edit_use_the_keyservice() {
     dec.arg(&plain);
     let out = text(&ok(dec));
     assert!(
-        out.contains("user: root")
-            && out.contains("token: xyz789")
-            && out.contains("password: s3cr3t-value"),
+        out.contains("user: root") && out.contains("token: xyz789") && out.contains("password: s3cr3t-value"),
         "{out}"
     );
 
     // The legacy form takes the flags too.
     let mut legacy = sb.kvsops();
-    legacy
-        .arg("-d")
-        .arg("--keyservice")
-        .arg(addr.uri())
-        .arg("--enable-local-keyservice=false")
-        .arg(&plain);
+    legacy.arg("-d").arg("--keyservice").arg(addr.uri()).arg("--enable-local-keyservice=false").arg(&plain);
     assert_eq!(text(&ok(legacy)), out);
 }
 
@@ -485,30 +372,19 @@ fn prompt_asks_before_answering() {
     let sb = Sandbox::new();
     let plain = sb.write("secret.yaml", PLAIN);
     let mut with_key = sb.kvsops();
-    with_key
-        .env("SOPS_AGE_KEY_FILE", demo_key())
-        .arg("encrypt")
-        .arg("--age")
-        .arg(demo_recipient())
-        .arg(&plain);
+    with_key.env("SOPS_AGE_KEY_FILE", demo_key()).arg("encrypt").arg("--age").arg(demo_recipient()).arg(&plain);
     let enc_file = sb.write("secret.enc.yaml", ok(with_key));
     let addr = Addr::unix(&sb);
     let mut server = kvsops_server(&sb, &addr, &["--prompt"], Stdio::piped());
     let mut answers = server.stdin();
-    answers
-        .write_all(b"maybe\nn\ny\n")
-        .expect("answer the prompts");
+    answers.write_all(b"maybe\nn\ny\n").expect("answer the prompts");
     drop(answers);
 
     let mut refused = remote_only(sb.kvsops(), &addr, "decrypt");
     refused.arg(&enc_file);
     let out = run(refused);
     assert_eq!(out.status.code(), Some(128));
-    assert!(
-        text(&out.stderr).contains("Request rejected by user"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("Request rejected by user"), "{}", text(&out.stderr));
 
     let mut accepted = remote_only(sb.kvsops(), &addr, "decrypt");
     accepted.arg(&enc_file);
@@ -516,15 +392,9 @@ fn prompt_asks_before_answering() {
 
     let log = server.stop();
     let prompts = text(&log.stdout);
-    let question = format!(
-        "Received decrypt request using age recipient {}. Respond to request? (y/n): ",
-        demo_recipient()
-    );
-    assert_eq!(
-        prompts.matches(&question).count(),
-        3,
-        "asked again after 'maybe': {prompts}"
-    );
+    let question =
+        format!("Received decrypt request using age recipient {}. Respond to request? (y/n): ", demo_recipient());
+    assert_eq!(prompts.matches(&question).count(), 3, "asked again after 'maybe': {prompts}");
 }
 
 #[test]
@@ -534,27 +404,15 @@ fn keyservice_refuses_what_it_cannot_listen_on() {
     bad.args(["keyservice", "--network", "udp", "--address", "127.0.0.1:0"]);
     let out = run(bad);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("unsupported network"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("unsupported network"), "{}", text(&out.stderr));
 
     let taken = sb.write("taken.sock", "");
     let mut busy = sb.kvsops();
-    busy.args(["keyservice", "--network", "unix", "--address"])
-        .arg(&taken);
+    busy.args(["keyservice", "--network", "unix", "--address"]).arg(&taken);
     let out = run(busy);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("could not listen"),
-        "{}",
-        text(&out.stderr)
-    );
-    assert!(
-        Path::new(&taken).exists(),
-        "a file it did not create is left alone"
-    );
+    assert!(text(&out.stderr).contains("could not listen"), "{}", text(&out.stderr));
+    assert!(Path::new(&taken).exists(), "a file it did not create is left alone");
 }
 
 /// `groups add` and `updatekeys` unwrap and wrap through the service as well (sops takes the
@@ -566,57 +424,32 @@ fn groups_and_updatekeys_use_the_keyservice() {
     let addr = Addr::unix(&sb);
     // The service holds both identities (the demo key's file and key1 in SOPS_AGE_KEY).
     let mut with_both = sb.kvsops();
-    with_both.env(
-        "SOPS_AGE_KEY",
-        std::fs::read_to_string(key1_file()).expect("key1"),
-    );
+    with_both.env("SOPS_AGE_KEY", std::fs::read_to_string(key1_file()).expect("key1"));
     let _server = Server::start(with_both, "kvsops", &addr, &[], Stdio::null());
     let second = recipient_of(&key1_file());
 
     let mut enc = remote_only(sb.kvsops(), &addr, "encrypt");
-    enc.arg("--age")
-        .arg(demo_recipient())
-        .arg("--in-place")
-        .arg(&plain);
+    enc.arg("--age").arg(demo_recipient()).arg("--in-place").arg(&plain);
     ok(enc);
 
     let mut groups = sb.kvsops();
-    groups
-        .args(["groups", "add", "--keyservice"])
-        .arg(addr.uri())
-        .arg("--enable-local-keyservice=false");
-    groups
-        .arg("--in-place")
-        .arg("--age")
-        .arg(&second)
-        .arg("-f")
-        .arg(&plain);
+    groups.args(["groups", "add", "--keyservice"]).arg(addr.uri()).arg("--enable-local-keyservice=false");
+    groups.arg("--in-place").arg("--age").arg(&second).arg("-f").arg(&plain);
     ok(groups);
     let file = std::fs::read_to_string(&plain).expect("read");
-    assert!(
-        file.contains(&second) && file.contains(&demo_recipient()),
-        "{file}"
-    );
+    assert!(file.contains(&second) && file.contains(&demo_recipient()), "{file}");
 
     // The rule now names only the second key: updatekeys opens both groups through the service
     // and wraps the data key for the rule's one key.
-    sb.write(
-        ".sops.yaml",
-        format!("creation_rules:\n  - age: {second}\n"),
-    );
+    sb.write(".sops.yaml", format!("creation_rules:\n  - age: {second}\n"));
     let mut update = remote_only(sb.kvsops(), &addr, "updatekeys");
     update.arg("--yes").arg(&plain);
     ok(update);
     let file = std::fs::read_to_string(&plain).expect("read");
-    assert!(
-        file.contains(&second) && !file.contains(&demo_recipient()),
-        "{file}"
-    );
+    assert!(file.contains(&second) && !file.contains(&demo_recipient()), "{file}");
 
     // Only the second key opens it now; kvsops decrypts it with that key locally.
     let mut dec = sb.kvsops();
-    dec.env("SOPS_AGE_KEY_FILE", key1_file())
-        .arg("decrypt")
-        .arg(&plain);
+    dec.env("SOPS_AGE_KEY_FILE", key1_file()).arg("decrypt").arg(&plain);
     assert_eq!(text(&ok(dec)), PLAIN);
 }

@@ -694,8 +694,13 @@ impl Command {
             | Command::ExecEnv { global, .. }
             | Command::ExecFile { global, .. }
             | Command::Doctor { global, .. } => Some(global),
-            Command::Groups { command: GroupsCommand::Add { global, .. } | GroupsCommand::Delete { global, .. } } => Some(global),
-            Command::Hook { .. } | Command::Completion { .. } | Command::Publish { .. } | Command::Keyservice { .. } => None,
+            Command::Groups { command: GroupsCommand::Add { global, .. } | GroupsCommand::Delete { global, .. } } => {
+                Some(global)
+            }
+            Command::Hook { .. }
+            | Command::Completion { .. }
+            | Command::Publish { .. }
+            | Command::Keyservice { .. } => None,
         }
     }
 }
@@ -725,7 +730,12 @@ mod tests {
                 .try_get_matches_from(["kvsops", sub.get_name(), "--help"])
                 .expect_err("--help ends the parse")
                 .to_string();
-            assert!(help.starts_with(&about), "`kvsops {} --help` starts with {:?}, not {about:?}", sub.get_name(), help.lines().next());
+            assert!(
+                help.starts_with(&about),
+                "`kvsops {} --help` starts with {:?}, not {about:?}",
+                sub.get_name(),
+                help.lines().next()
+            );
             checked += 1;
         }
         assert!(checked >= 15, "{checked} subcommands");

@@ -27,22 +27,9 @@ pub(super) fn remote_sources(uris: &[String]) -> Result<Vec<Box<dyn KeySource>>>
 }
 
 /// `kvsops keyservice`: serves until SIGINT or SIGTERM.
-pub(super) fn serve(
-    network: &str,
-    address: &str,
-    prompt: bool,
-    verbose: bool,
-) -> std::result::Result<i32, Failure> {
+pub(super) fn serve(network: &str, address: &str, prompt: bool, verbose: bool) -> std::result::Result<i32, Failure> {
     crate::console::set_verbose(verbose);
     let endpoint = Endpoint::listen(network, address).map_err(|m| at(None)(Error::Generic(m)))?;
-    server::run(
-        ServeOptions {
-            endpoint,
-            prompt,
-            verbose,
-        },
-        Keyring::from_env(),
-    )
-    .map_err(at(None))?;
+    server::run(ServeOptions { endpoint, prompt, verbose }, Keyring::from_env()).map_err(at(None))?;
     Ok(0)
 }

@@ -66,7 +66,8 @@ impl AgeEnv {
     pub fn from_env() -> Self {
         let non_empty = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let home = non_empty("HOME").map(PathBuf::from);
-        let config_dir = non_empty("XDG_CONFIG_HOME").map(PathBuf::from).or_else(|| home.as_ref().map(|h| h.join(".config")));
+        let config_dir =
+            non_empty("XDG_CONFIG_HOME").map(PathBuf::from).or_else(|| home.as_ref().map(|h| h.join(".config")));
         AgeEnv {
             key: non_empty("SOPS_AGE_KEY"),
             key_file: non_empty("SOPS_AGE_KEY_FILE").map(PathBuf::from),
@@ -182,9 +183,8 @@ fn load_identities(env: &AgeEnv) -> std::result::Result<Loaded, String> {
         looked.push("SOPS_AGE_KEY".to_string());
     }
     if let Some(f) = &env.key_file {
-        let text = Zeroizing::new(
-            std::fs::read_to_string(f).map_err(|e| format!("SOPS_AGE_KEY_FILE {}: {e}", f.display()))?,
-        );
+        let text =
+            Zeroizing::new(std::fs::read_to_string(f).map_err(|e| format!("SOPS_AGE_KEY_FILE {}: {e}", f.display()))?);
         add_lines(&mut lines, &text, &f.display().to_string())?;
         looked.push(format!("SOPS_AGE_KEY_FILE ({})", f.display()));
     }
@@ -271,10 +271,20 @@ fn load_ssh_identity(path: &Path, prompt: PassphrasePrompt) -> std::result::Resu
         age::ssh::Identity::Encrypted(_) => {
             let public = age::ssh::Recipient::try_from(identity.clone())
                 .map_err(|e| format!("SSH key {shown}: {}", ssh_key_error(&e)))?;
-            let (stanza_tag, key_tag) = ssh_key_tag(&public).ok_or_else(|| format!("SSH key {shown}: unreadable public key"))?;
-            Ok(Box::new(EncryptedSsh { path: shown, key: identity, stanza_tag, key_tag, prompt, opened: Mutex::new(None) }))
+            let (stanza_tag, key_tag) =
+                ssh_key_tag(&public).ok_or_else(|| format!("SSH key {shown}: unreadable public key"))?;
+            Ok(Box::new(EncryptedSsh {
+                path: shown,
+                key: identity,
+                stanza_tag,
+                key_tag,
+                prompt,
+                opened: Mutex::new(None),
+            }))
         }
-        age::ssh::Identity::Unsupported(u) => Err(format!("SSH key {shown}: {}", one_line(&Unsupported(&u, &shown).to_string()))),
+        age::ssh::Identity::Unsupported(u) => {
+            Err(format!("SSH key {shown}: {}", one_line(&Unsupported(&u, &shown).to_string())))
+        }
     }
 }
 
@@ -345,7 +355,9 @@ impl age::Identity for EncryptedSsh {
             };
             match encrypted.decrypt(passphrase) {
                 Ok(key) => *opened = Some(age::ssh::Identity::Unencrypted(key)),
-                Err(_) => return Some(Err(stanza_error(format!("incorrect passphrase for the SSH key {}", self.path)))),
+                Err(_) => {
+                    return Some(Err(stanza_error(format!("incorrect passphrase for the SSH key {}", self.path))))
+                }
             }
         }
         opened.as_ref().and_then(|key| age::Identity::unwrap_stanza(key, stanza))
@@ -430,10 +442,9 @@ pub fn parse_any_recipient(r: &str) -> Result<AnyRecipient> {
 
 /// Parses an X25519 recipient (`age1…`).
 pub fn parse_recipient(r: &str) -> Result<age::x25519::Recipient> {
-    r.trim().parse::<age::x25519::Recipient>().map_err(|e| Error::Key {
-        key_type: "age",
-        message: format!("{r:?} is not an age recipient (age1…): {e}"),
-    })
+    r.trim()
+        .parse::<age::x25519::Recipient>()
+        .map_err(|e| Error::Key { key_type: "age", message: format!("{r:?} is not an age recipient (age1…): {e}") })
 }
 
 /// Encrypts `secret` to one X25519 recipient as an armored age file.
@@ -443,11 +454,15 @@ pub fn encrypt_armored(recipient: &age::x25519::Recipient, secret: &[u8]) -> Res
 
 /// Encrypts `secret` to any recipient as an armored age file.
 fn encrypt_armored_to(recipient: &dyn age::Recipient, secret: &[u8]) -> Result<String> {
-    let fail = |e: &dyn std::fmt::Display| Error::Key { key_type: "age", message: format!("could not encrypt: {}", one_line(&e.to_string())) };
+    let fail = |e: &dyn std::fmt::Display| Error::Key {
+        key_type: "age",
+        message: format!("could not encrypt: {}", one_line(&e.to_string())),
+    };
     let recipients: Vec<&dyn age::Recipient> = vec![recipient];
     let encryptor = age::Encryptor::with_recipients(recipients.into_iter()).map_err(|e| fail(&e))?;
     let mut out = Vec::new();
-    let armored = age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor).map_err(|e| fail(&e))?;
+    let armored =
+        age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor).map_err(|e| fail(&e))?;
     let mut w = encryptor.wrap_output(armored).map_err(|e| fail(&e))?;
     w.write_all(secret).map_err(|e| fail(&e))?;
     w.finish().and_then(|a| a.finish()).map_err(|e| fail(&e))?;
@@ -459,7 +474,10 @@ fn encrypt_armored_to(recipient: &dyn age::Recipient, secret: &[u8]) -> Result<S
 }
 
 /// Decrypts an armored age file with any of the X25519 identities.
-pub fn decrypt_armored(enc: &str, identities: &[age::x25519::Identity]) -> std::result::Result<Zeroizing<Vec<u8>>, String> {
+pub fn decrypt_armored(
+    enc: &str,
+    identities: &[age::x25519::Identity],
+) -> std::result::Result<Zeroizing<Vec<u8>>, String> {
     decrypt_with(enc, identities.iter().map(|i| i as &dyn age::Identity))
 }
 
@@ -539,9 +557,8 @@ mod tests {
     #[test]
     fn missing_identity_is_a_clear_error() {
         let id = age::x25519::Identity::generate();
-        let entry = AgeSource::with_env(AgeEnv::default())
-            .wrap(&KeySpec::Age(id.to_public().to_string()), b"k")
-            .unwrap();
+        let entry =
+            AgeSource::with_env(AgeEnv::default()).wrap(&KeySpec::Age(id.to_public().to_string()), b"k").unwrap();
         let err = AgeSource::with_env(AgeEnv::default()).unwrap(&entry).unwrap_err().to_string();
         assert!(err.contains("no age identity found"), "{err}");
         let stranger = age::x25519::Identity::generate();
@@ -560,7 +577,8 @@ mod tests {
         let unreadable = d.path().join("keys.txt");
         std::fs::create_dir(&unreadable).unwrap();
         let env = AgeEnv { key_file: Some(key_file), default_file: Some(unreadable.clone()), ..Default::default() };
-        let entry = AgeSource::with_env(AgeEnv::default()).wrap(&KeySpec::Age(id.to_public().to_string()), b"k").unwrap();
+        let entry =
+            AgeSource::with_env(AgeEnv::default()).wrap(&KeySpec::Age(id.to_public().to_string()), b"k").unwrap();
         assert_eq!(&AgeSource::with_env(env).unwrap(&entry).unwrap()[..], b"k");
         let alone = AgeSource::with_env(AgeEnv { default_file: Some(unreadable), ..Default::default() });
         let err = alone.unwrap(&entry).unwrap_err().to_string();

@@ -106,9 +106,22 @@ impl KeySpec {
 /// A master key as stored in the metadata: its identity and the wrapped data key (or Shamir share).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MasterKeyEntry {
-    Age { recipient: String, enc: String },
-    Pgp { fp: String, created_at: String, enc: String },
-    AzureKv { vault_url: String, name: String, version: String, created_at: String, enc: String },
+    Age {
+        recipient: String,
+        enc: String,
+    },
+    Pgp {
+        fp: String,
+        created_at: String,
+        enc: String,
+    },
+    AzureKv {
+        vault_url: String,
+        name: String,
+        version: String,
+        created_at: String,
+        enc: String,
+    },
     Kms {
         arn: String,
         role: Option<String>,
@@ -117,8 +130,18 @@ pub enum MasterKeyEntry {
         enc: String,
         aws_profile: String,
     },
-    GcpKms { resource_id: String, created_at: String, enc: String },
-    HcVault { vault_address: String, engine_path: String, key_name: String, created_at: String, enc: String },
+    GcpKms {
+        resource_id: String,
+        created_at: String,
+        enc: String,
+    },
+    HcVault {
+        vault_address: String,
+        engine_path: String,
+        key_name: String,
+        created_at: String,
+        enc: String,
+    },
 }
 
 impl MasterKeyEntry {
@@ -151,9 +174,9 @@ impl MasterKeyEntry {
                 aws_profile: aws_profile.clone(),
             },
             MasterKeyEntry::GcpKms { resource_id, .. } => KeySpec::GcpKms { resource_id: resource_id.clone() },
-            MasterKeyEntry::HcVault { vault_address, engine_path, key_name, .. } => KeySpec::HcVault {
-                uri: format!("{vault_address}/v1/{engine_path}/keys/{key_name}"),
-            },
+            MasterKeyEntry::HcVault { vault_address, engine_path, key_name, .. } => {
+                KeySpec::HcVault { uri: format!("{vault_address}/v1/{engine_path}/keys/{key_name}") }
+            }
         }
     }
 
@@ -434,7 +457,11 @@ mod tests {
         let e = k.unwrap(&age_entry()).unwrap_err().to_string();
         assert!(e.contains("no key service for age keys"), "{e}");
         // A kind no source takes (the keyring of tests has no PGP source).
-        let e = Keyring::with_sources(vec![]).unwrap(&MasterKeyEntry::Pgp { fp: "F".into(), created_at: String::new(), enc: String::new() });
+        let e = Keyring::with_sources(vec![]).unwrap(&MasterKeyEntry::Pgp {
+            fp: "F".into(),
+            created_at: String::new(),
+            enc: String::new(),
+        });
         assert!(e.is_err());
     }
 }

@@ -26,9 +26,8 @@ use azure_core::http::{ClientOptions, RetryOptions};
 use azure_core::time::OffsetDateTime;
 use azure_identity::{
     AzureDeveloperCliCredential, AzureDeveloperCliCredentialOptions, ClientAssertionCredential,
-    ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
-    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential,
-    WorkloadIdentityCredentialOptions,
+    ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
+    ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 use base64::Engine as _;
 
@@ -162,16 +161,14 @@ pub fn select_members(value: Option<&str>) -> Result<(Vec<Member>, bool), String
     match lower.as_str() {
         "dev" => Ok((vec![AzureCli, AzureDeveloperCli, AzurePowerShell], false)),
         "prod" => Ok((vec![Environment, WorkloadIdentity, ManagedIdentity], false)),
-        _ => all
-            .into_iter()
-            .find(|m| m.name().eq_ignore_ascii_case(&lower))
-            .map(|m| (vec![m], true))
-            .ok_or_else(|| {
+        _ => {
+            all.into_iter().find(|m| m.name().eq_ignore_ascii_case(&lower)).map(|m| (vec![m], true)).ok_or_else(|| {
                 format!(
                     "invalid AZURE_TOKEN_CREDENTIALS value {v:?}: expected \"dev\", \"prod\" or one of {}",
                     CREDENTIAL_NAMES.join(", ")
                 )
-            }),
+            })
+        }
     }
 }
 
@@ -277,7 +274,14 @@ impl ChainCredential {
                 });
                 let imds = env.identity_endpoint.is_none() && env.msi_endpoint.is_none();
                 let probe = (member == Member::ManagedIdentity && imds && !pinned).then_some(IMDS_PROBE);
-                Slot { member, cred, factory, default_tenant, by_tenant: Mutex::new(HashMap::new()), probe: Mutex::new(probe) }
+                Slot {
+                    member,
+                    cred,
+                    factory,
+                    default_tenant,
+                    by_tenant: Mutex::new(HashMap::new()),
+                    probe: Mutex::new(probe),
+                }
             })
             .collect();
         Ok(ChainCredential {
@@ -368,16 +372,13 @@ impl ChainCredential {
         let Some(factory) = &slot.factory else {
             return slot.cred.clone();
         };
-        let resolved = resolve_tenant(
-            slot.default_tenant.as_deref(),
-            tenant,
-            &self.allowed_tenants,
-            slot.member.name(),
-        )
-        .map_err(|why| NotBuilt { why, configured: true })?;
+        let resolved =
+            resolve_tenant(slot.default_tenant.as_deref(), tenant, &self.allowed_tenants, slot.member.name())
+                .map_err(|why| NotBuilt { why, configured: true })?;
         match resolved {
             Some(t) if Some(t.as_str()) != slot.default_tenant.as_deref() => {
-                let mut map = slot.by_tenant.lock().map_err(|_| NotBuilt::from("internal error: tenant cache poisoned"))?;
+                let mut map =
+                    slot.by_tenant.lock().map_err(|_| NotBuilt::from("internal error: tenant cache poisoned"))?;
                 map.entry(t.clone()).or_insert_with(|| factory(Some(&t))).clone()
             }
             _ => slot.cred.clone(),
@@ -474,7 +475,11 @@ impl ChainCredential {
 
 #[async_trait::async_trait]
 impl TokenCredential for ChainCredential {
-    async fn get_token(&self, scopes: &[&str], options: Option<TokenRequestOptions<'_>>) -> azure_core::Result<AccessToken> {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        options: Option<TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<AccessToken> {
         self.get_token_for_tenant(scopes, None, options).await
     }
 }
@@ -579,11 +584,9 @@ fn build(member: Member, env: &CredentialEnv, client_options: ClientOptions, ten
                     // Configured: an unusable certificate is an error, never a fallthrough to the
                     // next credential (which would run as another identity).
                     let configured = |why: String| NotBuilt { why, configured: true };
-                    let certificate = super::certificate::ClientCertificate::load(
-                        path,
-                        env.client_certificate_password.as_deref(),
-                    )
-                    .map_err(configured)?;
+                    let certificate =
+                        super::certificate::ClientCertificate::load(path, env.client_certificate_password.as_deref())
+                            .map_err(configured)?;
                     let assertion = super::certificate::CertificateAssertion {
                         certificate,
                         client_id: client.clone(),
@@ -695,7 +698,8 @@ pub fn jwt_identity_claims(token: &str) -> Vec<String> {
     };
     let mut out = Vec::new();
     let user = map.get("upn").or_else(|| map.get("unique_name")).or_else(|| map.get("preferred_username"));
-    for (label, v) in [("user", user), ("appid", map.get("appid")), ("oid", map.get("oid")), ("tenant", map.get("tid"))] {
+    for (label, v) in [("user", user), ("appid", map.get("appid")), ("oid", map.get("oid")), ("tenant", map.get("tid"))]
+    {
         if let Some(serde_json::Value::String(s)) = v {
             // Claims are identifiers; keep them short and printable all the same.
             let clean: String = s.chars().filter(|c| !c.is_control()).take(120).collect();
@@ -769,7 +773,8 @@ mod tests {
         };
         let why = build(Member::Environment, &env, ClientOptions::default(), Some("t")).unwrap_err();
         assert!(why.why.contains("AZURE_CLIENT_CERTIFICATE_PATH") && why.configured, "{why:?}");
-        let why = build(Member::WorkloadIdentity, &CredentialEnv::default(), ClientOptions::default(), None).unwrap_err();
+        let why =
+            build(Member::WorkloadIdentity, &CredentialEnv::default(), ClientOptions::default(), None).unwrap_err();
         assert!(why.why.contains("AZURE_FEDERATED_TOKEN_FILE"), "{why:?}");
     }
 
@@ -778,7 +783,10 @@ mod tests {
         let cli = fake(Ok("t"));
         let chain = ChainCredential::from_parts(
             vec![
-                (Member::Environment, Err(NotBuilt { why: "AZURE_CLIENT_CERTIFICATE_PATH: bad".into(), configured: true })),
+                (
+                    Member::Environment,
+                    Err(NotBuilt { why: "AZURE_CLIENT_CERTIFICATE_PATH: bad".into(), configured: true }),
+                ),
                 (Member::AzureCli, Ok(cli.clone() as Arc<dyn TokenCredential>)),
             ],
             false,
@@ -805,7 +813,10 @@ mod tests {
     #[test]
     fn regional_authorities_like_msal() {
         assert_eq!(regional_authority_host(None, None), None);
-        assert_eq!(regional_authority_host(None, Some("westeurope")).as_deref(), Some("https://westeurope.login.microsoft.com"));
+        assert_eq!(
+            regional_authority_host(None, Some("westeurope")).as_deref(),
+            Some("https://westeurope.login.microsoft.com")
+        );
         assert_eq!(
             regional_authority_host(Some("https://login.microsoftonline.us/"), Some("usgovvirginia")).as_deref(),
             Some("https://usgovvirginia.login.microsoftonline.us")
@@ -913,8 +924,9 @@ mod tests {
 
     #[test]
     fn jwt_claims_name_the_identity() {
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(br#"{"appid":"11111111-aaaa","oid":"22222222-bbbb","tid":"tenant-x","aud":"https://vault.azure.net"}"#);
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+            br#"{"appid":"11111111-aaaa","oid":"22222222-bbbb","tid":"tenant-x","aud":"https://vault.azure.net"}"#,
+        );
         let token = format!("eyJhbGciOiJub25lIn0.{payload}.sig");
         let d = describe_identity("ManagedIdentityCredential", &token);
         assert_eq!(d, "ManagedIdentityCredential, appid 11111111-aaaa, oid 22222222-bbbb, tenant tenant-x");

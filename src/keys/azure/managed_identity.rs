@@ -33,7 +33,10 @@ pub struct HostedIdentity {
 impl fmt::Debug for HostedIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never the secret.
-        f.debug_struct("HostedIdentity").field("host", &self.host).field("endpoint", &self.endpoint.as_str()).finish_non_exhaustive()
+        f.debug_struct("HostedIdentity")
+            .field("host", &self.host)
+            .field("endpoint", &self.endpoint.as_str())
+            .finish_non_exhaustive()
     }
 }
 
@@ -49,9 +52,18 @@ impl HostedIdentity {
     ) -> Result<Self, String> {
         let endpoint = Url::parse(endpoint).map_err(|e| format!("MSI_ENDPOINT {endpoint:?} is not a URL: {e}"))?;
         if host == Host::CloudShell && client_id.is_some() {
-            return Err("Cloud Shell managed identity does not support user-assigned identities (AZURE_CLIENT_ID)".into());
+            return Err(
+                "Cloud Shell managed identity does not support user-assigned identities (AZURE_CLIENT_ID)".into()
+            );
         }
-        let pipeline = Pipeline::new(option_env!("CARGO_PKG_NAME"), option_env!("CARGO_PKG_VERSION"), options, Vec::new(), Vec::new(), None);
+        let pipeline = Pipeline::new(
+            option_env!("CARGO_PKG_NAME"),
+            option_env!("CARGO_PKG_VERSION"),
+            options,
+            Vec::new(),
+            Vec::new(),
+            None,
+        );
         Ok(HostedIdentity { host, endpoint, secret, client_id, pipeline })
     }
 
@@ -111,8 +123,13 @@ impl TokenCredential for HostedIdentity {
 
 /// `access_token` with `expires_on` (Unix seconds, number or string) or `expires_in`.
 pub fn parse_token(body: &[u8]) -> Result<AccessToken, String> {
-    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("the endpoint answered no token JSON ({e})"))?;
-    let token = v.get("access_token").and_then(|t| t.as_str()).filter(|t| !t.is_empty()).ok_or("no access_token in the answer")?;
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("the endpoint answered no token JSON ({e})"))?;
+    let token = v
+        .get("access_token")
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+        .ok_or("no access_token in the answer")?;
     let number = |k: &str| match v.get(k) {
         Some(serde_json::Value::Number(n)) => n.as_i64(),
         Some(serde_json::Value::String(s)) => s.trim().parse::<i64>().ok(),
@@ -132,8 +149,14 @@ mod tests {
 
     #[test]
     fn tokens_with_string_or_number_expiry() {
-        assert_eq!(parse_token(br#"{"access_token":"a","expires_on":"1893553445"}"#).unwrap().expires_on.unix_timestamp(), 1893553445);
-        assert_eq!(parse_token(br#"{"access_token":"a","expires_on":1893553445}"#).unwrap().expires_on.unix_timestamp(), 1893553445);
+        assert_eq!(
+            parse_token(br#"{"access_token":"a","expires_on":"1893553445"}"#).unwrap().expires_on.unix_timestamp(),
+            1893553445
+        );
+        assert_eq!(
+            parse_token(br#"{"access_token":"a","expires_on":1893553445}"#).unwrap().expires_on.unix_timestamp(),
+            1893553445
+        );
         assert!(parse_token(br#"{"access_token":"a","expires_in":"3600"}"#).is_ok());
         assert!(parse_token(br#"{"access_token":"a"}"#).is_err());
         assert!(parse_token(b"<html>").is_err());
@@ -141,8 +164,14 @@ mod tests {
 
     #[test]
     fn cloud_shell_has_no_user_assigned_identities() {
-        let e = HostedIdentity::new(Host::CloudShell, "http://localhost:50342/oauth2/token", None, Some("c".into()), ClientOptions::default())
-            .unwrap_err();
+        let e = HostedIdentity::new(
+            Host::CloudShell,
+            "http://localhost:50342/oauth2/token",
+            None,
+            Some("c".into()),
+            ClientOptions::default(),
+        )
+        .unwrap_err();
         assert!(e.contains("AZURE_CLIENT_ID"), "{e}");
         assert!(HostedIdentity::new(Host::AzureMl, "not a url", None, None, ClientOptions::default()).is_err());
     }

@@ -37,18 +37,12 @@ impl RemoteSource {
             .thread_name("kvsops-keyservice")
             .enable_all()
             .build()
-            .map_err(|e| {
-                Error::Generic(format!(
-                    "key service {endpoint}: could not start its runtime: {e}"
-                ))
-            })?;
+            .map_err(|e| Error::Generic(format!("key service {endpoint}: could not start its runtime: {e}")))?;
         let channel = {
             let _in_runtime = runtime.enter();
             match &endpoint {
                 Endpoint::Tcp(address) => ChannelEndpoint::from_shared(format!("http://{address}"))
-                    .map_err(|e| {
-                        Error::Config(format!("key service {endpoint}: invalid address: {e}"))
-                    })?
+                    .map_err(|e| Error::Config(format!("key service {endpoint}: invalid address: {e}")))?
                     .connect_timeout(CONNECT_TIMEOUT)
                     .connect_lazy(),
                 Endpoint::Unix(path) => {
@@ -56,24 +50,14 @@ impl RemoteSource {
                     // The URI is only the HTTP/2 authority; the connector dials the socket.
                     ChannelEndpoint::from_static("http://localhost")
                         .connect_timeout(CONNECT_TIMEOUT)
-                        .connect_with_connector_lazy(tower::service_fn(
-                            move |_: tonic::transport::Uri| {
-                                let path = path.clone();
-                                async move {
-                                    tokio::net::UnixStream::connect(path)
-                                        .await
-                                        .map(TokioIo::new)
-                                }
-                            },
-                        ))
+                        .connect_with_connector_lazy(tower::service_fn(move |_: tonic::transport::Uri| {
+                            let path = path.clone();
+                            async move { tokio::net::UnixStream::connect(path).await.map(TokioIo::new) }
+                        }))
                 }
             }
         };
-        Ok(RemoteSource {
-            endpoint,
-            client: KeyServiceClient::new(channel),
-            runtime,
-        })
+        Ok(RemoteSource { endpoint, client: KeyServiceClient::new(channel), runtime })
     }
 
     /// Runs one call on this source's runtime (from a thread of its own when the caller is
@@ -91,14 +75,8 @@ impl RemoteSource {
 
     /// A failed call as a key error that names the service and gRPC's reason.
     fn failure(&self, spec: Option<&KeySpec>, status: &tonic::Status) -> Error {
-        let key = spec
-            .map(|s| format!("{}: ", s.describe()))
-            .unwrap_or_default();
-        Error::KeyService(format!(
-            "key service {}: {key}{}",
-            self.endpoint,
-            describe_status(status)
-        ))
+        let key = spec.map(|s| format!("{}: ", s.describe())).unwrap_or_default();
+        Error::KeyService(format!("key service {}: {key}{}", self.endpoint, describe_status(status)))
     }
 }
 
@@ -109,11 +87,7 @@ fn describe_status(status: &tonic::Status) -> String {
     while let Some(e) = cause {
         let s = e.to_string();
         if s != "transport error" && !text.contains(&s) {
-            text = if text.is_empty() {
-                s
-            } else {
-                format!("{text}: {s}")
-            };
+            text = if text.is_empty() { s } else { format!("{text}: {s}") };
         }
         cause = e.source();
     }
@@ -130,16 +104,10 @@ impl KeySource for RemoteSource {
 
     fn wrap(&self, spec: &KeySpec, secret: &[u8]) -> Result<MasterKeyEntry> {
         let key = super::key_of_spec(spec).map_err(Error::KeyService)?;
-        let request = EncryptRequest {
-            key: Some(key),
-            plaintext: secret.to_vec(),
-        };
+        let request = EncryptRequest { key: Some(key), plaintext: secret.to_vec() };
         let mut client = self.client.clone();
         let response = self.block_on(|| async move { client.encrypt(request).await });
-        let ciphertext = response
-            .map_err(|s| self.failure(Some(spec), &s))?
-            .into_inner()
-            .ciphertext;
+        let ciphertext = response.map_err(|s| self.failure(Some(spec), &s))?.into_inner().ciphertext;
         let enc = String::from_utf8(ciphertext).map_err(|_| {
             Error::KeyService(format!(
                 "key service {}: {}: the wrapped key it returned is not text",
@@ -152,17 +120,9 @@ impl KeySource for RemoteSource {
 
     fn unwrap(&self, entry: &MasterKeyEntry) -> Result<Zeroizing<Vec<u8>>> {
         let key = super::key_of_entry(entry).map_err(Error::KeyService)?;
-        let request = DecryptRequest {
-            key: Some(key),
-            ciphertext: entry.enc().as_bytes().to_vec(),
-        };
+        let request = DecryptRequest { key: Some(key), ciphertext: entry.enc().as_bytes().to_vec() };
         let mut client = self.client.clone();
         let response = self.block_on(|| async move { client.decrypt(request).await });
-        Ok(Zeroizing::new(
-            response
-                .map_err(|s| self.failure(None, &s))?
-                .into_inner()
-                .plaintext,
-        ))
+        Ok(Zeroizing::new(response.map_err(|s| self.failure(None, &s))?.into_inner().plaintext))
     }
 }

@@ -60,14 +60,11 @@ async fn serve(opts: ServeOptions, keyring: Keyring) -> Result<()> {
         verbose: opts.verbose,
         prompt_turn: Arc::new(Mutex::new(())),
     });
-    let listen_error =
-        |e: std::io::Error| Error::Generic(format!("could not listen on {}: {e}", opts.endpoint));
+    let listen_error = |e: std::io::Error| Error::Generic(format!("could not listen on {}: {e}", opts.endpoint));
     let server = tonic::transport::Server::builder();
     let served = match &opts.endpoint {
         Endpoint::Tcp(address) => {
-            let listener = tokio::net::TcpListener::bind(address.as_str())
-                .await
-                .map_err(listen_error)?;
+            let listener = tokio::net::TcpListener::bind(address.as_str()).await.map_err(listen_error)?;
             let bound = listener.local_addr().map_err(listen_error)?;
             crate::errln!("kvsops keyservice: listening on tcp://{bound}");
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -97,10 +94,7 @@ fn bind_unix(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
 /// Resolves on SIGINT or SIGTERM (never, when the handlers cannot be installed).
 async fn stop_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
         return std::future::pending().await;
     };
     let name = tokio::select! {
@@ -121,17 +115,12 @@ struct Service {
 
 impl Service {
     /// With `--prompt`, asks the user (y/n) whether to answer; otherwise says yes.
-    async fn confirm(
-        &self,
-        request_type: &'static str,
-        key: &str,
-    ) -> std::result::Result<(), Status> {
+    async fn confirm(&self, request_type: &'static str, key: &str) -> std::result::Result<(), Status> {
         if !self.prompt {
             return Ok(());
         }
         let turn = self.prompt_turn.clone();
-        let question =
-            format!("\nReceived {request_type} request using {key}. Respond to request? (y/n): ");
+        let question = format!("\nReceived {request_type} request using {key}. Respond to request? (y/n): ");
         let answer = tokio::task::spawn_blocking(move || {
             let _turn = turn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             ask(&question)
@@ -150,10 +139,7 @@ impl Service {
         if self.verbose {
             match outcome {
                 Ok(_) => crate::errln!("kvsops keyservice: {request_type} request for {key}: done"),
-                Err(s) => crate::errln!(
-                    "kvsops keyservice: {request_type} request for {key}: failed: {}",
-                    s.message()
-                ),
+                Err(s) => crate::errln!("kvsops keyservice: {request_type} request for {key}: failed: {}", s.message()),
             }
         }
     }
@@ -165,10 +151,7 @@ fn ask(question: &str) -> std::io::Result<bool> {
         crate::out!("{question}");
         let mut line = String::new();
         if std::io::stdin().read_line(&mut line)? == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "standard input is closed",
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "standard input is closed"));
         }
         match line.trim() {
             "y" => return Ok(true),
@@ -222,11 +205,7 @@ impl KeyService for Service {
             Err(s) => Err(s),
         };
         self.log("encrypt", &what, &outcome);
-        outcome.map(|entry| {
-            Response::new(EncryptResponse {
-                ciphertext: entry.enc().as_bytes().to_vec(),
-            })
-        })
+        outcome.map(|entry| Response::new(EncryptResponse { ciphertext: entry.enc().as_bytes().to_vec() }))
     }
 
     async fn decrypt(
@@ -255,10 +234,6 @@ impl KeyService for Service {
         };
         self.log("decrypt", &what, &outcome);
         // The plaintext leaves kvsops's zeroized buffer only for the response message.
-        outcome.map(|secret| {
-            Response::new(DecryptResponse {
-                plaintext: secret.to_vec(),
-            })
-        })
+        outcome.map(|secret| Response::new(DecryptResponse { plaintext: secret.to_vec() }))
     }
 }
