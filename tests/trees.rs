@@ -247,3 +247,51 @@ fn a_progress_line_only_on_a_terminal() {
     let out = c.output().expect("spawn");
     assert!(!stderr(&out).contains("/3 files"), "{}", stderr(&out));
 }
+
+/// Runs `kvsops ARGS` in the sandbox with a terminal for standard error (`script` copies what is
+/// drawn there to its standard output).
+fn on_terminal(sb: &Sandbox, args: &str) -> (bool, String) {
+    let template = sb.kvsops();
+    let mut s = Command::new("script");
+    s.current_dir(sb.path()).args(["-qec", &format!("'{}' {args}", env!("CARGO_BIN_EXE_kvsops")), "/dev/null"]);
+    for (k, v) in template.get_envs() {
+        match v {
+            Some(v) => s.env(k, v),
+            None => s.env_remove(k),
+        };
+    }
+    s.env("SOPS_AGE_KEY_FILE", key1_file());
+    let out = s.output().expect("spawn script");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `check DIR` goes with the other whole-tree commands: the same listing, a progress line on a
+/// terminal, and a summary even when every file is fine.
+#[test]
+fn check_on_a_tree_reports_a_summary_and_draws_progress_on_a_terminal() {
+    let sb = tree(false);
+    // `check` guards what commits hold: the tracked files.
+    let mut git = Command::new("git");
+    git.current_dir(sb.path()).args(["add", "-A"]);
+    ok(git);
+    let mut c = kvsops_with_key(&sb);
+    c.args(["check", "secrets"]);
+    let out = c.output().expect("spawn");
+    assert_eq!(out.status.code(), Some(1), "plaintext secrets are reported: {}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("secrets/a.yaml"), "{out:?}");
+    let mut c = kvsops_with_key(&sb);
+    c.args(["encrypt", "-i", "secrets"]);
+    ok(c);
+    let mut c = kvsops_with_key(&sb);
+    c.args(["check", "secrets"]);
+    let out = c.output().expect("spawn");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("file(s) checked, no plaintext secrets"), "summary: {}", stderr(&out));
+    assert!(!stderr(&out).contains(" files ("), "no progress line through a pipe: {}", stderr(&out));
+    if !have("script") {
+        return;
+    }
+    let (success, drawn) = on_terminal(&sb, "check secrets");
+    assert!(success, "{drawn}");
+    assert!(drawn.contains("kvsops: [") && drawn.contains(" files"), "progress line: {drawn:?}");
+}

@@ -11,7 +11,6 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -115,35 +114,19 @@ where
         }
     }
     let progress = Progress::new(if batch.interactive { 0 } else { targets.len() });
-    let jobs = jobs.unwrap_or(8).clamp(1, 64).min(targets.len().max(1));
-    let next = AtomicUsize::new(0);
-    let results: Vec<Mutex<Option<Outcome>>> = targets.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            crate::stack::spawn_scoped(s, || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(t) = targets.get(i) else { break };
-                let outcome = match work(Some(&t.path)) {
-                    Ok(()) => Outcome::Done,
-                    Err(e) => match skip_reason(&e).filter(|_| t.from_tree) {
-                        Some(reason) => Outcome::Skipped(reason),
-                        None => Outcome::Failed(e),
-                    },
-                };
-                progress.step(matches!(outcome, Outcome::Failed(_)));
-                if let Ok(mut slot) = results[i].lock() {
-                    *slot = Some(outcome);
-                }
-            });
-        }
+    let jobs = jobs.unwrap_or(8).clamp(1, 64);
+    let outcomes = crate::stack::par_map(targets, jobs, 1, |t| {
+        let outcome = match work(Some(&t.path)) {
+            Ok(()) => Outcome::Done,
+            Err(e) => match skip_reason(&e).filter(|_| t.from_tree) {
+                Some(reason) => Outcome::Skipped(reason),
+                None => Outcome::Failed(e),
+            },
+        };
+        progress.step(matches!(outcome, Outcome::Failed(_)));
+        outcome
     });
     progress.finish();
-    let outcomes: Vec<Outcome> = results
-        .into_iter()
-        .map(|slot| {
-            slot.into_inner().ok().flatten().unwrap_or_else(|| Outcome::Failed(Error::Generic("not processed".into())))
-        })
-        .collect();
     Ok(summarize(batch, outcomes))
 }
 
@@ -193,13 +176,13 @@ fn summarize(batch: &Batch, outcomes: Vec<Outcome>) -> i32 {
 }
 
 /// The progress line on standard error, drawn only when standard error is a terminal.
-struct Progress {
+pub(super) struct Progress {
     bar: Option<indicatif::ProgressBar>,
     failed: AtomicUsize,
 }
 
 impl Progress {
-    fn new(len: usize) -> Self {
+    pub(super) fn new(len: usize) -> Self {
         let bar = (len >= 2 && std::io::stderr().is_terminal()).then(|| {
             let bar =
                 indicatif::ProgressBar::with_draw_target(Some(len as u64), indicatif::ProgressDrawTarget::stderr());
@@ -213,7 +196,7 @@ impl Progress {
         Progress { bar, failed: AtomicUsize::new(0) }
     }
 
-    fn step(&self, failed: bool) {
+    pub(super) fn step(&self, failed: bool) {
         if let Some(bar) = &self.bar {
             if failed {
                 let n = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
@@ -223,7 +206,7 @@ impl Progress {
         }
     }
 
-    fn finish(&self) {
+    pub(super) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

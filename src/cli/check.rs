@@ -27,6 +27,7 @@ pub fn check_cmd(global: &GlobalArgs, staged: bool, all: bool, paths: &[PathBuf]
         crate::errln!("kvsops check: no .sops.yaml found, so no file is governed by a creation rule (--all also looks for plaintext Kubernetes Secrets)");
     }
     let checker = Checker::new(cfg.as_ref(), all);
+    let tree = paths.iter().any(|p| p.is_dir());
     let cwd = cwd().map_err(at(None))?;
     let report = if staged {
         if !paths.is_empty() {
@@ -41,9 +42,13 @@ pub fn check_cmd(global: &GlobalArgs, staged: bool, all: bool, paths: &[PathBuf]
         check_staged(&checker, &top).map_err(at(None))?
     } else {
         let candidates = list_worktree(&cwd, paths).map_err(at(None))?;
-        check_worktree(&checker, &candidates)
+        let progress = super::batch::Progress::new(if tree { candidates.len() } else { 0 });
+        let report = check_worktree(&checker, &candidates, &|| progress.step(false));
+        progress.finish();
+        report
     };
-    print_report(&report, staged, global.verbose);
+    // A directory was given: the summary is printed even when all is well, as for encrypt -i DIR.
+    print_report(&report, staged, global.verbose || tree);
     Ok(if report.problems.is_empty() { 0 } else { 1 })
 }
 

@@ -17,7 +17,6 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::cipher::{is_encrypted, EncValue};
 use crate::config::{Config, CreationRule, CONFIG_FILE_NAME};
@@ -372,49 +371,6 @@ fn plain_leaves(path: &Path, docs: &mut [Document], rule: &CryptRule) -> Vec<Pro
     found
 }
 
-/// Maps `f` over `items` on all cores (scoped threads, work handed out in small batches), keeping order.
-pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    const BATCH: usize = 16;
-    let threads =
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(items.len().div_ceil(BATCH)).max(1);
-    if threads == 1 {
-        return items.iter().map(f).collect();
-    }
-    let cursor = AtomicUsize::new(0);
-    let mut parts: Vec<Vec<(usize, R)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                crate::stack::spawn_scoped(s, || {
-                    let mut done = Vec::new();
-                    loop {
-                        let start = cursor.fetch_add(BATCH, Ordering::Relaxed);
-                        if start >= items.len() {
-                            break;
-                        }
-                        for (i, item) in items.iter().enumerate().skip(start).take(BATCH) {
-                            done.push((i, f(item)));
-                        }
-                    }
-                    done
-                })
-            })
-            .collect();
-        // A worker that panicked must not silently drop files from the report: fail closed.
-        handles
-            .into_iter()
-            .map(|h| match h.join() {
-                Ok(Some(done)) => done,
-                // `spawn_scoped` runs its closure or panics: a worker always ran.
-                Ok(None) => unreachable!("a check worker never ran"),
-                Err(e) => std::panic::resume_unwind(e),
-            })
-            .collect()
-    });
-    let mut all: Vec<(usize, R)> = parts.drain(..).flatten().collect();
-    all.sort_by_key(|(i, _)| *i);
-    all.into_iter().map(|(_, r)| r).collect()
-}
-
 /// The result of a check run.
 #[derive(Debug, Default)]
 pub struct Report {
@@ -456,8 +412,13 @@ pub fn list_worktree(cwd: &Path, paths: &[PathBuf]) -> Result<Vec<Candidate>> {
 }
 
 /// Checks working-tree files.
-pub fn check_worktree(checker: &Checker<'_>, candidates: &[Candidate]) -> Report {
-    let results = par_map(candidates, |c| (checker.wants(c), checker.check_file(c)));
+/// `on_done` is called as each file is finished (from the worker threads): the CLI's progress line.
+pub fn check_worktree(checker: &Checker<'_>, candidates: &[Candidate], on_done: &(dyn Fn() + Sync)) -> Report {
+    let results = crate::stack::par_map(candidates, crate::stack::cores(), 16, |c| {
+        let result = (checker.wants(c), checker.check_file(c));
+        on_done();
+        result
+    });
     Report {
         listed: candidates.len(),
         checked: results.iter().filter(|(w, _)| *w).count(),
@@ -481,7 +442,7 @@ pub fn check_staged(checker: &Checker<'_>, toplevel: &Path) -> Result<Report> {
     let ids: Vec<String> = candidates.iter().map(|(_, id)| id.clone()).collect();
     let blobs = git::read_blobs(toplevel, &ids)?;
     let pairs: Vec<(&Candidate, &Vec<u8>)> = candidates.iter().map(|(c, _)| c).zip(blobs.iter()).collect();
-    let results = par_map(&pairs, |(c, bytes)| checker.check_bytes(c, bytes));
+    let results = crate::stack::par_map(&pairs, crate::stack::cores(), 16, |(c, bytes)| checker.check_bytes(c, bytes));
     Ok(Report {
         listed: candidates.len(),
         checked: candidates.len(),
@@ -697,12 +658,5 @@ mod tests {
         assert!(!c.wants(&cand("anything.yaml")));
         let named = Candidate { explicit: true, ..cand("anything.yaml") };
         assert!(c.wants(&named));
-    }
-
-    #[test]
-    fn par_map_keeps_order() {
-        let items: Vec<usize> = (0..1000).collect();
-        assert_eq!(par_map(&items, |i| i * 2), items.iter().map(|i| i * 2).collect::<Vec<_>>());
-        assert!(par_map(&Vec::<usize>::new(), |i| *i).is_empty());
     }
 }
