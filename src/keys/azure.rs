@@ -22,6 +22,7 @@ pub mod credential;
 pub mod doctor;
 mod reach;
 pub mod managed_identity;
+pub mod password;
 
 use std::collections::HashMap;
 use std::future::Future;
