@@ -6,7 +6,9 @@
 //!   credential, and the password is never printed;
 //! - managed identity on Azure Arc (`IDENTITY_ENDPOINT` + `IMDS_ENDPOINT`): the emulator answers
 //!   the first request with a 401 naming a key file it wrote to `/var/opt/azcmagent/tokens`, and
-//!   issues the token only for that file's contents (needs root to write there).
+//!   issues the token only for that file's contents (needs root to write there);
+//! - managed identity on Service Fabric (`IDENTITY_ENDPOINT` + `IDENTITY_HEADER` +
+//!   `IDENTITY_SERVER_THUMBPRINT`): the `Secret` header, refused when wrong.
 //!
 //! Each time, what kvsops encrypts the real sops decrypts with the same variables, and the reverse.
 
@@ -166,4 +168,33 @@ fn managed_identity_on_azure_arc_with_sops() {
     c.env("AZURE_CLIENT_ID", APP).env("AZURE_TOKEN_CREDENTIALS", "ManagedIdentityCredential").arg("decrypt").arg(&f);
     let err = String::from_utf8_lossy(&fails(c).stderr).to_string();
     assert!(err.contains("Azure Arc") && err.contains("user-assigned"), "{err}");
+}
+
+#[test]
+fn managed_identity_on_service_fabric_with_sops() {
+    if !have("sops") {
+        return;
+    }
+    let emu = Emulator::start();
+    emu.create_key_version("team", "mi").unwrap();
+    let sb = Sandbox::new();
+    let endpoint = format!("{}/servicefabric/token", emu.admin_url());
+    let secret = emu.env_var("IDENTITY_HEADER").unwrap().to_string();
+    let set = |c: &mut Command| {
+        c.env("IDENTITY_ENDPOINT", &endpoint)
+            .env("IDENTITY_HEADER", &secret)
+            .env("IDENTITY_SERVER_THUMBPRINT", "0123456789ABCDEF0123456789ABCDEF01234567")
+            .env_remove("AZURE_CLIENT_ID");
+    };
+    let before = emu.tokens().len();
+    let (f, _) = both_ways(&sb, &emu, "sf.yaml", &set);
+    let issued: Vec<_> = emu.tokens().into_iter().skip(before).map(|t| (t.identity, t.credential)).collect();
+    assert_eq!(issued, vec![("managed-identity:servicefabric".to_string(), CredentialKind::ManagedIdentity); 4], "kvsops and sops");
+
+    // A wrong secret: refused, the reason shown, the secret not.
+    let mut c = emu_env(sb.kvsops(), &emu);
+    set(&mut c);
+    c.env("IDENTITY_HEADER", "not-the-sf-s3cret").env("AZURE_TOKEN_CREDENTIALS", "ManagedIdentityCredential").arg("decrypt").arg(&f);
+    let err = String::from_utf8_lossy(&fails(c).stderr).to_string();
+    assert!(err.contains("HTTP 401") && err.contains("ServiceFabric") && !err.contains("not-the-sf-s3cret"), "{err}");
 }

@@ -198,6 +198,25 @@ pub fn azure_arc(state: &Arc<State>, method: &Method, query: &str, headers: &Hea
     }
 }
 
+/// Service Fabric's endpoint (`IDENTITY_ENDPOINT` + `IDENTITY_HEADER` +
+/// `IDENTITY_SERVER_THUMBPRINT`): `GET` with `api-version=2019-07-01-preview`, `resource` and the
+/// `Secret` header (the emulator's `IDENTITY_HEADER`).
+pub fn service_fabric(state: &Arc<State>, method: &Method, query: &str, headers: &HeaderMap) -> Outcome {
+    let op = Some(Op::Token);
+    let secret_ok = headers.get("secret").and_then(|v| v.to_str().ok()) == Some(state.settings.identity_header.as_str());
+    if method != Method::GET || !secret_ok {
+        return Outcome::plain(json(401, &serde_json::json!({"error": {"code": "SecretHeaderNotFound", "message": "GET with the Secret header"}}))).op(op);
+    }
+    let pairs = query_pairs(query);
+    if param(&pairs, "api-version") != Some("2019-07-01-preview") {
+        return Outcome::plain(json(400, &serde_json::json!({"error": {"code": "InvalidApiVersion", "message": "api-version 2019-07-01-preview expected"}}))).op(op);
+    }
+    let Some(resource) = param(&pairs, "resource") else {
+        return Outcome::plain(json(400, &serde_json::json!({"error": {"code": "MissingResource", "message": "resource is required"}}))).op(op);
+    };
+    hosted_token(state, resource, Some("servicefabric"))
+}
+
 fn hosted_token(state: &Arc<State>, resource: &str, client_id: Option<&str>) -> Outcome {
     let identity = match client_id {
         Some(id) => format!("managed-identity:{id}"),

@@ -277,6 +277,10 @@ async fn plain_request(shared: Arc<Shared>, conn: u64, req: Request<Incoming>) -
         let o = identity::cloud_shell(&shared.state, &method, &parts.headers, &body);
         return finish(&shared, e, o).await;
     }
+    if path == "/servicefabric/token" {
+        let o = identity::service_fabric(&shared.state, &method, &query, &parts.headers);
+        return finish(&shared, e, o).await;
+    }
     if path == "/arc/token" {
         let o = identity::azure_arc(&shared.state, &method, &query, &parts.headers);
         return finish(&shared, e, o).await;

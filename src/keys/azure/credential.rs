@@ -653,10 +653,13 @@ fn build(member: Member, env: &CredentialEnv, client_options: ClientOptions, ten
             options.credential_options.client_options = with_region(env, client_options).0;
             WorkloadIdentityCredential::new(Some(options)).map(|c| c as Arc<dyn TokenCredential>).map_err(sdk)
         }
-        Member::ManagedIdentity if managed_identity_source(env) == MiSource::ServiceFabric => Err(NotBuilt::from(
-            "Service Fabric managed identity (IDENTITY_ENDPOINT, IDENTITY_HEADER and IDENTITY_SERVER_THUMBPRINT) is not \
-             supported by kvsops",
-        )),
+        Member::ManagedIdentity if managed_identity_source(env) == MiSource::ServiceFabric => {
+            use super::managed_identity::{Host, HostedIdentity};
+            let endpoint = env.identity_endpoint.as_deref().unwrap_or_default();
+            HostedIdentity::new(Host::ServiceFabric, endpoint, env.identity_header.clone(), env.client_id.clone(), client_options)
+                .map(|c| Arc::new(c) as Arc<dyn TokenCredential>)
+                .map_err(NotBuilt::from)
+        }
         Member::ManagedIdentity if managed_identity_source(env) == MiSource::AzureArc => {
             use super::managed_identity::{Host, HostedIdentity, ARC_DEFAULT_ENDPOINT};
             let endpoint = env.identity_endpoint.as_deref().unwrap_or(ARC_DEFAULT_ENDPOINT);
@@ -704,7 +707,7 @@ fn build(member: Member, env: &CredentialEnv, client_options: ClientOptions, ten
 pub enum MiSource {
     /// `IDENTITY_ENDPOINT` + `IDENTITY_HEADER` (`azure_identity`).
     AppService,
-    /// The same plus `IDENTITY_SERVER_THUMBPRINT` (not supported).
+    /// The same plus `IDENTITY_SERVER_THUMBPRINT`.
     ServiceFabric,
     /// `MSI_ENDPOINT`: Azure ML with `MSI_SECRET`, else Cloud Shell.
     MsiEndpoint,

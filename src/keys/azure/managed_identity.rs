@@ -4,7 +4,14 @@
 //! `api-version=2017-09-01`, the `secret` header and `clientid`, from `AZURE_CLIENT_ID` or
 //! `DEFAULT_IDENTITY_CLIENT_ID`) and Azure Arc (`IDENTITY_ENDPOINT` + `IMDS_ENDPOINT`, or the Arc
 //! agent installed: a challenge naming a key file the agent wrote, whose contents prove the caller
-//! may read it; see [`arc_key`]). App Service and IMDS stay with `azure_identity`.
+//! may read it; see [`arc_key`]) and Service Fabric (`IDENTITY_ENDPOINT` + `IDENTITY_HEADER` +
+//! `IDENTITY_SERVER_THUMBPRINT`: `GET` with `api-version=2019-07-01-preview` and the `Secret`
+//! header). App Service and IMDS stay with `azure_identity`.
+//!
+//! Service Fabric's endpoint usually has a self-signed certificate whose thumbprint is in
+//! `IDENTITY_SERVER_THUMBPRINT`. azidentity 1.13 (through MSAL for Go 1.6) uses that variable only
+//! to recognise Service Fabric and verifies the endpoint's TLS certificate like any other (system
+//! roots, `SSL_CERT_FILE`); kvsops does the same, so both accept and refuse the same endpoints.
 
 use std::fmt;
 
@@ -20,6 +27,7 @@ pub enum Host {
     CloudShell,
     AzureMl,
     AzureArc,
+    ServiceFabric,
 }
 
 /// The Arc agent's endpoint when `IDENTITY_ENDPOINT` is not set (azidentity's default).
@@ -99,6 +107,11 @@ impl HostedIdentity {
         if host == Host::CloudShell && client_id.is_some() {
             return Err("Cloud Shell managed identity does not support user-assigned identities (AZURE_CLIENT_ID)".into());
         }
+        if host == Host::ServiceFabric && client_id.is_some() {
+            return Err("Service Fabric managed identity does not support user-assigned identities (AZURE_CLIENT_ID): \
+                        the cluster's configuration decides the identity"
+                .into());
+        }
         if host == Host::AzureArc && client_id.is_some() {
             return Err("Azure Arc managed identity does not support user-assigned identities (AZURE_CLIENT_ID)".into());
         }
@@ -108,6 +121,14 @@ impl HostedIdentity {
 
     fn request(&self, resource: &str) -> Request {
         match self.host {
+            Host::ServiceFabric => {
+                let mut url = self.endpoint.clone();
+                url.query_pairs_mut().append_pair("api-version", "2019-07-01-preview").append_pair("resource", resource);
+                let mut req = Request::new(url, Method::Get);
+                req.insert_header(HeaderName::from_static("accept"), "application/json");
+                req.insert_header(HeaderName::from_static("secret"), self.secret.clone().unwrap_or_default());
+                req
+            }
             Host::AzureArc => {
                 let mut url = self.endpoint.clone();
                 url.query_pairs_mut().append_pair("api-version", "2020-06-01").append_pair("resource", resource);
@@ -251,6 +272,16 @@ mod tests {
         assert!(arc_key(Some(&realm(&missing)), dir.path()).unwrap_err().contains("cannot stat"));
         // The secret is never in a message.
         assert!(!e.contains("s3cret"));
+    }
+
+    #[test]
+    fn service_fabric_requests_carry_the_secret_header() {
+        let sf = HostedIdentity::new(Host::ServiceFabric, "https://10.0.0.4:2377/metadata/identity/oauth2/token", Some("hdr".into()), None, ClientOptions::default()).unwrap();
+        let req = sf.request("https://vault.azure.net");
+        assert_eq!(req.url().query(), Some("api-version=2019-07-01-preview&resource=https%3A%2F%2Fvault.azure.net"));
+        assert_eq!(req.headers().get_optional_str(&HeaderName::from_static("secret")), Some("hdr"));
+        assert!(!format!("{sf:?}").contains("hdr"));
+        assert!(HostedIdentity::new(Host::ServiceFabric, "https://x/", None, Some("c".into()), ClientOptions::default()).is_err());
     }
 
     #[test]
