@@ -59,7 +59,14 @@ impl UsernamePassword {
         if !super::cli::valid_tenant(tenant) {
             return Err(format!("invalid tenant {tenant:?} (AZURE_TENANT_ID)"));
         }
-        let pipeline = Pipeline::new(option_env!("CARGO_PKG_NAME"), option_env!("CARGO_PKG_VERSION"), options, Vec::new(), Vec::new(), None);
+        let pipeline = Pipeline::new(
+            option_env!("CARGO_PKG_NAME"),
+            option_env!("CARGO_PKG_VERSION"),
+            options,
+            Vec::new(),
+            Vec::new(),
+            None,
+        );
         Ok(UsernamePassword {
             authority,
             tenant: tenant.to_string(),
@@ -82,13 +89,18 @@ impl UsernamePassword {
     /// The user's home realm: `Managed` (cloud) accounts take the password grant.
     async fn check_realm(&self) -> Result<(), String> {
         let mut url = Url::parse(&format!("{}/common/UserRealm/", self.authority)).map_err(|e| e.to_string())?;
-        url.path_segments_mut().map_err(|()| "authority host cannot be a base URL".to_string())?.pop_if_empty().push(&self.username);
+        url.path_segments_mut()
+            .map_err(|()| "authority host cannot be a base URL".to_string())?
+            .pop_if_empty()
+            .push(&self.username);
         url.query_pairs_mut().append_pair("api-version", "1.0");
-        let (status, body) = self.send(Request::new(url, Method::Get)).await.map_err(|e| super::credential::one_line(&e.to_string()))?;
+        let (status, body) =
+            self.send(Request::new(url, Method::Get)).await.map_err(|e| super::credential::one_line(&e.to_string()))?;
         if !(200..300).contains(&status) {
             return Err(format!("HTTP {status} from the user realm endpoint of {}", self.authority));
         }
-        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| format!("the user realm endpoint answered no JSON ({e})"))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| format!("the user realm endpoint answered no JSON ({e})"))?;
         match v.get("account_type").and_then(|t| t.as_str()) {
             Some(t) if t.eq_ignore_ascii_case("managed") => Ok(()),
             Some(t) if t.eq_ignore_ascii_case("federated") => Err(format!(
@@ -100,7 +112,8 @@ impl UsernamePassword {
     }
 
     fn token_request(&self, scope: &str) -> Result<Request, String> {
-        let url = Url::parse(&format!("{}/{}/oauth2/v2.0/token", self.authority, self.tenant)).map_err(|e| e.to_string())?;
+        let url =
+            Url::parse(&format!("{}/{}/oauth2/v2.0/token", self.authority, self.tenant)).map_err(|e| e.to_string())?;
         let mut form = Url::parse("http://form.invalid/").map_err(|e| e.to_string())?;
         form.query_pairs_mut()
             .append_pair("grant_type", "password")
@@ -119,7 +132,9 @@ impl UsernamePassword {
 #[async_trait::async_trait]
 impl TokenCredential for UsernamePassword {
     async fn get_token(&self, scopes: &[&str], _: Option<TokenRequestOptions<'_>>) -> azure_core::Result<AccessToken> {
-        let fail = |m: String| azure_core::Error::with_message(ErrorKind::Credential, format!("UsernamePasswordCredential: {m}"));
+        let fail = |m: String| {
+            azure_core::Error::with_message(ErrorKind::Credential, format!("UsernamePasswordCredential: {m}"))
+        };
         let [scope] = scopes else {
             return Err(fail("exactly one scope is needed".into()));
         };
@@ -138,7 +153,9 @@ fn describe_error(status: u16, body: &[u8], username: &str) -> String {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     let field = |k: &str| v.get(k).and_then(|e| e.as_str()).map(super::credential::one_line);
     match (field("error"), field("error_description")) {
-        (Some(e), Some(d)) => format!("authenticating {username} failed: HTTP {status} {e}: {}", d.chars().take(300).collect::<String>()),
+        (Some(e), Some(d)) => {
+            format!("authenticating {username} failed: HTTP {status} {e}: {}", d.chars().take(300).collect::<String>())
+        }
         (Some(e), None) => format!("authenticating {username} failed: HTTP {status} {e}"),
         _ => format!("authenticating {username} failed: HTTP {status}"),
     }
@@ -155,7 +172,8 @@ mod tests {
 
     #[test]
     fn the_password_is_not_debug_printed_and_goes_in_the_form() {
-        let c = UsernamePassword::new(None, "t1", "app", "user@example.test", "s3cr3t pw&x", ClientOptions::default()).unwrap();
+        let c = UsernamePassword::new(None, "t1", "app", "user@example.test", "s3cr3t pw&x", ClientOptions::default())
+            .unwrap();
         assert!(!format!("{c:?}").contains("s3cr3t"));
         let req = c.token_request("https://vault.azure.net/.default").unwrap();
         assert_eq!(req.url().as_str(), "https://login.microsoftonline.com/t1/oauth2/v2.0/token");
@@ -165,7 +183,10 @@ mod tests {
         };
         assert!(body.contains("grant_type=password"), "{body}");
         assert!(body.contains("password=s3cr3t+pw%26x"), "{body}");
-        assert!(body.contains("scope=https%3A%2F%2Fvault.azure.net%2F.default+openid+offline_access+profile"), "{body}");
+        assert!(
+            body.contains("scope=https%3A%2F%2Fvault.azure.net%2F.default+openid+offline_access+profile"),
+            "{body}"
+        );
         assert!(UsernamePassword::new(None, "bad tenant!", "app", "u", "p", ClientOptions::default()).is_err());
     }
 
