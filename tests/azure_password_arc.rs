@@ -198,3 +198,26 @@ fn managed_identity_on_service_fabric_with_sops() {
     let err = String::from_utf8_lossy(&fails(c).stderr).to_string();
     assert!(err.contains("HTTP 401") && err.contains("ServiceFabric") && !err.contains("not-the-sf-s3cret"), "{err}");
 }
+
+/// MSAL for Go has regions for confidential clients only: sops sends the password grant to the
+/// global authority even with `AZURE_REGIONAL_AUTHORITY_NAME`, and kvsops does the same.
+#[test]
+fn the_password_grant_ignores_a_regional_authority_like_sops() {
+    if !have("sops") {
+        return;
+    }
+    let region_host = "westeurope.login.microsoft.com";
+    let config = kv_emulator::Config { authority_hosts: vec![region_host.into()], ..Default::default() };
+    let emu = Emulator::start_with(config).unwrap();
+    emu.create_key_version("team", "mi").unwrap();
+    emu.register_user(USER, PASSWORD);
+    let sb = Sandbox::new();
+    both_ways(&sb, &emu, "regional.yaml", &|c| {
+        user_env(c, &emu, PASSWORD);
+        c.env("AZURE_REGIONAL_AUTHORITY_NAME", "westeurope");
+    });
+    let token_hosts: Vec<String> =
+        emu.log().into_iter().filter(|l| l.op == Some(kv_emulator::Op::Token) && l.status == 200).map(|l| l.host).collect();
+    assert!(token_hosts.len() >= 4, "{token_hosts:?}");
+    assert!(token_hosts.iter().all(|h| h == "login.microsoftonline.com"), "{token_hosts:?}");
+}

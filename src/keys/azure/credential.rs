@@ -621,8 +621,10 @@ fn build(member: Member, env: &CredentialEnv, client_options: ClientOptions, ten
                 }
                 (None, None) => match (&env.username, &env.password) {
                     // Configured: a bad user name or password is an error, never a fallthrough.
+                    // MSAL (Go) has regions for confidential clients only: a user's password goes
+                    // to the global authority whatever AZURE_REGIONAL_AUTHORITY_NAME says.
                     (Some(user), Some(password)) => super::password::UsernamePassword::new(
-                        authority.as_deref(),
+                        std::env::var("AZURE_AUTHORITY_HOST").ok().as_deref(),
                         tenant,
                         client,
                         user,
