@@ -221,3 +221,40 @@ fn the_password_grant_ignores_a_regional_authority_like_sops() {
     assert!(token_hosts.len() >= 4, "{token_hosts:?}");
     assert!(token_hosts.iter().all(|h| h == "login.microsoftonline.com"), "{token_hosts:?}");
 }
+
+/// A user configured for another tenant than the vault's: refused by both tools unless
+/// `AZURE_ADDITIONALLY_ALLOWED_TENANTS` allows the vault's tenant (the secret's rule).
+#[test]
+fn a_user_of_another_tenant_needs_additionally_allowed_tenants() {
+    if !have("sops") {
+        return;
+    }
+    let emu = Emulator::start();
+    emu.create_key_version("team", "mi").unwrap();
+    emu.register_user(USER, PASSWORD);
+    let sb = Sandbox::new();
+    let other = |c: &mut Command| {
+        user_env(c, &emu, PASSWORD);
+        c.env("AZURE_TENANT_ID", "22222222-0000-4000-8000-000000000000");
+    };
+    let f = sb.write("t.yaml", SECRET);
+    for tool in [sb.kvsops(), sb.sops()] {
+        let mut c = emu_env(tool, &emu);
+        other(&mut c);
+        c.args(["encrypt", "-i", "--azure-kv", &emu.key_url("team", "mi")]).arg(&f);
+        fails(c);
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), SECRET);
+    }
+    let mut c = emu_env(sb.kvsops(), &emu);
+    other(&mut c);
+    c.args(["encrypt", "-i", "--azure-kv", &emu.key_url("team", "mi")]).arg(&f);
+    let err = String::from_utf8_lossy(&fails(c).stderr).to_string();
+    assert!(err.contains("AZURE_ADDITIONALLY_ALLOWED_TENANTS") && !err.contains(PASSWORD), "{err}");
+    assert!(emu.tokens().is_empty());
+    both_ways(&sb, &emu, "allowed.yaml", &|c| {
+        other(c);
+        c.env("AZURE_ADDITIONALLY_ALLOWED_TENANTS", emu.tenant());
+    });
+    let t = emu.tokens();
+    assert!(t.len() >= 4 && t.iter().all(|t| t.tenant.as_deref() == Some(emu.tenant())), "{t:?}");
+}
