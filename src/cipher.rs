@@ -201,14 +201,10 @@ pub fn leaf_from_bytes(bytes: Vec<u8>, datatype: &str) -> Result<Leaf, CipherErr
             Ok(s) => Value::Str(s),
             Err(b) => Value::Bytes(b),
         })),
-        "comment" => Leaf::Comment(Comment::new(
-            text(bytes).map_err(|_| CipherError::BadPlaintext("comment"))?,
-        )),
+        "comment" => Leaf::Comment(Comment::new(text(bytes).map_err(|_| CipherError::BadPlaintext("comment"))?)),
         "int" => {
             let s = text(bytes).map_err(|_| CipherError::BadPlaintext("int"))?;
-            Leaf::Scalar(Scalar::new(Value::Int(
-                s.parse::<i64>().map_err(|_| CipherError::BadPlaintext("int"))?,
-            )))
+            Leaf::Scalar(Scalar::new(Value::Int(s.parse::<i64>().map_err(|_| CipherError::BadPlaintext("int"))?)))
         }
         "float" => {
             let s = text(bytes).map_err(|_| CipherError::BadPlaintext("float"))?;
@@ -218,9 +214,7 @@ pub fn leaf_from_bytes(bytes: Vec<u8>, datatype: &str) -> Result<Leaf, CipherErr
         }
         "bool" => {
             let s = text(bytes).map_err(|_| CipherError::BadPlaintext("bool"))?;
-            Leaf::Scalar(Scalar::new(Value::Bool(
-                parse_go_bool(&s).ok_or(CipherError::BadPlaintext("bool"))?,
-            )))
+            Leaf::Scalar(Scalar::new(Value::Bool(parse_go_bool(&s).ok_or(CipherError::BadPlaintext("bool"))?)))
         }
         "time" => {
             let s = text(bytes).map_err(|_| CipherError::BadPlaintext("time"))?;
@@ -258,7 +252,12 @@ pub fn open(key: &DataKey, enc: &EncValue, aad: &str) -> Result<Zeroizing<Vec<u8
     // In place: the tag is checked before anything is decrypted.
     let res = match enc.iv.len() {
         32 => gcm.decrypt_in_place_detached(GenericArray::from_slice(&enc.iv), aad, &mut buf, tag),
-        12 => aes_gcm::Aes256Gcm::new(key).decrypt_in_place_detached(GenericArray::from_slice(&enc.iv), aad, &mut buf, tag),
+        12 => aes_gcm::Aes256Gcm::new(key).decrypt_in_place_detached(
+            GenericArray::from_slice(&enc.iv),
+            aad,
+            &mut buf,
+            tag,
+        ),
         16 => AesGcm::<Aes256, aes_gcm::aead::consts::U16>::new(key).decrypt_in_place_detached(
             GenericArray::from_slice(&enc.iv),
             aad,
@@ -305,7 +304,8 @@ impl Cipher {
         if plaintext.is_empty() {
             return String::new();
         }
-        let remembered = if self.stash.is_empty() { None } else { self.stash.get(&(aad.to_string(), plaintext.to_vec())) };
+        let remembered =
+            if self.stash.is_empty() { None } else { self.stash.get(&(aad.to_string(), plaintext.to_vec())) };
         let iv = match remembered {
             Some(iv) => *iv,
             None => {
@@ -437,7 +437,12 @@ mod tests {
 
     #[test]
     fn parse_rejects_plaintext_and_garbage_without_panicking() {
-        for s in ["hello", "ENC[", "ENC[AES256_GCM,data:,iv:,tag:,type:]", "ENC[AES256_GCM,data:@@,iv:AA==,tag:AA==,type:str]"] {
+        for s in [
+            "hello",
+            "ENC[",
+            "ENC[AES256_GCM,data:,iv:,tag:,type:]",
+            "ENC[AES256_GCM,data:@@,iv:AA==,tag:AA==,type:str]",
+        ] {
             assert!(EncValue::parse(s).is_err(), "{s}");
         }
         let mut c = Cipher::new(kat_key());

@@ -71,12 +71,14 @@ impl Config {
         let abs = absolute(path);
         if bytes.iter().all(u8::is_ascii_whitespace) {
             // An empty file (`--config /dev/null`) is a config without rules: the flags decide.
-            return Ok(Config { dir: abs.parent().map(Path::to_path_buf).unwrap_or_default(), path: abs, ..Default::default() });
+            return Ok(Config {
+                dir: abs.parent().map(Path::to_path_buf).unwrap_or_default(),
+                path: abs,
+                ..Default::default()
+            });
         }
         let store = Format::Yaml.store(&StoreSettings::default());
-        let docs = store
-            .load_plain(&bytes)
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let docs = store.load_plain(&bytes).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         let empty = Mapping::new();
         let root = docs.first().map(|d| &d.root).unwrap_or(&empty);
         let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -97,8 +99,10 @@ impl Config {
                     let Node::Map(m) = node else {
                         return Err(Error::Config(format!("creation_rules[{i}] is not a mapping")));
                     };
-                    cfg.creation_rules
-                        .push(parse_rule(m).map_err(|e| Error::Config(format!("creation_rules[{i}]: {}", strip_config_prefix(e))))?);
+                    cfg.creation_rules.push(
+                        parse_rule(m)
+                            .map_err(|e| Error::Config(format!("creation_rules[{i}]: {}", strip_config_prefix(e))))?,
+                    );
                 }
             }
             Some(_) => return Err(Error::Config("creation_rules is not a list".into())),
@@ -215,9 +219,9 @@ fn str_of(m: &Mapping, key: &str) -> Result<Option<String>> {
 
 fn parse_rule(m: &Mapping) -> Result<CreationRule> {
     let path_regex = match str_of(m, "path_regex")? {
-        Some(p) if !p.is_empty() => Some(
-            compile_go_regex(&p).map_err(|e| Error::Config(format!("invalid path_regex {p:?}: {e}")))?,
-        ),
+        Some(p) if !p.is_empty() => {
+            Some(compile_go_regex(&p).map_err(|e| Error::Config(format!("invalid path_regex {p:?}: {e}")))?)
+        }
         _ => None,
     };
     let mut rule_texts = Vec::new();
@@ -226,7 +230,8 @@ fn parse_rule(m: &Mapping) -> Result<CreationRule> {
     }
     let refs: Vec<_> = rule_texts.iter().map(|(k, v)| (*k, v.as_deref())).collect();
     let crypt_rule = CryptRule::choose(&refs)?;
-    let mac_only_encrypted = matches!(m.get("mac_only_encrypted"), Some(Node::Scalar(Scalar { value: Value::Bool(true), .. })));
+    let mac_only_encrypted =
+        matches!(m.get("mac_only_encrypted"), Some(Node::Scalar(Scalar { value: Value::Bool(true), .. })));
     let shamir_threshold = match m.get("shamir_threshold") {
         None | Some(Node::Scalar(Scalar { value: Value::Null, .. })) => None,
         Some(Node::Scalar(Scalar { value: Value::Int(i), .. })) if *i >= 0 => Some(*i as u32),
@@ -248,7 +253,11 @@ fn parse_rule(m: &Mapping) -> Result<CreationRule> {
         }
         None | Some(Node::Scalar(Scalar { value: Value::Null, .. })) => {
             let group = rule_keys(m)?;
-            if group.is_empty() { Vec::new() } else { vec![group] }
+            if group.is_empty() {
+                Vec::new()
+            } else {
+                vec![group]
+            }
         }
         Some(_) => return Err(Error::Config("key_groups must be a list".into())),
     };
@@ -315,7 +324,10 @@ fn parse_group(g: &Mapping, group: &mut KeySpecGroup) -> Result<()> {
                 if let Some(Node::Map(c)) = k.get("context") {
                     for e in c.entries() {
                         if let Node::Scalar(s) = &e.value {
-                            context.insert(e.key.clone(), String::from_utf8_lossy(&crate::cipher::value_bytes(&s.value)).into_owned());
+                            context.insert(
+                                e.key.clone(),
+                                String::from_utf8_lossy(&crate::cipher::value_bytes(&s.value)).into_owned(),
+                            );
                         }
                     }
                 }
@@ -392,14 +404,21 @@ mod tests {
 
     fn config(rules: Vec<Node>) -> Config {
         let mut root = Mapping::new();
-        root.push("creation_rules", Node::Seq(Sequence { items: rules.into_iter().map(SeqItem::Node).collect(), src: None }));
+        root.push(
+            "creation_rules",
+            Node::Seq(Sequence { items: rules.into_iter().map(SeqItem::Node).collect(), src: None }),
+        );
         Config::from_mapping(&root, PathBuf::from("/repo"), PathBuf::from("/repo/.sops.yaml")).unwrap()
     }
 
     #[test]
     fn first_matching_rule_wins_relative_to_the_config_dir() {
         let cfg = config(vec![
-            rule(vec![("path_regex", s(r"envs/.*/patches/.*secret.*\.yaml$")), ("encrypted_regex", s("^(data|stringData)$")), ("age", s("age1a, age1b,"))]),
+            rule(vec![
+                ("path_regex", s(r"envs/.*/patches/.*secret.*\.yaml$")),
+                ("encrypted_regex", s("^(data|stringData)$")),
+                ("age", s("age1a, age1b,")),
+            ]),
             rule(vec![("age", s("age1c"))]),
         ]);
         let r = cfg.rule_for(Path::new("/repo/envs/qa/patches/patch-secret.yaml")).unwrap();
@@ -422,13 +441,22 @@ mod tests {
         let mut g1 = Mapping::new();
         g1.push("age", list.clone());
         let mut inner = Mapping::new();
-        inner.push("age", Node::Seq(Sequence { items: vec![SeqItem::Node(s("age1a")), SeqItem::Node(s("age1z"))], src: None }));
+        inner.push(
+            "age",
+            Node::Seq(Sequence { items: vec![SeqItem::Node(s("age1a")), SeqItem::Node(s("age1z"))], src: None }),
+        );
         g1.push("merge", Node::Seq(Sequence { items: vec![SeqItem::Node(Node::Map(inner))], src: None }));
         let groups = Node::Seq(Sequence { items: vec![SeqItem::Node(Node::Map(g1))], src: None });
-        let cfg = config(vec![rule(vec![("key_groups", groups), ("shamir_threshold", Node::Scalar(Scalar::new(Value::Int(1))))])]);
+        let cfg = config(vec![rule(vec![
+            ("key_groups", groups),
+            ("shamir_threshold", Node::Scalar(Scalar::new(Value::Int(1)))),
+        ])]);
         let r = &cfg.creation_rules[0];
         // merge first, then the group's own keys; duplicates dropped.
-        assert_eq!(r.key_groups, vec![vec![KeySpec::Age("age1a".into()), KeySpec::Age("age1z".into()), KeySpec::Age("age1b".into())]]);
+        assert_eq!(
+            r.key_groups,
+            vec![vec![KeySpec::Age("age1a".into()), KeySpec::Age("age1z".into()), KeySpec::Age("age1b".into())]]
+        );
         assert_eq!(r.shamir_threshold, Some(1));
     }
 

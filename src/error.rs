@@ -105,6 +105,11 @@ pub enum Error {
     #[error("{0}")]
     Config(String),
 
+    /// A key service (`--keyservice`) could not wrap a key, or there is no key service at all
+    /// (sops exits 1 when no data key could be wrapped).
+    #[error("{0}")]
+    KeyService(String),
+
     #[error("{key_type} key error: {message}")]
     Key { key_type: &'static str, message: String },
 
@@ -172,6 +177,7 @@ impl Error {
             Error::DataKey(_) => COULD_NOT_RETRIEVE_KEY,
             Error::NoKeys => GENERIC,
             Error::Config(_) => GENERIC,
+            Error::KeyService(_) => GENERIC,
             Error::Key { .. } => COULD_NOT_RETRIEVE_KEY,
             Error::Conflict(_) => CONFLICTING_PARAMETERS,
             Error::InvalidEncryptionContext => INVALID_KMS_ENCRYPTION_CONTEXT_FORMAT,
@@ -190,7 +196,9 @@ impl Error {
     /// non-string key) gets sops's exit code for that case (1) instead of the plaintext one.
     pub fn in_encrypted_file(self) -> Self {
         match self {
-            Error::Parse { .. } | Error::DuplicateKey { .. } | Error::Unencryptable(_) => Error::UnreadableEncrypted(Box::new(self)),
+            Error::Parse { .. } | Error::DuplicateKey { .. } | Error::Unencryptable(_) => {
+                Error::UnreadableEncrypted(Box::new(self))
+            }
             other => other,
         }
     }

@@ -160,7 +160,10 @@ pub fn val_to_string(v: &Value) -> Cow<'_, [u8]> {
         Value::Bool(b) => Cow::Borrowed(if *b { b"true" } else { b"false" }),
         Value::Null => Cow::Borrowed(b"<nil>"),
         Value::Time(t) => Cow::Owned(
-            crate::timefmt::parse_rfc3339(t).map(crate::timefmt::format_rfc3339).unwrap_or_else(|| t.clone()).into_bytes(),
+            crate::timefmt::parse_rfc3339(t)
+                .map(crate::timefmt::format_rfc3339)
+                .unwrap_or_else(|| t.clone())
+                .into_bytes(),
         ),
         Value::Float(f) => {
             let mut s = format_upper_g(*f);

@@ -38,7 +38,12 @@ pub struct Metadata {
 
 impl Metadata {
     /// Fresh metadata for a file about to be encrypted.
-    pub fn new(key_groups: Vec<KeyGroup>, shamir_threshold: Option<u32>, rule: Option<CryptRule>, mac_only_encrypted: bool) -> Self {
+    pub fn new(
+        key_groups: Vec<KeyGroup>,
+        shamir_threshold: Option<u32>,
+        rule: Option<CryptRule>,
+        mac_only_encrypted: bool,
+    ) -> Self {
         Metadata {
             key_groups,
             shamir_threshold,
@@ -63,11 +68,7 @@ impl Metadata {
             m.push("shamir_threshold", int(t as i64));
         }
         if several {
-            let groups = self
-                .key_groups
-                .iter()
-                .map(|g| SeqItem::Node(Node::Map(group_mapping(g, true))))
-                .collect();
+            let groups = self.key_groups.iter().map(|g| SeqItem::Node(Node::Map(group_mapping(g, true)))).collect();
             m.push("key_groups", Node::Seq(Sequence { items: groups, src: None }));
         }
         let empty = KeyGroup::new();
@@ -239,7 +240,10 @@ fn read_group(m: &Mapping) -> Result<KeyGroup> {
         if let Some(Node::Map(c)) = e.get("context") {
             for entry in c.entries() {
                 if let Node::Scalar(s) = &entry.value {
-                    context.insert(entry.key.clone(), crate::cipher::value_bytes(&s.value).iter().map(|b| *b as char).collect());
+                    context.insert(
+                        entry.key.clone(),
+                        crate::cipher::value_bytes(&s.value).iter().map(|b| *b as char).collect(),
+                    );
                 }
             }
         }
@@ -463,10 +467,7 @@ fn insert_flat(map: &mut Mapping, parts: &[FlatPart], value: String) -> Result<(
     }
     let next_is_index = matches!(parts[1], FlatPart::Index(_));
     if map.get(k).is_none() {
-        map.push(
-            k.clone(),
-            if next_is_index { Node::Seq(Sequence::default()) } else { Node::Map(Mapping::new()) },
-        );
+        map.push(k.clone(), if next_is_index { Node::Seq(Sequence::default()) } else { Node::Map(Mapping::new()) });
     }
     let node = map.get_mut(k).ok_or_else(|| bad("flattened metadata"))?;
     insert_flat_node(node, &parts[1..], value)
@@ -512,7 +513,12 @@ mod tests {
     use super::*;
 
     fn sample(groups: usize) -> Metadata {
-        let g = |r: &str| vec![MasterKeyEntry::Age { recipient: r.into(), enc: "-----BEGIN AGE ENCRYPTED FILE-----\nx\n-----END AGE ENCRYPTED FILE-----\n".into() }];
+        let g = |r: &str| {
+            vec![MasterKeyEntry::Age {
+                recipient: r.into(),
+                enc: "-----BEGIN AGE ENCRYPTED FILE-----\nx\n-----END AGE ENCRYPTED FILE-----\n".into(),
+            }]
+        };
         let mut md = Metadata::new((0..groups).map(|i| g(&format!("age1r{i}"))).collect(), None, None, false);
         md.mac = "ENC[AES256_GCM,data:a,iv:b,tag:c,type:str]".into();
         if groups > 1 {
@@ -544,7 +550,10 @@ mod tests {
     fn several_groups_use_key_groups_with_empty_lists() {
         let md = sample(3);
         let m = md.to_mapping();
-        assert_eq!(keys(&m), ["shamir_threshold", "key_groups", "lastmodified", "mac", "unencrypted_suffix", "version"]);
+        assert_eq!(
+            keys(&m),
+            ["shamir_threshold", "key_groups", "lastmodified", "mac", "unencrypted_suffix", "version"]
+        );
         let Some(Node::Seq(groups)) = m.get("key_groups") else { panic!() };
         let Some(Node::Map(g0)) = groups.nodes().next() else { panic!() };
         assert_eq!(keys(g0), ["hc_vault", "age"]);
@@ -573,7 +582,14 @@ mod tests {
         let mut m = sample(1).to_mapping();
         m.push("kms", Node::Seq(Sequence::default()));
         m.push("pgp", Node::Scalar(Scalar::new(Value::Null)));
-        m.items.insert(0, MapItem::Entry(crate::tree::Entry { key: "shamir_threshold".into(), value: Node::str("2.0"), key_src: None }));
+        m.items.insert(
+            0,
+            MapItem::Entry(crate::tree::Entry {
+                key: "shamir_threshold".into(),
+                value: Node::str("2.0"),
+                key_src: None,
+            }),
+        );
         let md = Metadata::from_mapping(&m).unwrap();
         assert_eq!(md.shamir_threshold, Some(2));
     }

@@ -75,9 +75,10 @@ impl CryptRule {
     pub fn new(kind: RuleKind, text: impl Into<String>) -> Result<Self> {
         let text = text.into();
         let regex = if kind.is_regex() {
-            Some(compile_go_regex(&text).map_err(|e| {
-                Error::Config(format!("invalid {} {:?}: {}", kind.key(), text, e))
-            })?)
+            Some(
+                compile_go_regex(&text)
+                    .map_err(|e| Error::Config(format!("invalid {} {:?}: {}", kind.key(), text, e)))?,
+            )
         } else {
             None
         };
@@ -91,10 +92,7 @@ impl CryptRule {
 
     /// Picks the one rule among optional values, refusing more than one as sops does.
     pub fn choose(candidates: &[(RuleKind, Option<&str>)]) -> Result<Option<Self>> {
-        let set: Vec<_> = candidates
-            .iter()
-            .filter_map(|(k, v)| v.filter(|s| !s.is_empty()).map(|s| (*k, s)))
-            .collect();
+        let set: Vec<_> = candidates.iter().filter_map(|(k, v)| v.filter(|s| !s.is_empty()).map(|s| (*k, s))).collect();
         match set.as_slice() {
             [] => Ok(None),
             [(k, v)] => Ok(Some(CryptRule::new(*k, *v)?)),
@@ -119,9 +117,7 @@ impl CryptRule {
             RuleKind::EncryptedSuffix => path.iter().any(|p| p.ends_with(&self.text)),
             RuleKind::UnencryptedRegex => !path.iter().any(|p| self.matches(p)),
             RuleKind::EncryptedRegex => path.iter().any(|p| self.matches(p)),
-            RuleKind::UnencryptedCommentRegex => {
-                !comments.iter().flatten().any(|c| self.matches(c))
-            }
+            RuleKind::UnencryptedCommentRegex => !comments.iter().flatten().any(|c| self.matches(c)),
             RuleKind::EncryptedCommentRegex => {
                 let last_level = comments.len().saturating_sub(1);
                 let last_len = comments.last().map_or(0, |l| l.len());
@@ -306,11 +302,9 @@ mod tests {
 
     #[test]
     fn at_most_one_rule() {
-        let err = CryptRule::choose(&[
-            (RuleKind::EncryptedRegex, Some("a")),
-            (RuleKind::UnencryptedSuffix, Some("_u")),
-        ])
-        .unwrap_err();
+        let err =
+            CryptRule::choose(&[(RuleKind::EncryptedRegex, Some("a")), (RuleKind::UnencryptedSuffix, Some("_u"))])
+                .unwrap_err();
         assert!(err.to_string().contains("more than one"));
         assert_eq!(CryptRule::choose(&[(RuleKind::EncryptedRegex, Some(""))]).unwrap(), None);
     }

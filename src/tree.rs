@@ -511,9 +511,7 @@ mod tests {
     fn walk_can_turn_sequence_strings_into_comments() {
         let mut root = sample();
         walk_leaves::<MisplacedComment, _>(&mut root, &mut |_, leaf| match leaf {
-            Leaf::Scalar(Scalar { value: Value::Str(s), .. }) if s == "t" => {
-                Ok(Leaf::Comment(Comment::new(" was t")))
-            }
+            Leaf::Scalar(Scalar { value: Value::Str(s), .. }) if s == "t" => Ok(Leaf::Comment(Comment::new(" was t"))),
             other => Ok(other),
         })
         .unwrap();

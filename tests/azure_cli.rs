@@ -32,10 +32,13 @@ fn kvsops_and_sops_read_each_others_key_vault_files() {
     }
     let emu = Emulator::start();
     let sb = Sandbox::new();
-    for url in [emu.key_url("team", "sops-key"), format!("{}/{}", emu.key_url("team", "pinned"), {
-        let kid = emu.create_key_version("team", "pinned").unwrap();
-        kid.rsplit('/').next().unwrap().to_string()
-    })] {
+    for url in [
+        emu.key_url("team", "sops-key"),
+        format!("{}/{}", emu.key_url("team", "pinned"), {
+            let kid = emu.create_key_version("team", "pinned").unwrap();
+            kid.rsplit('/').next().unwrap().to_string()
+        }),
+    ] {
         let f = sb.write("s.yaml", SECRET);
         let mut c = emu_env(sb.kvsops(), &emu);
         c.args(["encrypt", "-i", "--encrypted-regex", "^(data|stringData)$", "--azure-kv", &url]).arg(&f);
@@ -47,7 +50,7 @@ fn kvsops_and_sops_read_each_others_key_vault_files() {
         assert!(enc.contains(&format!("version: {}", versions.last().unwrap())), "the version is recorded:\n{enc}");
         let mut c = emu_env(sb.sops(), &emu);
         c.arg("decrypt").arg(&f);
-        assert_eq!(String::from_utf8(ok(c)).unwrap().contains("password: pw-azure-1"), true);
+        assert!(String::from_utf8(ok(c)).unwrap().contains("password: pw-azure-1"));
         let mut c = emu_env(sb.kvsops(), &emu);
         c.arg("decrypt").arg(&f);
         assert_eq!(String::from_utf8(ok(c)).unwrap(), SECRET);
@@ -98,7 +101,10 @@ fn service_principal_and_workload_identity_credentials_work() {
     ok(c);
     for (kind, vars) in [
         ("client secret", vec![("AZURE_CLIENT_ID", "sp-client"), ("AZURE_CLIENT_SECRET", "s3cret")]),
-        ("workload identity", vec![("AZURE_CLIENT_ID", "wi-client"), ("AZURE_FEDERATED_TOKEN_FILE", token_file.to_str().unwrap())]),
+        (
+            "workload identity",
+            vec![("AZURE_CLIENT_ID", "wi-client"), ("AZURE_FEDERATED_TOKEN_FILE", token_file.to_str().unwrap())],
+        ),
     ] {
         let before = emu.tokens().len();
         let mut c = emu_env(sb.kvsops(), &emu);
@@ -158,7 +164,8 @@ fn faults_give_clear_errors_and_leave_the_file_untouched() {
     // A key version that does not exist: 404 names vault, key and version; encrypt leaves the plaintext.
     let plain = sb.write("p.yaml", SECRET);
     let mut c = emu_env(sb.kvsops(), &emu);
-    c.args(["encrypt", "-i", "--azure-kv", &format!("{}/00000000000000000000000000000000", emu.key_url("team", "k"))]).arg(&plain);
+    c.args(["encrypt", "-i", "--azure-kv", &format!("{}/00000000000000000000000000000000", emu.key_url("team", "k"))])
+        .arg(&plain);
     let out = fails(c);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("00000000000000000000000000000000") && err.contains("team.vault.azure.net"), "{err}");

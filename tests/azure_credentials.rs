@@ -44,7 +44,8 @@ fn certificate(cn: &str) -> (Vec<u8>, String, Vec<u8>, String) {
     let der = key.to_pkcs8_der().expect("pkcs8").as_bytes().to_vec();
     let pem = key.to_pkcs8_pem(LineEnding::LF).expect("pkcs8 pem").to_string();
     let kp = rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(&pem, &rcgen::PKCS_RSA_SHA256).expect("rcgen key");
-    let cert = rcgen::CertificateParams::new(vec![cn.to_string()]).expect("params").self_signed(&kp).expect("self-signed");
+    let cert =
+        rcgen::CertificateParams::new(vec![cn.to_string()]).expect("params").self_signed(&kp).expect("self-signed");
     (cert.der().to_vec(), cert.pem(), der, pem)
 }
 
@@ -343,7 +344,11 @@ fn an_unusable_certificate_is_an_error_not_a_fallthrough_to_az() {
     for (path, password, needle) in [
         (sb.path().join("missing.pem"), None, "cannot read AZURE_CLIENT_CERTIFICATE_PATH"),
         (pfx.clone(), Some("wrong"), "AZURE_CLIENT_CERTIFICATE_PASSWORD"),
-        (sb.write("garbage.pem", "-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n"), None, "AZURE_CLIENT_CERTIFICATE_PATH"),
+        (
+            sb.write("garbage.pem", "-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n"),
+            None,
+            "AZURE_CLIENT_CERTIFICATE_PATH",
+        ),
     ] {
         let mut c = emu_env(sb.kvsops(), &emu);
         tool_env(&mut c, &sb, &bin, &emu, &token);
@@ -367,7 +372,9 @@ fn a_service_principal_of_another_tenant_needs_additionally_allowed_tenants() {
     emu.create_key_version("team", "cred").unwrap();
     let sb = Sandbox::new();
     let sp = |c: &mut Command| {
-        c.env("AZURE_TENANT_ID", "11111111-0000-4000-8000-000000000000").env("AZURE_CLIENT_ID", APP).env("AZURE_CLIENT_SECRET", "s3cret");
+        c.env("AZURE_TENANT_ID", "11111111-0000-4000-8000-000000000000")
+            .env("AZURE_CLIENT_ID", APP)
+            .env("AZURE_CLIENT_SECRET", "s3cret");
     };
     let f = sb.write("s.yaml", SECRET);
     for tool in [sb.kvsops(), sb.sops()] {
@@ -413,8 +420,12 @@ fn a_regional_authority_is_used_like_sops_does() {
         cert_env(c, &emu, &pem, None);
         c.env("AZURE_REGIONAL_AUTHORITY_NAME", "westeurope");
     });
-    let token_hosts: Vec<String> =
-        emu.log().into_iter().filter(|l| l.op == Some(kv_emulator::Op::Token) && l.status == 200).map(|l| l.host).collect();
+    let token_hosts: Vec<String> = emu
+        .log()
+        .into_iter()
+        .filter(|l| l.op == Some(kv_emulator::Op::Token) && l.status == 200)
+        .map(|l| l.host)
+        .collect();
     assert_eq!(token_hosts.len(), 4, "{token_hosts:?}");
     assert!(token_hosts.iter().all(|h| h == region_host), "{token_hosts:?}");
 }
@@ -436,14 +447,18 @@ fn managed_identity_on_cloud_shell_and_azure_ml() {
     assert_eq!(issued, vec![("managed-identity".to_string(), CredentialKind::ManagedIdentity); 2], "kvsops and sops");
     let before = emu.tokens().len();
     round_trip(&sb, &emu, "azureml.yaml", &|c| {
-        c.env("MSI_ENDPOINT", format!("{base}/azureml/token")).env("MSI_SECRET", &secret).env("DEFAULT_IDENTITY_CLIENT_ID", "ml-compute");
+        c.env("MSI_ENDPOINT", format!("{base}/azureml/token"))
+            .env("MSI_SECRET", &secret)
+            .env("DEFAULT_IDENTITY_CLIENT_ID", "ml-compute");
     });
     let issued: Vec<_> = emu.tokens().into_iter().skip(before).map(|t| t.identity).collect();
     assert_eq!(issued, vec!["managed-identity:ml-compute".to_string(); 2], "kvsops and sops");
     // A wrong secret: refused, and the reason is shown.
     let f = sb.path().join("azureml.yaml");
     let mut c = emu_env(sb.kvsops(), &emu);
-    c.env("MSI_ENDPOINT", format!("{base}/azureml/token")).env("MSI_SECRET", "not-the-msi-s3cret").env("AZURE_TOKEN_CREDENTIALS", "ManagedIdentityCredential");
+    c.env("MSI_ENDPOINT", format!("{base}/azureml/token"))
+        .env("MSI_SECRET", "not-the-msi-s3cret")
+        .env("AZURE_TOKEN_CREDENTIALS", "ManagedIdentityCredential");
     c.arg("decrypt").arg(&f);
     let err = String::from_utf8_lossy(&fails(c).stderr).to_string();
     assert!(err.contains("HTTP 401") && !err.contains("not-the-msi-s3cret"), "{err}");

@@ -61,7 +61,10 @@ fn line<'a>(out: &'a str, section: &str, name: &str) -> &'a str {
 fn fix_of<'a>(out: &'a str, section: &str, name: &str) -> &'a str {
     let l = line(out, section, name);
     let rest = &out[out.find(l).expect("line") + l.len()..];
-    rest.lines().nth(1).and_then(|f| f.trim().strip_prefix("fix: ")).unwrap_or_else(|| panic!("no fix under {l:?} in:\n{out}"))
+    rest.lines()
+        .nth(1)
+        .and_then(|f| f.trim().strip_prefix("fix: "))
+        .unwrap_or_else(|| panic!("no fix under {l:?} in:\n{out}"))
 }
 
 fn status(l: &str) -> &str {
@@ -105,10 +108,16 @@ fn a_usable_key_passes_every_check_and_sops_uses_it() {
     assert!(line(&out, "Azure credential", "credential").contains("ManagedIdentityCredential"), "{out}");
     let identity = line(&out, "Azure credential", "identity");
     let oid = kv_emulator::state::object_id("managed-identity");
-    assert!(identity.contains(&format!("tenant {}", emu.tenant())) && identity.contains(&format!("object id {oid}")), "{identity}");
+    assert!(
+        identity.contains(&format!("tenant {}", emu.tenant())) && identity.contains(&format!("object id {oid}")),
+        "{identity}"
+    );
     assert!(identity.contains("name kv-emulator-app"), "{identity}");
     // The route: HTTPS_PROXY, the emulator's proxy.
-    assert!(line(&out, "vault", "proxy").contains(&format!("through the proxy {} (HTTPS_PROXY)", emu.admin_url())), "{out}");
+    assert!(
+        line(&out, "vault", "proxy").contains(&format!("through the proxy {} (HTTPS_PROXY)", emu.admin_url())),
+        "{out}"
+    );
     assert!(out.ends_with("all checks passed: 9 ok, 0 failed, 0 not checked\n"), "{out}");
 
     // The key doctor passed is one the real sops encrypts and decrypts with.
@@ -141,7 +150,8 @@ fn a_usable_key_passes_every_check_and_sops_uses_it() {
     let (code, out) = doctor(&sb, &emu, &["s.yaml"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("key {url}/{version} (s.yaml)")), "{out}");
-    let decrypts: Vec<String> = emu.log().into_iter().filter(|l| l.op == Some(Op::Decrypt)).filter_map(|l| l.note).collect();
+    let decrypts: Vec<String> =
+        emu.log().into_iter().filter(|l| l.op == Some(Op::Decrypt)).filter_map(|l| l.note).collect();
     assert_eq!(decrypts.len(), 1, "one probe decryption: {decrypts:?}");
     assert_ne!(decrypts[0], format!("ciphertext sha256 {}", kv_emulator::ciphertext_fingerprint(&file_ct)));
 
@@ -204,8 +214,14 @@ fn a_missing_version_names_the_command_that_lists_versions() {
     assert_eq!(code, 1, "{out}");
     let l = line(&out, "key", "get");
     assert_eq!(status(l), "FAIL", "{out}");
-    assert!(l.contains("version 0123456789abcdef0123456789abcdef of key sops-key was not found in vault team (HTTP 404"), "{l}");
-    assert!(fix_of(&out, "key", "get").contains("az keyvault key list-versions --vault-name team --name sops-key"), "{out}");
+    assert!(
+        l.contains("version 0123456789abcdef0123456789abcdef of key sops-key was not found in vault team (HTTP 404"),
+        "{l}"
+    );
+    assert!(
+        fix_of(&out, "key", "get").contains("az keyvault key list-versions --vault-name team --name sops-key"),
+        "{out}"
+    );
     // The network and the credential are fine: only the key is wrong.
     assert_eq!(status(line(&out, "vault", "https")), "ok", "{out}");
     assert_eq!(status(line(&out, "Azure credential", "credential")), "ok", "{out}");
@@ -238,8 +254,15 @@ fn a_vault_that_does_not_resolve_fails_at_the_proxy_or_here() {
     let l = line(&out, "vault", "dns");
     assert_eq!(status(l), "FAIL", "{out}");
     // "does not resolve here", or (a resolver that never answers) "took longer than".
-    assert!(l.contains("nowhere.vault.invalid") && l.contains("route: direct, HTTPS_PROXY is set, but NO_PROXY lists this host"), "{l}");
-    assert!(fix_of(&out, "vault", "dns").contains("az keyvault show --name nowhere") || l.contains("took longer"), "{out}");
+    assert!(
+        l.contains("nowhere.vault.invalid")
+            && l.contains("route: direct, HTTPS_PROXY is set, but NO_PROXY lists this host"),
+        "{l}"
+    );
+    assert!(
+        fix_of(&out, "vault", "dns").contains("az keyvault show --name nowhere") || l.contains("took longer"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -290,7 +313,10 @@ fn no_credential_and_a_foreign_tenant_are_reported_with_their_fixes() {
     let (code, out) = finish(c.output().unwrap(), &emu);
     assert_eq!(code, 1, "{out}");
     assert!(line(&out, "Azure credential", "credential").contains("EnvironmentCredential"), "{out}");
-    assert!(line(&out, "Azure credential", "identity").contains("app id 11111111-2222-3333-4444-555555555555"), "{out}");
+    assert!(
+        line(&out, "Azure credential", "identity").contains("app id 11111111-2222-3333-4444-555555555555"),
+        "{out}"
+    );
     let l = line(&out, "vault", "tenant");
     assert_eq!(status(l), "FAIL", "{out}");
     assert!(l.contains(&format!("the vault belongs to tenant {}", emu.tenant())), "{l}");

@@ -34,7 +34,14 @@ fn emulator() -> &'static Emulator {
         // The managed identity endpoint and the "unreachable vault" test use 127.0.0.1 directly.
         std::env::set_var("NO_PROXY", "127.0.0.1,localhost");
         // Nothing of the developer's Azure setup may leak into these tests.
-        for k in ["AZURE_AUTHORITY_HOST", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_TOKEN_CREDENTIALS"] {
+        for k in [
+            "AZURE_AUTHORITY_HOST",
+            "AZURE_TENANT_ID",
+            "AZURE_CLIENT_ID",
+            "AZURE_CLIENT_SECRET",
+            "AZURE_FEDERATED_TOKEN_FILE",
+            "AZURE_TOKEN_CREDENTIALS",
+        ] {
             std::env::remove_var(k);
         }
         emu
@@ -177,7 +184,10 @@ fn a_missing_version_is_reported_with_vault_key_and_version() {
     let wrong = MasterKeyEntry::AzureKv { vault_url, name, version: bogus.clone(), created_at, enc };
     let m = src.unwrap(&wrong).unwrap_err().to_string();
     assert!(m.contains("HTTP 404"), "{m}");
-    assert!(m.contains(&format!("version {bogus} of key missing was not found in vault https://{VAULT}.vault.azure.net")), "{m}");
+    assert!(
+        m.contains(&format!("version {bogus} of key missing was not found in vault https://{VAULT}.vault.azure.net")),
+        "{m}"
+    );
 }
 
 #[test]
@@ -215,9 +225,13 @@ fn a_persistent_server_error_fails_within_the_budget() {
 #[test]
 fn an_unreachable_vault_fails_within_the_budget_and_names_the_vault() {
     emulator(); // same process environment as the other tests
-    // Nothing listens on port 1: every attempt is refused, and is retried until the budget ends.
+                // Nothing listens on port 1: every attempt is refused, and is retried until the budget ends.
     let src = source(Duration::from_secs(2));
-    let spec = KeySpec::AzureKv { vault_url: "https://127.0.0.1:1".into(), name: "sops-key".into(), version: Some("v1".into()) };
+    let spec = KeySpec::AzureKv {
+        vault_url: "https://127.0.0.1:1".into(),
+        name: "sops-key".into(),
+        version: Some("v1".into()),
+    };
     let start = Instant::now();
     let e = src.wrap(&spec, &[1u8; 32]).unwrap_err();
     let took = start.elapsed();
@@ -331,10 +345,13 @@ fn no_usable_credential_lists_every_reason() {
 
 /// The real sops, if installed; a missing sops fails only when KVSOPS_REQUIRE_INTEROP is set.
 fn sops() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("sops")).find(|f| f.is_file()));
+    let found =
+        std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("sops")).find(|f| f.is_file()));
     if found.is_none() {
-        assert!(std::env::var_os("KVSOPS_REQUIRE_INTEROP").is_none(), "sops is not on PATH and KVSOPS_REQUIRE_INTEROP is set");
+        assert!(
+            std::env::var_os("KVSOPS_REQUIRE_INTEROP").is_none(),
+            "sops is not on PATH and KVSOPS_REQUIRE_INTEROP is set"
+        );
         eprintln!("notice: sops not on PATH; skipping the sops interop test");
     }
     found
@@ -342,12 +359,7 @@ fn sops() -> Option<PathBuf> {
 
 fn run_sops(sops: &Path, dir: &Path, args: &[&str]) -> String {
     let out = Command::new(sops).args(args).current_dir(dir).output().expect("run sops");
-    assert!(
-        out.status.success(),
-        "sops {args:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "sops {args:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8")
 }
 

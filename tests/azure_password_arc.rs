@@ -87,8 +87,7 @@ fn username_and_password_with_sops_and_a_wrong_password_refused() {
     assert_eq!(emu.tokens().len(), 1);
     let before = emu.tokens().len();
     let (f, _) = both_ways(&sb, &emu, "user.yaml", &|c| user_env(c, &emu, PASSWORD));
-    let issued: Vec<_> =
-        emu.tokens().into_iter().skip(before).map(|t| (t.identity, t.credential, t.tenant)).collect();
+    let issued: Vec<_> = emu.tokens().into_iter().skip(before).map(|t| (t.identity, t.credential, t.tenant)).collect();
     assert!(issued.len() >= 4, "a token for each process: {issued:?}");
     for t in &issued {
         assert_eq!(t, &(USER.to_string(), CredentialKind::UsernamePassword, Some(emu.tenant().to_string())));
@@ -156,9 +155,14 @@ fn managed_identity_on_azure_arc_with_sops() {
     let before = emu.tokens().len();
     both_ways(&sb, &emu, "arc.yaml", &set);
     let issued: Vec<_> = emu.tokens().into_iter().skip(before).map(|t| (t.identity, t.credential)).collect();
-    assert_eq!(issued, vec![("managed-identity:arc".to_string(), CredentialKind::ManagedIdentity); 4], "kvsops and sops");
+    assert_eq!(
+        issued,
+        vec![("managed-identity:arc".to_string(), CredentialKind::ManagedIdentity); 4],
+        "kvsops and sops"
+    );
     // Each token needed the challenge first: one 401 per process before its token.
-    let arc_statuses: Vec<u16> = emu.log().into_iter().filter(|l| l.path.starts_with("/arc/token")).map(|l| l.status).collect();
+    let arc_statuses: Vec<u16> =
+        emu.log().into_iter().filter(|l| l.path.starts_with("/arc/token")).map(|l| l.status).collect();
     assert_eq!(arc_statuses, vec![401, 200, 401, 200, 401, 200, 401, 200], "{arc_statuses:?}");
 
     // A user-assigned identity is not possible on Arc: pinned to managed identity, that is the error.
@@ -189,12 +193,19 @@ fn managed_identity_on_service_fabric_with_sops() {
     let before = emu.tokens().len();
     let (f, _) = both_ways(&sb, &emu, "sf.yaml", &set);
     let issued: Vec<_> = emu.tokens().into_iter().skip(before).map(|t| (t.identity, t.credential)).collect();
-    assert_eq!(issued, vec![("managed-identity:servicefabric".to_string(), CredentialKind::ManagedIdentity); 4], "kvsops and sops");
+    assert_eq!(
+        issued,
+        vec![("managed-identity:servicefabric".to_string(), CredentialKind::ManagedIdentity); 4],
+        "kvsops and sops"
+    );
 
     // A wrong secret: refused, the reason shown, the secret not.
     let mut c = emu_env(sb.kvsops(), &emu);
     set(&mut c);
-    c.env("IDENTITY_HEADER", "not-the-sf-s3cret").env("AZURE_TOKEN_CREDENTIALS", "ManagedIdentityCredential").arg("decrypt").arg(&f);
+    c.env("IDENTITY_HEADER", "not-the-sf-s3cret")
+        .env("AZURE_TOKEN_CREDENTIALS", "ManagedIdentityCredential")
+        .arg("decrypt")
+        .arg(&f);
     let err = String::from_utf8_lossy(&fails(c).stderr).to_string();
     assert!(err.contains("HTTP 401") && err.contains("ServiceFabric") && !err.contains("not-the-sf-s3cret"), "{err}");
 }
@@ -216,8 +227,12 @@ fn the_password_grant_ignores_a_regional_authority_like_sops() {
         user_env(c, &emu, PASSWORD);
         c.env("AZURE_REGIONAL_AUTHORITY_NAME", "westeurope");
     });
-    let token_hosts: Vec<String> =
-        emu.log().into_iter().filter(|l| l.op == Some(kv_emulator::Op::Token) && l.status == 200).map(|l| l.host).collect();
+    let token_hosts: Vec<String> = emu
+        .log()
+        .into_iter()
+        .filter(|l| l.op == Some(kv_emulator::Op::Token) && l.status == 200)
+        .map(|l| l.host)
+        .collect();
     assert!(token_hosts.len() >= 4, "{token_hosts:?}");
     assert!(token_hosts.iter().all(|h| h == "login.microsoftonline.com"), "{token_hosts:?}");
 }

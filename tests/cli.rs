@@ -5,7 +5,8 @@ mod common;
 
 use common::*;
 
-const SECRET: &str = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  password: hunter2-very-secret\n";
+const SECRET: &str =
+    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  password: hunter2-very-secret\n";
 
 fn with_key(mut c: std::process::Command) -> std::process::Command {
     c.env("SOPS_AGE_KEY_FILE", key1_file());
@@ -192,7 +193,10 @@ fn rotate_takes_several_files_and_reports_each_failure() {
 #[test]
 fn flags_before_a_subcommand_are_taken_as_sops_takes_them() {
     let sb = Sandbox::new();
-    sb.write("conf/rules.yaml", format!("creation_rules:\n  - encrypted_regex: ^stringData$\n    age: {KEY1_RECIPIENT}\n"));
+    sb.write(
+        "conf/rules.yaml",
+        format!("creation_rules:\n  - encrypted_regex: ^stringData$\n    age: {KEY1_RECIPIENT}\n"),
+    );
     let f = sb.write("s.yaml", SECRET);
     let argv = ["--config", "conf/rules.yaml", "-i", "--input-type", "json", "encrypt", "s.yaml"];
 
@@ -245,7 +249,8 @@ fn version_reads_as_sops_3_11_first() {
         if have("sops") {
             let mut s = sb.sops();
             s.args(["--version", "--disable-version-check"]);
-            let theirs = String::from_utf8_lossy(&s.output().unwrap().stdout).lines().next().unwrap_or_default().to_string();
+            let theirs =
+                String::from_utf8_lossy(&s.output().unwrap().stdout).lines().next().unwrap_or_default().to_string();
             assert!(first.starts_with(&theirs), "sops prints {theirs:?}");
         }
     }

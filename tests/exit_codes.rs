@@ -69,7 +69,11 @@ fn fixtures(sb: &Sandbox) {
 fn cases() -> Vec<Case> {
     vec![
         case("encrypt: a non-string key (`1: a`)", &["encrypt", "--age", KEY1_RECIPIENT, "intkey.yaml"], 23),
-        case("encrypt: a non-string key in a nested mapping", &["encrypt", "--age", KEY1_RECIPIENT, "intnest.yaml"], 23),
+        case(
+            "encrypt: a non-string key in a nested mapping",
+            &["encrypt", "--age", KEY1_RECIPIENT, "intnest.yaml"],
+            23,
+        ),
         case("encrypt: a collection as a key", &["encrypt", "--age", KEY1_RECIPIENT, "collkey.yaml"], 2),
         case("encrypt: an integer beyond 64-bit signed", &["encrypt", "--age", KEY1_RECIPIENT, "big.yaml"], 23),
         case("encrypt: YAML whose root is a list", &["encrypt", "--age", KEY1_RECIPIENT, "list.yaml"], 2),
@@ -81,17 +85,45 @@ fn cases() -> Vec<Case> {
         case("encrypt: a duplicate key", &["encrypt", "--age", KEY1_RECIPIENT, "dup.yaml"], 2),
         case("encrypt: the file does not exist", &["encrypt", "--age", KEY1_RECIPIENT, "nope.yaml"], 100),
         case("encrypt: no keys and no config", &["encrypt", "ok.yaml"], 1),
-        case("encrypt: a nested value to dotenv", &["encrypt", "--age", KEY1_RECIPIENT, "--output-type", "dotenv", "nested.yaml"], 4),
+        case(
+            "encrypt: a nested value to dotenv",
+            &["encrypt", "--age", KEY1_RECIPIENT, "--output-type", "dotenv", "nested.yaml"],
+            4,
+        ),
         case("encrypt: the file is already encrypted", &["encrypt", "--age", KEY1_RECIPIENT, "enc.yaml"], 203),
-        case("encrypt: --in-place with --output", &["encrypt", "--age", KEY1_RECIPIENT, "-i", "--output", "x.yaml", "ok.yaml"], 8),
+        case(
+            "encrypt: --in-place with --output",
+            &["encrypt", "--age", KEY1_RECIPIENT, "-i", "--output", "x.yaml", "ok.yaml"],
+            8,
+        ),
         Case {
             stdin: Some("a: b\n"),
-            ..case("encrypt: standard input without --input-type or --filename-override", &["encrypt", "--age", KEY1_RECIPIENT], 8)
+            ..case(
+                "encrypt: standard input without --input-type or --filename-override",
+                &["encrypt", "--age", KEY1_RECIPIENT],
+                8,
+            )
         },
-        case("encrypt: an invalid --encryption-context", &["encrypt", "--age", KEY1_RECIPIENT, "--encryption-context", "bad", "ok.yaml"], 6),
-        case("encrypt: a valid --encryption-context", &["encrypt", "--age", KEY1_RECIPIENT, "--encryption-context", "a:b", "ok.yaml"], 0),
-        case("-e: an invalid --encryption-context", &["-e", "--age", KEY1_RECIPIENT, "--encryption-context", "bad", "ok.yaml"], 6),
-        case("encrypt: an --hckms key (no HuaweiCloud credentials / not callable)", &["encrypt", "--hckms", HCKMS, "ok.yaml"], 1),
+        case(
+            "encrypt: an invalid --encryption-context",
+            &["encrypt", "--age", KEY1_RECIPIENT, "--encryption-context", "bad", "ok.yaml"],
+            6,
+        ),
+        case(
+            "encrypt: a valid --encryption-context",
+            &["encrypt", "--age", KEY1_RECIPIENT, "--encryption-context", "a:b", "ok.yaml"],
+            0,
+        ),
+        case(
+            "-e: an invalid --encryption-context",
+            &["-e", "--age", KEY1_RECIPIENT, "--encryption-context", "bad", "ok.yaml"],
+            6,
+        ),
+        case(
+            "encrypt: an --hckms key (no HuaweiCloud credentials / not callable)",
+            &["encrypt", "--hckms", HCKMS, "ok.yaml"],
+            1,
+        ),
         Case {
             env: &[("SOPS_HUAWEICLOUD_KMS_IDS", HCKMS)],
             ..case("encrypt: SOPS_HUAWEICLOUD_KMS_IDS", &["encrypt", "ok.yaml"], 1)
@@ -105,9 +137,20 @@ fn cases() -> Vec<Case> {
         case("decrypt: --extract with a malformed path", &["decrypt", "--extract", "bad", "enc.yaml"], 91),
         case("decrypt: --extract of a missing key", &["decrypt", "--extract", "[\"zz\"]", "enc.yaml"], 1),
         case("decrypt: --extract past the end of a list", &["decrypt", "--extract", "[\"l\"][5]", "enc.yaml"], 1),
-        Case { kvsops: 1, ..case("decrypt: --extract into a string (sops panics)", &["decrypt", "--extract", "[\"a\"][\"b\"]", "enc.yaml"], 2) },
+        Case {
+            kvsops: 1,
+            ..case(
+                "decrypt: --extract into a string (sops panics)",
+                &["decrypt", "--extract", "[\"a\"][\"b\"]", "enc.yaml"],
+                2,
+            )
+        },
         case("decrypt: a nested value to dotenv", &["decrypt", "--output-type", "dotenv", "enc.yaml"], 4),
-        case("decrypt: a key type twice in --decryption-order", &["decrypt", "--decryption-order", "age,age", "enc.yaml"], 112),
+        case(
+            "decrypt: a key type twice in --decryption-order",
+            &["decrypt", "--decryption-order", "age,age", "enc.yaml"],
+            112,
+        ),
         case("decrypt: the file does not exist", &["decrypt", "nope.yaml"], 100),
         case("decrypt: a YAML syntax error", &["decrypt", "bad.yaml"], 1),
         case("decrypt: YAML whose root is a list", &["decrypt", "list.yaml"], 1),
@@ -123,16 +166,31 @@ fn cases() -> Vec<Case> {
         case("rotate: a file without sops metadata", &["rotate", "ok.yaml"], 1),
         case("rotate: an --add-hckms key", &["rotate", "--add-hckms", HCKMS, "enc.yaml"], 1),
         case("rotate: an --rm-hckms key the file does not have", &["rotate", "--rm-hckms", HCKMS, "enc.yaml"], 0),
-        case("rotate: an invalid --encryption-context (ignored)", &["rotate", "--encryption-context", "bad", "enc.yaml"], 0),
+        case(
+            "rotate: an invalid --encryption-context (ignored)",
+            &["rotate", "--encryption-context", "bad", "enc.yaml"],
+            0,
+        ),
         case("-r: an --add-hckms key", &["-r", "--add-hckms", HCKMS, "enc.yaml"], 1),
         Case { env: &[("EDITOR", "true")], ..case("edit: the file has not changed", &["edit", "enc.yaml"], 200) },
         Case { env: &[("EDITOR", "false")], ..case("edit: the editor fails", &["edit", "enc.yaml"], 201) },
         Case {
             env: &[("EDITOR", "true")],
-            ..case("edit: a new file with an invalid --encryption-context", &["edit", "--age", KEY1_RECIPIENT, "--encryption-context", "bad", "new1.yaml"], 6)
+            ..case(
+                "edit: a new file with an invalid --encryption-context",
+                &["edit", "--age", KEY1_RECIPIENT, "--encryption-context", "bad", "new1.yaml"],
+                6,
+            )
         },
-        Case { env: &[("EDITOR", "true")], ..case("edit: a new file with an --hckms key", &["edit", "--hckms", HCKMS, "new2.yaml"], 128) },
-        case("decrypt: an unknown key type in --decryption-order (ignored)", &["decrypt", "--decryption-order", "foo,age", "enc.yaml"], 0),
+        Case {
+            env: &[("EDITOR", "true")],
+            ..case("edit: a new file with an --hckms key", &["edit", "--hckms", HCKMS, "new2.yaml"], 128)
+        },
+        case(
+            "decrypt: an unknown key type in --decryption-order (ignored)",
+            &["decrypt", "--decryption-order", "foo,age", "enc.yaml"],
+            0,
+        ),
         case("decrypt: a duplicate key in an encrypted file", &["decrypt", "dupenc.yaml"], 1),
         case("rotate: a YAML syntax error", &["rotate", "bad.yaml"], 1),
         case("rotate: the file does not exist", &["rotate", "nope.yaml"], 2),
@@ -142,9 +200,17 @@ fn cases() -> Vec<Case> {
         Case { env: &[("EDITOR", "true")], ..case("edit: a YAML syntax error", &["edit", "bad.yaml"], 1) },
         Case {
             kvsops: 1,
-            ..case("groups add: an --hckms key (sops drops it silently)", &["groups", "add", "--file", "enc.yaml", "--hckms", HCKMS], 0)
+            ..case(
+                "groups add: an --hckms key (sops drops it silently)",
+                &["groups", "add", "--file", "enc.yaml", "--hckms", HCKMS],
+                0,
+            )
         },
-        case("groups add: an invalid --encryption-context (ignored)", &["groups", "add", "--file", "enc.yaml", "--age", KEY1_RECIPIENT, "--encryption-context", "bad"], 0),
+        case(
+            "groups add: an invalid --encryption-context (ignored)",
+            &["groups", "add", "--file", "enc.yaml", "--age", KEY1_RECIPIENT, "--encryption-context", "bad"],
+            0,
+        ),
         case("groups delete: a YAML syntax error", &["groups", "delete", "--file", "bad.yaml", "0"], 1),
         case("updatekeys: no config", &["updatekeys", "-y", "enc.yaml"], 1),
         case("updatekeys: the file does not exist", &["--config", "cfg.yaml", "updatekeys", "-y", "nope.yaml"], 1),
@@ -165,7 +231,9 @@ fn run(mut c: Command, case: &Case) -> i32 {
     for (k, v) in case.env {
         c.env(k, v);
     }
-    c.stdin(if case.stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::null()).stderr(Stdio::null());
+    c.stdin(if case.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     let mut child = c.spawn().expect("spawn");
     if let (Some(text), Some(mut pipe)) = (case.stdin, child.stdin.take()) {
         let _ = pipe.write_all(text.as_bytes());
@@ -212,7 +280,10 @@ fn extract_prints_exactly_what_sops_prints() {
         for extra in [&[][..], &["--output-type", "json"][..]] {
             let index = format!("[\"{path}\"]");
             let bytes = |mut c: Command| {
-                c.env("SOPS_AGE_KEY_FILE", key1_file()).args(["decrypt", "--extract", &index]).args(extra).arg("enc.yaml");
+                c.env("SOPS_AGE_KEY_FILE", key1_file())
+                    .args(["decrypt", "--extract", &index])
+                    .args(extra)
+                    .arg("enc.yaml");
                 ok(c)
             };
             let (s, k) = (bytes(sb.sops()), bytes(sb.kvsops()));

@@ -143,7 +143,7 @@ fn encrypted_secret_resource_survives_kustomize_and_decrypts_as_json() {
     let built = kustomize(&dir);
     let resource = find(&built, "Secret", "db");
     // As the controller: MarshalJSON of the resource, then sops decrypts it as JSON (MAC unchecked).
-    let json = Format::Json.store(&StoreSettings::default()).emit_plain(&[resource.clone()], None).unwrap();
+    let json = Format::Json.store(&StoreSettings::default()).emit_plain(std::slice::from_ref(resource), None).unwrap();
     let f = sb.write("resource.json", &json);
     let mut c = with_emulator(sb.sops(), &emu);
     c.args(["decrypt", "--ignore-mac", "--input-type", "json", "--output-type", "json"]).arg(&f);

@@ -185,7 +185,8 @@ fn json_encrypted_to_yaml_decrypts_like_sops() {
     assert!(plain.contains("zip: \"01234\"\n"), "{plain}");
     assert!(plain.contains("count: \"1\"\n"), "{plain}");
     // YAML to JSON gives the original values and types.
-    let as_json: serde_json::Value = serde_json::from_str(&both_decrypt(&sb, "p.enc.yaml", &["--output-type", "json"])).unwrap();
+    let as_json: serde_json::Value =
+        serde_json::from_str(&both_decrypt(&sb, "p.enc.yaml", &["--output-type", "json"])).unwrap();
     assert_eq!(as_json, serde_json::from_str::<serde_json::Value>(json).unwrap());
 
     // sops's own YAML from the same JSON reads the same with kvsops (as JSON: sops types JSON
@@ -240,7 +241,8 @@ fn flat_json_encrypted_to_dotenv_matches_sops() {
     sops_encrypt_to(&sb, "flat.json", &["--output-type", "dotenv"], "flat.sops.env");
     assert_eq!(both_decrypt(&sb, "flat.sops.env", &[]), env);
     // Back to JSON: the types came through dotenv.
-    let json: serde_json::Value = serde_json::from_str(&both_decrypt(&sb, "flat.enc.env", &["--output-type", "json"])).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&both_decrypt(&sb, "flat.enc.env", &["--output-type", "json"])).unwrap();
     assert_eq!(json, serde_json::json!({"USER": "admin", "DEBUG": true, "RATIO": 0.5, "EMPTY": "", "MULTI": "a\nb"}));
 }
 
@@ -392,12 +394,19 @@ fn stdin_needs_a_name_or_a_type_to_encrypt_and_decrypts_as_binary() {
     // kvsops: YAML piped in must not silently come out as a binary blob.
     for tool in [sb.kvsops(), sb.sops()] {
         let mut c = keyed(tool);
-        c.args(["encrypt", "--age", KEY1_RECIPIENT]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.args(["encrypt", "--age", KEY1_RECIPIENT])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = c.spawn().expect("spawn");
         let _ = child.stdin.take().expect("stdin").write_all(yaml_looking);
         let out = child.wait_with_output().expect("wait");
         assert_eq!(out.status.code(), Some(8), "{:?}: {}", c, String::from_utf8_lossy(&out.stderr));
-        assert!(String::from_utf8_lossy(&out.stderr).contains("--filename-override"), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--filename-override"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let mut c = keyed(sb.kvsops());
     c.args(["encrypt", "--age", KEY1_RECIPIENT, "--input-type", "binary"]);

@@ -11,7 +11,8 @@ use std::process::{Command, Output};
 
 use common::*;
 
-const RULES: &str = "creation_rules:\n  - path_regex: secrets/.*\\.yaml$\n    encrypted_regex: ^(data|stringData)$\n    age: AGE\n";
+const RULES: &str =
+    "creation_rules:\n  - path_regex: secrets/.*\\.yaml$\n    encrypted_regex: ^(data|stringData)$\n    age: AGE\n";
 
 fn secret(password: &str, user: &str) -> String {
     format!("apiVersion: v1\nkind: Secret\nmetadata:\n    name: db\nstringData:\n    password: {password}\n    user: {user}\n")
@@ -76,7 +77,11 @@ impl Repo {
         let mut c = self.kv(&["check"]);
         c.args(args);
         let out = c.output().expect("kvsops");
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     fn encrypt(&self, rel: &str) {
@@ -137,7 +142,13 @@ fn one_value_back_in_plaintext_is_named_and_a_changed_rule_is_reported() {
     let enc = std::fs::read_to_string(&f).unwrap();
     let tampered: String = enc
         .lines()
-        .map(|l| if l.trim_start().starts_with("password: ENC[") { "    password: hunter2".to_string() } else { l.to_string() })
+        .map(|l| {
+            if l.trim_start().starts_with("password: ENC[") {
+                "    password: hunter2".to_string()
+            } else {
+                l.to_string()
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
         + "\n";
@@ -150,10 +161,18 @@ fn one_value_back_in_plaintext_is_named_and_a_changed_rule_is_reported() {
 
     // The file records ^(data|stringData)$; a rule that now says something else is a mismatch.
     std::fs::write(&f, &enc).unwrap();
-    r.sb.write(".sops.yaml", RULES.replace("AGE", KEY1_RECIPIENT).replace("^(data|stringData)$", "^(data|stringData|metadata)$"));
+    r.sb.write(
+        ".sops.yaml",
+        RULES.replace("AGE", KEY1_RECIPIENT).replace("^(data|stringData)$", "^(data|stringData|metadata)$"),
+    );
     let (code, out, _) = r.check(&["secrets/db.yaml"]);
     assert_eq!(code, 1);
-    assert!(out.contains("secrets/db.yaml: sops.encrypted_regex: the file records encrypted_regex: \"^(data|stringData)$\""), "{out}");
+    assert!(
+        out.contains(
+            "secrets/db.yaml: sops.encrypted_regex: the file records encrypted_regex: \"^(data|stringData)$\""
+        ),
+        "{out}"
+    );
     assert!(out.contains("secrets/db.yaml: metadata.name: plaintext string"), "{out}");
 }
 
@@ -279,7 +298,10 @@ fn hook_install_respects_foreign_hooks_and_core_hooks_path() {
     assert_eq!(std::fs::read_to_string(&hook).unwrap(), "#!/bin/sh\necho mine\n");
     ok(r.kv(&["hook", "install", "--force"]));
     assert!(std::fs::read_to_string(&hook).unwrap().contains("check --staged"));
-    assert_eq!(std::fs::read_to_string(r.path().join(".githooks/pre-commit.kvsops-backup")).unwrap(), "#!/bin/sh\necho mine\n");
+    assert_eq!(
+        std::fs::read_to_string(r.path().join(".githooks/pre-commit.kvsops-backup")).unwrap(),
+        "#!/bin/sh\necho mine\n"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -336,10 +358,18 @@ fn merge_driver_merges_different_keys_and_real_sops_decrypts_the_result() {
     let ours = std::fs::read_to_string(&f).unwrap();
     let ours_user_line = ours.lines().find(|l| l.trim_start().starts_with("user: ENC[")).unwrap().to_string();
     let out = r.git_in(r.path(), ["merge", "-q", "--no-edit", "feature"]);
-    assert!(out.status.success(), "merge failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "merge failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let merged = std::fs::read_to_string(&f).unwrap();
     assert!(!merged.contains("<<<<<<<"));
-    assert!(merged.contains(&format!("{ours_user_line}\n")), "our unchanged value keeps its exact ENC string (IV reused):\n{merged}");
+    assert!(
+        merged.contains(&format!("{ours_user_line}\n")),
+        "our unchanged value keeps its exact ENC string (IV reused):\n{merged}"
+    );
     assert_eq!(r.decrypt("secrets/db.yaml"), secret("feature-password", "main-user"));
     let (code, out, _) = r.check(&[]);
     assert_eq!(code, 0, "{out}");
@@ -403,7 +433,10 @@ fn merge_driver_merges_json_edited_with_set_and_keeps_our_ciphertext() {
     );
     setup_git_drivers(&r);
     r.sb.write(".gitattributes", "secrets/*.json diff=sops merge=sops\n");
-    let f = r.sb.write("secrets/app.json", "{\n\t\"db\": {\n\t\t\"password\": \"base\",\n\t\t\"port\": 5432\n\t},\n\t\"token\": \"t0\"\n}\n");
+    let f = r.sb.write(
+        "secrets/app.json",
+        "{\n\t\"db\": {\n\t\t\"password\": \"base\",\n\t\t\"port\": 5432\n\t},\n\t\"token\": \"t0\"\n}\n",
+    );
     r.encrypt("secrets/app.json");
     r.git_ok(&["add", "-A"]);
     r.git_ok(&["commit", "-q", "-m", "base"]);
@@ -425,7 +458,9 @@ fn merge_driver_merges_json_edited_with_set_and_keeps_our_ciphertext() {
     let out = r.git_in(r.path(), ["merge", "-q", "--no-edit", "feature"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let merged = std::fs::read_to_string(&f).unwrap();
-    let line = |text: &str, key: &str| text.lines().find(|l| l.trim_start().starts_with(&format!("\"{key}\""))).map(str::to_string);
+    let line = |text: &str, key: &str| {
+        text.lines().find(|l| l.trim_start().starts_with(&format!("\"{key}\""))).map(str::to_string)
+    };
     assert_eq!(line(&merged, "token"), line(&ours, "token"), "our change keeps its ciphertext");
     assert_eq!(line(&merged, "port"), line(&ours, "port"), "an untouched value keeps its ciphertext");
     assert_eq!(line(&merged, "recipient"), line(&ours, "recipient"), "our master keys");

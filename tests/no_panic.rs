@@ -21,9 +21,36 @@ impl Rng {
 }
 
 const INTERESTING: &[&[u8]] = &[
-    b":", b"- ", b"#", b"[", b"]", b"{", b"}", b"\"", b"'", b"|", b">", b"&a", b"*a", b"!!str ", b"---\n",
-    b"\n", b"\t", b"\\", b"=", b"ENC[AES256_GCM,data:", b",type:comment]", b"\xff", b"\0", b"sops_", b"[sops]",
-    b"<<: ", b"? ", b"%YAML 1.2\n", b"\r\n", b"\xe2\x80\xa8",
+    b":",
+    b"- ",
+    b"#",
+    b"[",
+    b"]",
+    b"{",
+    b"}",
+    b"\"",
+    b"'",
+    b"|",
+    b">",
+    b"&a",
+    b"*a",
+    b"!!str ",
+    b"---\n",
+    b"\n",
+    b"\t",
+    b"\\",
+    b"=",
+    b"ENC[AES256_GCM,data:",
+    b",type:comment]",
+    b"\xff",
+    b"\0",
+    b"sops_",
+    b"[sops]",
+    b"<<: ",
+    b"? ",
+    b"%YAML 1.2\n",
+    b"\r\n",
+    b"\xe2\x80\xa8",
 ];
 
 fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
@@ -131,7 +158,12 @@ fn demo_recipient() -> String {
 
 /// Runs kvsops; it must end with an exit code of its own (no panic, no signal).
 fn run_clean(sb: &common::Sandbox, args: &[&str]) -> std::process::Output {
-    let out = sb.kvsops().args(args).env("SOPS_AGE_KEY_FILE", common::testdata("DEMO-ONLY-age-key.txt")).output().expect("spawn");
+    let out = sb
+        .kvsops()
+        .args(args)
+        .env("SOPS_AGE_KEY_FILE", common::testdata("DEMO-ONLY-age-key.txt"))
+        .output()
+        .expect("spawn");
     let code = out.status.code();
     assert!(
         code.is_some() && code != Some(101),
@@ -171,8 +203,16 @@ fn every_command_refuses(name: &str, content: &str, expect: &str) {
 #[test]
 fn nesting_deeper_than_go_yaml_allows_is_refused_by_every_command() {
     every_command_refuses("deep.yaml", &nested_block_sequences(10_050), "exceeded max depth of 10000");
-    every_command_refuses("deepflow.yaml", &format!("k: {}{}\n", "[".repeat(10_001), "]".repeat(10_001)), "exceeded max depth of 10000");
-    every_command_refuses("deep.json", &format!("{{\"k\": {}1{}}}", "[".repeat(10_001), "]".repeat(10_001)), "exceeded max depth of 10000");
+    every_command_refuses(
+        "deepflow.yaml",
+        &format!("k: {}{}\n", "[".repeat(10_001), "]".repeat(10_001)),
+        "exceeded max depth of 10000",
+    );
+    every_command_refuses(
+        "deep.json",
+        &format!("{{\"k\": {}1{}}}", "[".repeat(10_001), "]".repeat(10_001)),
+        "exceeded max depth of 10000",
+    );
 }
 
 #[test]
@@ -188,7 +228,10 @@ fn nesting_as_deep_as_sops_accepts_works_everywhere() {
     for (name, content) in [
         ("flow.yaml", format!("k: {}v{}\n", "[".repeat(9_990), "]".repeat(9_990))),
         ("block.yaml", nested_block_sequences(9_990)),
-        ("maps.yaml", (0..9_990).map(|i| format!("{}k:\n", " ".repeat(i))).collect::<String>() + &" ".repeat(9_990) + "k: v\n"),
+        (
+            "maps.yaml",
+            (0..9_990).map(|i| format!("{}k:\n", " ".repeat(i))).collect::<String>() + &" ".repeat(9_990) + "k: v\n",
+        ),
         ("flow.json", format!("{{\"k\": {}1{}}}", "[".repeat(9_990), "]".repeat(9_990))),
     ] {
         let plain = sb.write(name, &content);
@@ -206,7 +249,12 @@ fn nesting_as_deep_as_sops_accepts_works_everywhere() {
         let set = run_clean(&sb, &["set", &e, "[\"k\"]", "\"flat\""]);
         assert!(set.status.success(), "{name}: set: {}", String::from_utf8_lossy(&set.stderr));
         if common::have("sops") {
-            let out = sb.sops().args(["decrypt", &e]).env("SOPS_AGE_KEY_FILE", common::testdata("DEMO-ONLY-age-key.txt")).output().expect("sops");
+            let out = sb
+                .sops()
+                .args(["decrypt", &e])
+                .env("SOPS_AGE_KEY_FILE", common::testdata("DEMO-ONLY-age-key.txt"))
+                .output()
+                .expect("sops");
             assert!(out.status.success(), "{name}: sops cannot decrypt: {}", String::from_utf8_lossy(&out.stderr));
         }
     }
@@ -250,7 +298,12 @@ fn what_a_store_writes_reads_back_to_what_it_read() {
                 let Ok(bytes) = out_store.emit_plain(&docs, same.then_some(data.as_slice())) else { continue };
                 if let Err(e) = verify::plaintext(bytes, out_store.as_ref(), &docs, Fidelity::of(output, !same)) {
                     if matches!(e, kvsops::Error::VerifyFailed { .. }) {
-                        failures.push(format!("{} -> {}: {e}\n{}", input.name(), output.name(), String::from_utf8_lossy(data)));
+                        failures.push(format!(
+                            "{} -> {}: {e}\n{}",
+                            input.name(),
+                            output.name(),
+                            String::from_utf8_lossy(data)
+                        ));
                     }
                 }
             }

@@ -157,7 +157,8 @@ fn errors_name_the_key_and_never_the_secret() {
     assert!(other.source().unwrap(&entry2).unwrap_err().to_string().contains("no secret key"));
     assert_eq!(&src.unwrap(&entry2).unwrap()[..], SECRET);
 
-    let garbage = MasterKeyEntry::Pgp { fp: fp.clone(), created_at: "2024-01-01T00:00:00Z".into(), enc: "garbage".into() };
+    let garbage =
+        MasterKeyEntry::Pgp { fp: fp.clone(), created_at: "2024-01-01T00:00:00Z".into(), enc: "garbage".into() };
     let err = src.unwrap(&garbage).unwrap_err().to_string();
     assert!(err.contains("not an armored PGP message"), "{err}");
 }
@@ -213,7 +214,10 @@ fn unwraps_what_sops_wrapped() {
     assert_eq!(file_fp, &fp);
     let key = home.source().unwrap(&entry).unwrap();
     let mut cipher = Cipher::new(DataKey::from_slice(&key).expect("a 32-byte data key"));
-    assert_eq!(cipher.decrypt_str(value_after(&text, "hello: "), "hello:").unwrap(), Leaf::Scalar(Scalar::str("world")));
+    assert_eq!(
+        cipher.decrypt_str(value_after(&text, "hello: "), "hello:").unwrap(),
+        Leaf::Scalar(Scalar::str("world"))
+    );
     assert_eq!(
         cipher.decrypt_str(value_after(&text, "count: "), "count:").unwrap(),
         Leaf::Scalar(Scalar::new(Value::Int(3)))
@@ -359,11 +363,8 @@ fn sops_combines_shamir_shares_that_kvsops_split_and_wrapped() {
     let key = DataKey::generate();
     let shares = shamir::split(key.as_bytes(), 3, 2).unwrap();
     let src = home.source();
-    let groups: Vec<Vec<MasterKeyEntry>> = fps
-        .iter()
-        .zip(&shares)
-        .map(|(fp, share)| vec![src.wrap(&KeySpec::Pgp(fp.clone()), share).unwrap()])
-        .collect();
+    let groups: Vec<Vec<MasterKeyEntry>> =
+        fps.iter().zip(&shares).map(|(fp, share)| vec![src.wrap(&KeySpec::Pgp(fp.clone()), share).unwrap()]).collect();
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("sh.enc.yaml");
     write_sops_file(&file, &key, groups, Some(2));
@@ -386,10 +387,7 @@ fn sops_combines_shamir_shares_that_kvsops_split_and_wrapped() {
     assert_eq!(out.status.code(), Some(128), "{}", String::from_utf8_lossy(&out.stderr));
 
     // And kvsops itself recombines what it can open: only group 2 now, which is not enough.
-    let opened: Vec<_> = pgp_blocks(&text)
-        .into_iter()
-        .filter_map(|enc| src.decrypt(&enc).ok())
-        .collect();
+    let opened: Vec<_> = pgp_blocks(&text).into_iter().filter_map(|enc| src.decrypt(&enc).ok()).collect();
     assert_eq!(opened.len(), 1);
     assert!(shamir::combine(&[&opened[0]]).is_err());
 }

@@ -56,7 +56,8 @@ fn encrypt_with(store: &dyn Store, input: &[u8], rule: Option<CryptRule>, key: &
     let mut cipher = Cipher::new(key.clone());
     let mac_hex = kvsops::ops::encrypt_documents(&mut docs, &effective, false, &mut cipher).unwrap();
     let r = agekeys::parse_recipient(&recipient()).unwrap();
-    let entry = MasterKeyEntry::Age { recipient: recipient(), enc: agekeys::encrypt_armored(&r, key.as_bytes()).unwrap() };
+    let entry =
+        MasterKeyEntry::Age { recipient: recipient(), enc: agekeys::encrypt_armored(&r, key.as_bytes()).unwrap() };
     let mut md = Metadata::new(vec![vec![entry]], None, rule, false);
     md.mac = mac::encrypt_mac(&mut cipher, &mac_hex, md.lastmodified);
     store.emit_encrypted(&docs, &md, Some(input)).unwrap()
@@ -121,7 +122,11 @@ fn sops(args: &[&str], content: &[u8], file_name: &str) -> SopsRun {
         .env_remove("SOPS_AGE_KEY")
         .output()
         .unwrap();
-    SopsRun { code: out.status.code().unwrap_or(-1), stdout: out.stdout, stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
+    SopsRun {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
 fn sops_decrypt(content: &[u8], kind: &str) -> SopsRun {
@@ -340,7 +345,8 @@ fn sops_decrypts_what_kvsops_writes() {
 
     // dotenv: sops drops blank lines, otherwise the same bytes.
     let plain = testdata("dotenv/app.env");
-    let expected: Vec<u8> = text(&plain).split('\n').filter(|l| !l.is_empty()).flat_map(|l| format!("{l}\n").into_bytes()).collect();
+    let expected: Vec<u8> =
+        text(&plain).split('\n').filter(|l| !l.is_empty()).flat_map(|l| format!("{l}\n").into_bytes()).collect();
     sops_reads(&DotenvStore, "dotenv", &plain, &expected);
 
     let plain = testdata("ini/app.ini");

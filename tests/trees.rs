@@ -72,14 +72,17 @@ fn encrypt_in_place_on_a_tree_encrypts_what_the_rules_match_and_reports_the_brok
     // The broken file fails with its own exit code (YAML syntax: 2), the others are done.
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("secrets/sub/broken.yaml: could not parse"), "{err}");
-    assert!(
-        err.contains("kvsops: 5 files: 3 done, 1 skipped (1 not matched by a creation rule), 1 failed"),
-        "{err}"
-    );
+    assert!(err.contains("kvsops: 5 files: 3 done, 1 skipped (1 not matched by a creation rule), 1 failed"), "{err}");
     assert!(err.contains("1 of 4 files failed: secrets/sub/broken.yaml"), "{err}");
     for rel in ["secrets/a.yaml", "secrets/sub/b.json", "secrets/c.env"] {
         let enc = read(&sb, rel);
-        assert!(enc.contains("ENC[AES256_GCM") && !enc.contains("hunter2") && !enc.contains("abc123") && !enc.contains("s3cr3t"), "{rel}: {enc}");
+        assert!(
+            enc.contains("ENC[AES256_GCM")
+                && !enc.contains("hunter2")
+                && !enc.contains("abc123")
+                && !enc.contains("s3cr3t"),
+            "{rel}: {enc}"
+        );
     }
     assert_eq!(read(&sb, "secrets/local.yaml"), IGNORED, "git-ignored: left alone");
     assert_eq!(read(&sb, "secrets/README.md"), README, "no rule: left alone");

@@ -9,7 +9,8 @@ use std::process::Command;
 
 use common::*;
 
-const SECRET: &str = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  password: hunter2-very-secret\n";
+const SECRET: &str =
+    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  password: hunter2-very-secret\n";
 
 fn with_key(mut c: Command) -> Command {
     c.env("SOPS_AGE_KEY_FILE", key1_file());
@@ -41,27 +42,14 @@ fn refused(c: Command, file: &std::path::Path) -> String {
     let out = fails(c);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(70), "{stderr}");
-    assert_eq!(
-        std::fs::read(file).unwrap(),
-        before,
-        "the file is untouched"
-    );
+    assert_eq!(std::fs::read(file).unwrap(), before, "the file is untouched");
     assert!(out.stdout.is_empty(), "nothing on stdout either");
     assert!(
-        stderr.contains(&format!(
-            "{}: kvsops produced output that does not read back",
-            file.display()
-        )),
+        stderr.contains(&format!("{}: kvsops produced output that does not read back", file.display())),
         "{stderr}"
     );
-    assert!(
-        stderr.contains("nothing was written. This is a kvsops bug: please report it"),
-        "{stderr}"
-    );
-    assert!(
-        !stderr.contains("hunter2"),
-        "no value in the message: {stderr}"
-    );
+    assert!(stderr.contains("nothing was written. This is a kvsops bug: please report it"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "no value in the message: {stderr}");
     stderr
 }
 
@@ -70,10 +58,7 @@ fn encrypt_in_place_refuses_output_that_reads_back_different() {
     let sb = Sandbox::new();
     let f = sb.write("s.yaml", SECRET);
     let stderr = refused(corrupt(encrypt_in_place(&sb, &f), "name: s=>name: t"), &f);
-    assert!(
-        stderr.contains(r#"at key path ["metadata"]["name"]: "#),
-        "{stderr}"
-    );
+    assert!(stderr.contains(r#"at key path ["metadata"]["name"]: "#), "{stderr}");
     assert_eq!(std::fs::read_to_string(&f).unwrap(), SECRET);
 }
 
@@ -92,9 +77,7 @@ fn decrypt_in_place_to_stdout_and_to_another_format_refuse_too() {
 
     let out = sb.path().join("out.json");
     let mut c = with_key(sb.kvsops());
-    c.args(["decrypt", "--output-type", "json", "--output"])
-        .arg(&out)
-        .arg(&f);
+    c.args(["decrypt", "--output-type", "json", "--output"]).arg(&out).arg(&f);
     refused(corrupt(c, "\"name\": \"s\"=>\"name\": 1"), &f);
     assert!(!out.exists(), "--output is not created");
 }
@@ -104,16 +87,12 @@ fn set_unset_and_rotate_refuse_too() {
     let sb = Sandbox::new();
     let f = encrypted(&sb);
     let mut c = with_key(sb.kvsops());
-    c.args(["set"])
-        .arg(&f)
-        .args([r#"["stringData"]["user"]"#, r#""admin""#]);
+    c.args(["set"]).arg(&f).args([r#"["stringData"]["user"]"#, r#""admin""#]);
     let stderr = refused(corrupt(c, "name: s=>name: t"), &f);
     assert!(stderr.contains(r#"["metadata"]["name"]"#), "{stderr}");
 
     let mut c = with_key(sb.kvsops());
-    c.args(["unset"])
-        .arg(&f)
-        .arg(r#"["stringData"]["password"]"#);
+    c.args(["unset"]).arg(&f).arg(r#"["stringData"]["password"]"#);
     refused(corrupt(c, "kind: Secret=>kind: Secrets"), &f);
 
     let mut c = with_key(sb.kvsops());

@@ -189,13 +189,16 @@ fn decrypt_with(mut c: std::process::Command, file: &Path) -> Vec<u8> {
 /// that were encrypted: an ENC value cannot say whether its string was quoted, so these come back
 /// quoted, as go-yaml (and sops) write them, and YAML 1.1 readers never take them for booleans.
 fn same_but_requoted(original: &str, back: &str) -> bool {
-    const YAML11_BOOLS: &[&str] = &["y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"];
+    const YAML11_BOOLS: &[&str] =
+        &["y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"];
     let (a, b): (Vec<&str>, Vec<&str>) = (original.split('\n').collect(), back.split('\n').collect());
     a.len() == b.len()
         && a.iter().zip(&b).all(|(x, y)| {
             x == y
                 || YAML11_BOOLS.iter().any(|t| {
-                    let ends = |q: &str| x.ends_with(&format!(" {t}")) && *y == format!("{}{q}{t}{q}", &x[..x.len() - t.len()]);
+                    let ends = |q: &str| {
+                        x.ends_with(&format!(" {t}")) && *y == format!("{}{q}{t}{q}", &x[..x.len() - t.len()])
+                    };
                     ends("\"") || x.replacen(&format!(" {t}]"), &format!(" '{t}']"), 1) == *y
                 })
         })
@@ -244,7 +247,9 @@ fn sops_output_decrypts_with_kvsops() {
             let what = format!("{} {:?}", file.display(), flags);
             let enc = sb.write("s.enc.yaml", sops_encrypt(&sb, &file, &flags));
             let out = decrypt_with(sb.kvsops(), &enc);
-            let got = store.load_plain(&out).unwrap_or_else(|e| panic!("{what}: kvsops output: {e}\n{}", String::from_utf8_lossy(&out)));
+            let got = store
+                .load_plain(&out)
+                .unwrap_or_else(|e| panic!("{what}: kvsops output: {e}\n{}", String::from_utf8_lossy(&out)));
             assert_eq!(data_of(&got), data_of(&want), "kvsops decrypt of sops output, {what}");
             // sops 3.11 moves some comments when it writes a file and then cannot decrypt them
             // itself ("Found possibly unencrypted comment"): the reference is what sops decrypts.
@@ -275,7 +280,12 @@ fn kvsops_encrypts_exactly_the_leaves_sops_encrypts() {
 #[test]
 fn sops_fixtures_decrypt_with_kvsops() {
     let sb = Sandbox::new();
-    for (enc, plain) in [("t1.enc.yaml", "t1.yaml"), ("md.enc.yaml", "md.yaml"), ("t3.enc.yaml", "t3.yaml"), ("t3b.enc.yaml", "t3.yaml")] {
+    for (enc, plain) in [
+        ("t1.enc.yaml", "t1.yaml"),
+        ("md.enc.yaml", "md.yaml"),
+        ("t3.enc.yaml", "t3.yaml"),
+        ("t3b.enc.yaml", "t3.yaml"),
+    ] {
         let out = decrypt_with(sb.kvsops(), &testdata(&format!("sops-3.11/{enc}")));
         let store = yaml_store();
         let got = store.load_plain(&out).unwrap_or_else(|e| panic!("{enc}: {e}\n{}", String::from_utf8_lossy(&out)));

@@ -113,7 +113,8 @@ fn cases(dir: &Path) -> Vec<Case> {
     let mut out = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(&f).expect("suite file");
-        let json = text.split_once("export default").map(|(_, j)| j.trim().trim_end_matches(';')).expect("export default");
+        let json =
+            text.split_once("export default").map(|(_, j)| j.trim().trim_end_matches(';')).expect("export default");
         let v: serde_json::Value = serde_json::from_str(json).expect("suite JSON");
         let id = v["id"].as_str().expect("id").to_string();
         let tests = v["cases"].as_array().expect("cases");
@@ -169,8 +170,16 @@ fn run_case(sb: &Sandbox, recipient: &str, case: &Case) -> Outcome {
     if kv_enc.status.success() != sops_enc.status.success() {
         outcome.acceptance = Some(format!(
             "sops {}, kvsops {}",
-            if sops_enc.status.success() { "accepts".to_string() } else { format!("refuses: {}", String::from_utf8_lossy(&sops_enc.stderr).trim()) },
-            if kv_enc.status.success() { "accepts".to_string() } else { format!("refuses: {}", String::from_utf8_lossy(&kv_enc.stderr).trim()) },
+            if sops_enc.status.success() {
+                "accepts".to_string()
+            } else {
+                format!("refuses: {}", String::from_utf8_lossy(&sops_enc.stderr).trim())
+            },
+            if kv_enc.status.success() {
+                "accepts".to_string()
+            } else {
+                format!("refuses: {}", String::from_utf8_lossy(&kv_enc.stderr).trim())
+            },
         ));
         return outcome;
     }
@@ -196,7 +205,8 @@ fn run_case(sb: &Sandbox, recipient: &str, case: &Case) -> Outcome {
     let of_kv = sops_view(&kv_file);
     let mut problems = Vec::new();
     if !of_kv.status.success() {
-        problems.push(format!("sops cannot decrypt kvsops's output: {}", String::from_utf8_lossy(&of_kv.stderr).trim()));
+        problems
+            .push(format!("sops cannot decrypt kvsops's output: {}", String::from_utf8_lossy(&of_kv.stderr).trim()));
     } else if of_kv.stdout != reference.stdout {
         problems.push("sops decrypts kvsops's output to other values than its own".to_string());
     }
@@ -207,7 +217,10 @@ fn run_case(sb: &Sandbox, recipient: &str, case: &Case) -> Outcome {
         return outcome;
     }
     if !kv_of_sops.status.success() {
-        problems.push(format!("kvsops cannot decrypt sops's output: {}", String::from_utf8_lossy(&kv_of_sops.stderr).trim()));
+        problems.push(format!(
+            "kvsops cannot decrypt sops's output: {}",
+            String::from_utf8_lossy(&kv_of_sops.stderr).trim()
+        ));
     } else {
         let again = dir.join("kv-of-sops.yaml");
         std::fs::write(&again, &kv_of_sops.stdout).expect("write");
@@ -264,15 +277,21 @@ fn the_yaml_spec_suite_reads_as_sops_reads_it() {
         }
         match (&o.acceptance, known_acceptance.contains(id.as_str())) {
             (Some(a), false) => failures.push(format!("{id}: {a}")),
-            (None, true) if o.crash.is_none() => failures.push(format!("{id}: now accepted as sops does: remove it from ACCEPTANCE_DIVERGES")),
+            (None, true) if o.crash.is_none() => {
+                failures.push(format!("{id}: now accepted as sops does: remove it from ACCEPTANCE_DIVERGES"))
+            }
             _ => {}
         }
         if let Some(v) = &o.values {
             failures.push(format!("{id}: {v}"));
         }
         match (o.layout, known_layout.contains(id.as_str())) {
-            (true, false) => failures.push(format!("{id}: `kvsops decrypt` of its own output is not the original text")),
-            (false, true) if o.both_accept => failures.push(format!("{id}: now comes back byte for byte: remove it from LAYOUT_CHANGES")),
+            (true, false) => {
+                failures.push(format!("{id}: `kvsops decrypt` of its own output is not the original text"))
+            }
+            (false, true) if o.both_accept => {
+                failures.push(format!("{id}: now comes back byte for byte: remove it from LAYOUT_CHANGES"))
+            }
             _ => {}
         }
     }
@@ -285,5 +304,11 @@ fn the_yaml_spec_suite_reads_as_sops_reads_it() {
         results.len(),
         results.values().filter(|o| o.both_accept && o.values.is_none()).count()
     );
-    assert!(failures.is_empty(), "{} of {} cases differ from sops:\n{}", failures.len(), results.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ from sops:\n{}",
+        failures.len(),
+        results.len(),
+        failures.join("\n")
+    );
 }

@@ -7,13 +7,7 @@ use kvsops::ops::verify::{self, Fidelity};
 use kvsops::stores::{Format, StoreSettings};
 use libfuzzer_sys::fuzz_target;
 
-const FORMATS: [Format; 5] = [
-    Format::Yaml,
-    Format::Json,
-    Format::Dotenv,
-    Format::Ini,
-    Format::Binary,
-];
+const FORMATS: [Format; 5] = [Format::Yaml, Format::Json, Format::Dotenv, Format::Ini, Format::Binary];
 
 fuzz_target!(|data: &[u8]| {
     let settings = StoreSettings::default();
@@ -28,12 +22,7 @@ fuzz_target!(|data: &[u8]| {
             let Ok(bytes) = out_store.emit_plain(&docs, same.then_some(data)) else {
                 continue;
             };
-            if let Err(e) = verify::plaintext(
-                bytes,
-                out_store.as_ref(),
-                &docs,
-                Fidelity::of(output, !same),
-            ) {
+            if let Err(e) = verify::plaintext(bytes, out_store.as_ref(), &docs, Fidelity::of(output, !same)) {
                 panic!("{} -> {}: {e}", input.name(), output.name());
             }
         }

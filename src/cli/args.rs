@@ -52,6 +52,45 @@ pub struct GlobalArgs {
     /// Accepted as sops takes it; kvsops never checks for updates.
     #[arg(long, hide = true)]
     pub disable_version_check: bool,
+    #[command(flatten)]
+    pub keyservice: KeyServiceArgs,
+}
+
+#[cfg_attr(doc, doc = "Which key services wrap and unwrap data keys (sops's `--keyservice` flags).")]
+#[derive(Args, Debug, Clone, Default)]
+pub struct KeyServiceArgs {
+    /// Use kvsops's own key sources (default true; `--enable-local-keyservice=false` to send every
+    /// key to the --keyservice servers only).
+    #[arg(
+        long = "enable-local-keyservice",
+        env = "SOPS_ENABLE_LOCAL_KEYSERVICE",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = parse_go_bool,
+    )]
+    pub enable_local_keyservice: Option<bool>,
+    /// A key service to use after the local one: tcp://host:port or unix:///path/to/socket
+    /// (repeatable; SOPS_KEYSERVICE takes a comma-separated list).
+    #[arg(long = "keyservice", env = "SOPS_KEYSERVICE", value_name = "URI", value_delimiter = ',')]
+    pub keyservice: Vec<String>,
+}
+
+impl KeyServiceArgs {
+    /// Whether kvsops's own key sources are used (sops's default: yes).
+    pub fn local(&self) -> bool {
+        self.enable_local_keyservice.unwrap_or(true)
+    }
+}
+
+/// A boolean as Go's strconv.ParseBool reads it (what sops's flag and variable accept).
+fn parse_go_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(format!("{s:?} is not a boolean (true or false)")),
+    }
 }
 
 #[cfg_attr(doc, doc = "Master-key flags; each also reads sops's environment variable.")]
@@ -596,6 +635,21 @@ pub enum Command {
         #[command(subcommand)]
         command: GroupsCommand,
     },
+    /// Serve sops's key service (gRPC) with kvsops's key sources, for `--keyservice` clients.
+    Keyservice {
+        /// Network to listen on: tcp (also tcp4, tcp6) or unix.
+        #[arg(long = "network", visible_alias = "net", value_name = "NETWORK", default_value = "tcp")]
+        network: String,
+        /// Address to listen on, e.g. 127.0.0.1:5000 or /tmp/sops.sock.
+        #[arg(long = "address", visible_alias = "addr", value_name = "ADDRESS", default_value = "127.0.0.1:5000")]
+        address: String,
+        /// Ask on the terminal (y/n) before answering each request.
+        #[arg(long)]
+        prompt: bool,
+        /// Log each request: its key and outcome (never the data key).
+        #[arg(long)]
+        verbose: bool,
+    },
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completion {
         /// The shell.
@@ -640,8 +694,13 @@ impl Command {
             | Command::ExecEnv { global, .. }
             | Command::ExecFile { global, .. }
             | Command::Doctor { global, .. } => Some(global),
-            Command::Groups { command: GroupsCommand::Add { global, .. } | GroupsCommand::Delete { global, .. } } => Some(global),
-            Command::Hook { .. } | Command::Completion { .. } | Command::Publish { .. } => None,
+            Command::Groups { command: GroupsCommand::Add { global, .. } | GroupsCommand::Delete { global, .. } } => {
+                Some(global)
+            }
+            Command::Hook { .. }
+            | Command::Completion { .. }
+            | Command::Publish { .. }
+            | Command::Keyservice { .. } => None,
         }
     }
 }
@@ -671,7 +730,12 @@ mod tests {
                 .try_get_matches_from(["kvsops", sub.get_name(), "--help"])
                 .expect_err("--help ends the parse")
                 .to_string();
-            assert!(help.starts_with(&about), "`kvsops {} --help` starts with {:?}, not {about:?}", sub.get_name(), help.lines().next());
+            assert!(
+                help.starts_with(&about),
+                "`kvsops {} --help` starts with {:?}, not {about:?}",
+                sub.get_name(),
+                help.lines().next()
+            );
             checked += 1;
         }
         assert!(checked >= 15, "{checked} subcommands");

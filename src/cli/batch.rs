@@ -140,7 +140,9 @@ where
     progress.finish();
     let outcomes: Vec<Outcome> = results
         .into_iter()
-        .map(|slot| slot.into_inner().ok().flatten().unwrap_or_else(|| Outcome::Failed(Error::Generic("not processed".into()))))
+        .map(|slot| {
+            slot.into_inner().ok().flatten().unwrap_or_else(|| Outcome::Failed(Error::Generic("not processed".into())))
+        })
         .collect();
     Ok(summarize(batch, outcomes))
 }
@@ -199,8 +201,11 @@ struct Progress {
 impl Progress {
     fn new(len: usize) -> Self {
         let bar = (len >= 2 && std::io::stderr().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::with_draw_target(Some(len as u64), indicatif::ProgressDrawTarget::stderr());
-            if let Ok(style) = indicatif::ProgressStyle::with_template("kvsops: [{bar:30}] {pos}/{len} files{msg} ({elapsed})") {
+            let bar =
+                indicatif::ProgressBar::with_draw_target(Some(len as u64), indicatif::ProgressDrawTarget::stderr());
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("kvsops: [{bar:30}] {pos}/{len} files{msg} ({elapsed})")
+            {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar

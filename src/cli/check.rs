@@ -30,7 +30,10 @@ pub fn check_cmd(global: &GlobalArgs, staged: bool, all: bool, paths: &[PathBuf]
     let cwd = cwd().map_err(at(None))?;
     let report = if staged {
         if !paths.is_empty() {
-            return Err(Failure { file: None, error: Error::Conflict("--staged checks the whole index and takes no paths".into()) });
+            return Err(Failure {
+                file: None,
+                error: Error::Conflict("--staged checks the whole index and takes no paths".into()),
+            });
         }
         let top = git::toplevel(&cwd)
             .ok_or_else(|| Error::Generic("--staged needs a git work tree".into()))
@@ -100,14 +103,17 @@ pub fn hook_install_cmd(force: bool) -> std::result::Result<i32, Failure> {
         }
         Ok(_) => {
             let backup = dir.join("pre-commit.kvsops-backup");
-            std::fs::rename(&hook, &backup).map_err(|e| Failure { file: Some(hook.clone()), error: Error::Write { path: backup, source: e } })?;
+            std::fs::rename(&hook, &backup)
+                .map_err(|e| Failure { file: Some(hook.clone()), error: Error::Write { path: backup, source: e } })?;
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(Failure { file: Some(hook.clone()), error: Error::io(&hook, e) }),
     }
-    std::fs::create_dir_all(&dir).map_err(|e| Failure { file: None, error: Error::Write { path: dir.clone(), source: e } })?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Failure { file: None, error: Error::Write { path: dir.clone(), source: e } })?;
     fsio::write_file(&hook, script.as_bytes(), Sensitivity::Encrypted).map_err(at(Some(&hook)))?;
-    make_executable(&hook).map_err(|e| Failure { file: Some(hook.clone()), error: Error::Write { path: hook.clone(), source: e } })?;
+    make_executable(&hook)
+        .map_err(|e| Failure { file: Some(hook.clone()), error: Error::Write { path: hook.clone(), source: e } })?;
     crate::errln!("kvsops: installed the pre-commit hook at {}", hook.display());
     Ok(0)
 }

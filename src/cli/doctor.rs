@@ -15,7 +15,9 @@ pub(super) fn run(global: &super::args::GlobalArgs, args: &[String]) -> std::res
         crate::outln!("note: {note}");
     }
     if targets.keys.is_empty() {
-        crate::errln!("kvsops: doctor: no Azure Key Vault key to check (give files or key URLs; see kvsops doctor --help)");
+        crate::errln!(
+            "kvsops: doctor: no Azure Key Vault key to check (give files or key URLs; see kvsops doctor --help)"
+        );
         return Ok(crate::error::exit::GENERIC);
     }
     let report = AzureSource::from_env().doctor(&targets.keys);

@@ -30,11 +30,11 @@ pub(super) fn io_of(change: &ChangeArgs) -> super::args::IoArgs {
 }
 
 /// The keyring with the change flags' decryption order.
-pub(super) fn keyring_of(change: &ChangeArgs) -> Result<crate::keys::Keyring> {
-    super::keyring(Some(&super::args::DecryptArgs {
-        decryption_order: change.decryption_order.clone(),
-        ..Default::default()
-    }))
+pub(super) fn keyring_of(global: &super::args::GlobalArgs, change: &ChangeArgs) -> Result<crate::keys::Keyring> {
+    super::keyring(
+        global,
+        Some(&super::args::DecryptArgs { decryption_order: change.decryption_order.clone(), ..Default::default() }),
+    )
 }
 
 /// `kvsops FILE` (no mode flag).
@@ -57,14 +57,22 @@ pub(super) fn run(
         let settings = super::store_settings(cfg.as_ref(), &io);
         let (in_fmt, out_fmt) = super::formats(Some(file), &io)?;
         let (in_store, out_store) = (in_fmt.store(&settings), out_fmt.store(&settings));
-        let keyring = keyring_of(change)?;
+        let keyring = keyring_of(global, change)?;
         let opts = EditOptions { ignore_mac: change.ignore_mac, show_master_keys };
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
         let mut ui = SystemEditor;
         fsio::check_writable(file)?;
         if file.exists() {
             let input = fsio::read_file(file)?;
-            crate::ops::edit::edit(&name, Start::Existing(&input), in_store.as_ref(), out_store.as_ref(), &keyring, opts, &mut ui)
+            crate::ops::edit::edit(
+                &name,
+                Start::Existing(&input),
+                in_store.as_ref(),
+                out_store.as_ref(),
+                &keyring,
+                opts,
+                &mut ui,
+            )
         } else {
             let params = super::encrypt_params(cfg.as_ref(), Some(file), keys, rules).map_err(|e| match e {
                 // sops's edit reports a key it cannot wrap a new data key for as a data-key
@@ -72,7 +80,15 @@ pub(super) fn run(
                 Error::Unsupported(m) if keys.hckms.is_some() => Error::DataKey(m),
                 e => e,
             })?;
-            crate::ops::edit::edit(&name, Start::New(&params), in_store.as_ref(), out_store.as_ref(), &keyring, opts, &mut ui)
+            crate::ops::edit::edit(
+                &name,
+                Start::New(&params),
+                in_store.as_ref(),
+                out_store.as_ref(),
+                &keyring,
+                opts,
+                &mut ui,
+            )
         }
     })();
     match result {
@@ -128,9 +144,9 @@ fn editor_command() -> Result<(PathBuf, Vec<String>)> {
     for var in ["SOPS_EDITOR", "EDITOR"] {
         let Some(value) = std::env::var_os(var).filter(|v| !v.is_empty()) else { continue };
         let value = value.to_string_lossy().into_owned();
-        let mut parts = shlex::split(&value).filter(|p| !p.is_empty()).ok_or_else(|| {
-            Error::Editor(format!("${var} cannot be split into a command (check its quotes)"))
-        })?;
+        let mut parts = shlex::split(&value)
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| Error::Editor(format!("${var} cannot be split into a command (check its quotes)")))?;
         let program = PathBuf::from(parts.remove(0));
         return Ok((program, parts));
     }

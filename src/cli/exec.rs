@@ -36,7 +36,7 @@ impl Prepared {
         let settings = super::store_settings(cfg.as_ref(), &io);
         let (in_fmt, out_fmt) = super::formats(Some(file), &io)?;
         Ok(Prepared {
-            keyring: super::edit::keyring_of(change)?,
+            keyring: super::edit::keyring_of(global, change)?,
             input: super::read_existing(file)?,
             in_store: in_fmt.store(&settings),
             out_store: out_fmt.store(&settings),
@@ -75,8 +75,13 @@ pub(super) fn run_file(
 ) -> std::result::Result<i32, Failure> {
     let result = (|| -> Result<i32> {
         let p = Prepared::new(global, change, user, file)?;
-        let plaintext =
-            crate::ops::decrypt::decrypt_bytes(&p.input, p.in_store.as_ref(), p.out_store.as_ref(), &p.keyring, p.options)?;
+        let plaintext = crate::ops::decrypt::decrypt_bytes(
+            &p.input,
+            p.in_store.as_ref(),
+            p.out_store.as_ref(),
+            &p.keyring,
+            p.options,
+        )?;
         crate::ops::exec::run_with_file(command, plaintext, opts)
     })();
     result.map_err(at(Some(file)))

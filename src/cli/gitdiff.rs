@@ -30,7 +30,7 @@ pub fn textconv_cmd(global: &GlobalArgs, input_type: Option<&str>, file: &Path) 
             None => Format::from_path(file),
         };
         let store = format.store(&settings);
-        let keyring = keyring(None)?;
+        let keyring = keyring(global, None)?;
         decrypt_bytes(&input, store.as_ref(), store.as_ref(), &keyring, DecryptOptions::default())
     })();
     let out = match &decrypted {
@@ -48,7 +48,13 @@ pub fn textconv_cmd(global: &GlobalArgs, input_type: Option<&str>, file: &Path) 
 
 /// The merge driver: `kvsops merge-driver %O %A %B %P`. Writes the merge into `ours` (atomically)
 /// and exits 0, or leaves `ours` untouched and exits 1 naming the conflicting key paths.
-pub fn merge_driver_cmd(global: &GlobalArgs, base: &Path, ours: &Path, theirs: &Path, path: Option<&Path>) -> std::result::Result<i32, Failure> {
+pub fn merge_driver_cmd(
+    global: &GlobalArgs,
+    base: &Path,
+    ours: &Path,
+    theirs: &Path,
+    path: Option<&Path>,
+) -> std::result::Result<i32, Failure> {
     let name = path.unwrap_or(ours);
     let cfg = load_config(global).map_err(at(Some(name)))?;
     let settings = store_settings(cfg.as_ref(), &IoArgs::default());
@@ -74,8 +80,9 @@ pub fn merge_driver_cmd(global: &GlobalArgs, base: &Path, ours: &Path, theirs: &
         );
         return Ok(1);
     }
-    let keyring = keyring(None).map_err(at(Some(name)))?;
-    let report = merge_encrypted(&base_bytes, &ours_bytes, &theirs_bytes, store.as_ref(), &keyring).map_err(at(Some(name)))?;
+    let keyring = keyring(global, None).map_err(at(Some(name)))?;
+    let report =
+        merge_encrypted(&base_bytes, &ours_bytes, &theirs_bytes, store.as_ref(), &keyring).map_err(at(Some(name)))?;
     for note in &report.notes {
         crate::errln!("kvsops merge-driver: {}: note: {note}", name.display());
     }
@@ -108,6 +115,9 @@ fn line_merge(base: &Path, ours: &Path, theirs: &Path, name: &Path) -> std::resu
         .arg(base)
         .arg(theirs)
         .status()
-        .map_err(|e| Failure { file: Some(name.to_path_buf()), error: Error::Generic(format!("cannot run git merge-file: {e}")) })?;
+        .map_err(|e| Failure {
+            file: Some(name.to_path_buf()),
+            error: Error::Generic(format!("cannot run git merge-file: {e}")),
+        })?;
     Ok(if status.success() { 0 } else { 1 })
 }

@@ -16,22 +16,35 @@ fn joined(v: &[String]) -> Option<String> {
 pub(super) fn run(cmd: &GroupsCommand) -> std::result::Result<i32, Failure> {
     let (global, file, in_place, decryption_order) = match cmd {
         GroupsCommand::Add { global, file, in_place, decryption_order, .. }
-        | GroupsCommand::Delete { global, file, in_place, decryption_order, .. } => (global, file, *in_place, decryption_order),
+        | GroupsCommand::Delete { global, file, in_place, decryption_order, .. } => {
+            (global, file, *in_place, decryption_order)
+        }
     };
     let result = (|| -> Result<()> {
         let cfg = super::load_config(global)?;
         let settings = super::store_settings(cfg.as_ref(), &IoArgs::default());
         let store = Format::from_path(file).store(&settings);
-        let keyring = super::keyring(Some(&super::args::DecryptArgs {
-            decryption_order: decryption_order.clone(),
-            ..Default::default()
-        }))?;
+        let keyring = super::keyring(
+            global,
+            Some(&super::args::DecryptArgs { decryption_order: decryption_order.clone(), ..Default::default() }),
+        )?;
         let input = super::read_existing(file)?;
         if in_place {
             fsio::check_writable(Path::new(file))?;
         }
         let out = match cmd {
-            GroupsCommand::Add { age, pgp, azure_kv, kms, gcp_kms, hc_vault_transit, hckms, encryption_context, shamir_threshold, .. } => {
+            GroupsCommand::Add {
+                age,
+                pgp,
+                azure_kv,
+                kms,
+                gcp_kms,
+                hc_vault_transit,
+                hckms,
+                encryption_context,
+                shamir_threshold,
+                ..
+            } => {
                 let group = super::flag_keys(&KeyArgs {
                     age: joined(age),
                     pgp: joined(pgp),

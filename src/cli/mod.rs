@@ -5,10 +5,11 @@ pub mod args;
 mod batch;
 pub mod check;
 mod doctor;
-pub mod gitdiff;
 mod edit;
 mod exec;
+pub mod gitdiff;
 mod groups;
+mod keyservice;
 mod rotate;
 mod set;
 mod updatekeys;
@@ -97,13 +98,18 @@ fn flags_then_subcommand(argv: &[OsString]) -> Option<FlagsBefore> {
 }
 
 /// Parses `argv[at..]` as a subcommand line and applies the flags that came before it as sops does.
-fn hoisted(argv: &[OsString], FlagsBefore { at, flags, matches, command }: FlagsBefore) -> std::result::Result<Cli, clap::Error> {
+fn hoisted(
+    argv: &[OsString],
+    FlagsBefore { at, flags, matches, command }: FlagsBefore,
+) -> std::result::Result<Cli, clap::Error> {
     let mut cli = Cli::try_parse_from(std::iter::once(argv[0].clone()).chain(argv[at..].iter().cloned()))?;
     let from_command_line = |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
     let mut ignored: Vec<String> = matches
         .ids()
         // --disable-version-check does nothing in kvsops: not worth a warning wherever it stands.
-        .filter(|id| !matches!(id.as_str(), "config" | "verbose" | "disable_version_check") && from_command_line(id.as_str()))
+        .filter(|id| {
+            !matches!(id.as_str(), "config" | "verbose" | "disable_version_check") && from_command_line(id.as_str())
+        })
         .filter_map(|id| command.get_arguments().find(|a| a.get_id() == id))
         .map(|a| match (a.get_long(), a.get_short()) {
             (Some(long), _) => format!("--{long}"),
@@ -166,14 +172,27 @@ fn run(mut cli: Cli) -> std::result::Result<i32, Failure> {
         Some(Command::Filestatus { global, input_type, file }) => filestatus_cmd(&global, input_type.as_deref(), &file),
         Some(Command::Check { global, staged, all, paths }) => check::check_cmd(&global, staged, all, &paths),
         Some(Command::Hook { action: args::HookAction::Install { force } }) => check::hook_install_cmd(force),
-        Some(Command::DiffTextconv { global, input_type, file }) => gitdiff::textconv_cmd(&global, input_type.as_deref(), &file),
+        Some(Command::DiffTextconv { global, input_type, file }) => {
+            gitdiff::textconv_cmd(&global, input_type.as_deref(), &file)
+        }
         Some(Command::MergeDriver { global, base, ours, theirs, path }) => {
             gitdiff::merge_driver_cmd(&global, &base, &ours, &theirs, path.as_deref())
         }
         Some(Command::Edit { global, keys, rules, change, show_master_keys, file }) => {
             edit::run(&global, &keys, &rules, &change, show_master_keys, &file)
         }
-        Some(Command::Rotate { global, rotate_keys, change, in_place, output, output_dir, filename_override, encryption_context, jobs, files }) => {
+        Some(Command::Rotate {
+            global,
+            rotate_keys,
+            change,
+            in_place,
+            output,
+            output_dir,
+            filename_override,
+            encryption_context,
+            jobs,
+            files,
+        }) => {
             let io = IoArgs { in_place, output, output_dir, filename_override, jobs, ..edit::io_of(&change) };
             rotate::run(&global, &rotate_keys, encryption_context.as_deref(), &change, &io, &files)
         }
@@ -196,6 +215,9 @@ fn run(mut cli: Cli) -> std::result::Result<i32, Failure> {
         }
         Some(Command::Doctor { global, targets }) => doctor::run(&global, &targets),
         Some(Command::Groups { command }) => groups::run(&command),
+        Some(Command::Keyservice { network, address, prompt, verbose }) => {
+            keyservice::serve(&network, &address, prompt, verbose)
+        }
         Some(Command::Completion { shell }) => {
             // Named as invoked, so a `sops` link to kvsops completes as `sops`.
             let name = std::env::args_os()
@@ -267,9 +289,8 @@ fn store_settings(cfg: Option<&Config>, io: &IoArgs) -> StoreSettings {
 }
 
 fn parse_format(name: &str) -> Result<Format> {
-    Format::from_name(name).ok_or_else(|| {
-        Error::Conflict(format!("unknown format {name:?}: expected yaml, json, dotenv, ini or binary"))
-    })
+    Format::from_name(name)
+        .ok_or_else(|| Error::Conflict(format!("unknown format {name:?}: expected yaml, json, dotenv, ini or binary")))
 }
 
 /// Input and output formats for a file, as sops picks them.
@@ -290,10 +311,16 @@ fn formats(path: Option<&Path>, io: &IoArgs) -> Result<(Format, Format)> {
     Ok((input, output))
 }
 
-fn keyring(dec: Option<&DecryptArgs>) -> Result<Keyring> {
+/// The keyring of a command: kvsops's key sources (unless `--enable-local-keyservice=false`),
+/// then each `--keyservice`, with the decryption order.
+fn keyring(global: &GlobalArgs, dec: Option<&DecryptArgs>) -> Result<Keyring> {
     let mut k = Keyring::from_env();
     if let Some(order) = dec.and_then(|d| d.decryption_order.as_deref()) {
         k.set_decryption_order(order)?;
+    }
+    let services = &global.keyservice;
+    if !services.local() || !services.keyservice.is_empty() {
+        k.use_key_services(services.local(), keyservice::remote_sources(&services.keyservice)?);
     }
     Ok(k)
 }
@@ -321,7 +348,9 @@ fn usable_kms_context(text: Option<&str>) -> Option<&str> {
     match kms_context(text) {
         Ok(_) => text,
         Err(_) => {
-            crate::errln!("kvsops: warning: the encryption context is not comma-separated key:value pairs; it is not used");
+            crate::errln!(
+                "kvsops: warning: the encryption context is not comma-separated key:value pairs; it is not used"
+            );
             None
         }
     }
@@ -334,9 +363,15 @@ fn refuse_hckms(ids: Option<&str>) -> Result<()> {
     let ids: Vec<&str> = ids.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     for id in &ids {
         match id.split_once(':') {
-            None => return Err(Error::Generic(format!("invalid key ID format: expected 'region:key-uuid', got {id:?}"))),
-            Some((region, _)) if region.trim().is_empty() => return Err(Error::Generic(format!("region cannot be empty in key ID: {id:?}"))),
-            Some((_, uuid)) if uuid.trim().is_empty() => return Err(Error::Generic(format!("key UUID cannot be empty in key ID: {id:?}"))),
+            None => {
+                return Err(Error::Generic(format!("invalid key ID format: expected 'region:key-uuid', got {id:?}")))
+            }
+            Some((region, _)) if region.trim().is_empty() => {
+                return Err(Error::Generic(format!("region cannot be empty in key ID: {id:?}")))
+            }
+            Some((_, uuid)) if uuid.trim().is_empty() => {
+                return Err(Error::Generic(format!("key UUID cannot be empty in key ID: {id:?}")))
+            }
             Some(_) => {}
         }
     }
@@ -392,7 +427,12 @@ fn flag_rule(rules: &RuleArgs) -> Result<Option<CryptRule>> {
 }
 
 /// What to encrypt a file with: flag keys replace the rule's keys; flag crypt rules win.
-fn encrypt_params(cfg: Option<&Config>, rule_path: Option<&Path>, keys: &KeyArgs, rules: &RuleArgs) -> Result<EncryptParams> {
+fn encrypt_params(
+    cfg: Option<&Config>,
+    rule_path: Option<&Path>,
+    keys: &KeyArgs,
+    rules: &RuleArgs,
+) -> Result<EncryptParams> {
     let from_flags = flag_keys(keys)?;
     let creation = match (cfg, rule_path) {
         (Some(c), Some(p)) => c.rule_for(p),
@@ -404,15 +444,16 @@ fn encrypt_params(cfg: Option<&Config>, rule_path: Option<&Path>, keys: &KeyArgs
         match creation {
             Some(r) if !r.key_groups.is_empty() => r.key_groups.clone(),
             Some(_) => return Err(Error::NoKeys),
-            None => {
-                return Err(Error::Config(match cfg {
-                    None => "config file not found, or has no creation rules, and no keys provided through command line options".into(),
-                    Some(c) => format!(
-                        "no matching creation rules found in {} and no keys provided through command line options",
-                        c.path.display()
-                    ),
-                }))
-            }
+            None => return Err(Error::Config(match cfg {
+                None => {
+                    "config file not found, or has no creation rules, and no keys provided through command line options"
+                        .into()
+                }
+                Some(c) => format!(
+                    "no matching creation rules found in {} and no keys provided through command line options",
+                    c.path.display()
+                ),
+            })),
         }
     };
     let crypt_rule = match flag_rule(rules)? {
@@ -486,7 +527,8 @@ fn deliver(sink: &Sink<'_>, input: Option<&Path>, data: &Verified, sensitivity: 
         },
         Sink::File(p) => write_verified(p, data, sensitivity),
         Sink::Dir(d) => {
-            let name = input.and_then(|p| p.file_name()).ok_or_else(|| Error::Conflict("--output-dir needs files".into()))?;
+            let name =
+                input.and_then(|p| p.file_name()).ok_or_else(|| Error::Conflict("--output-dir needs files".into()))?;
             std::fs::create_dir_all(d).map_err(|e| Error::Write { path: d.to_path_buf(), source: e })?;
             write_verified(&d.join(name), data, sensitivity)
         }
@@ -516,11 +558,17 @@ fn read_input(path: Option<&Path>) -> Result<Vec<u8>> {
     }
 }
 
-fn encrypt_cmd(global: &GlobalArgs, keys: &KeyArgs, rules: &RuleArgs, io: &IoArgs, files: &[PathBuf]) -> std::result::Result<i32, Failure> {
+fn encrypt_cmd(
+    global: &GlobalArgs,
+    keys: &KeyArgs,
+    rules: &RuleArgs,
+    io: &IoArgs,
+    files: &[PathBuf],
+) -> std::result::Result<i32, Failure> {
     let cfg = load_config(global).map_err(at(None))?;
     let settings = store_settings(cfg.as_ref(), io);
     let sink = sink(io, files).map_err(at(None))?;
-    let keyring = keyring(None).map_err(at(None))?;
+    let keyring = keyring(global, None).map_err(at(None))?;
     let batch = batch::Batch::expand(files, cfg.as_ref(), io.in_place, "encrypt").map_err(at(None))?;
     batch::for_each_file(&batch, io.jobs, |path| {
         let rule_path = io.filename_override.as_deref().or(path);
@@ -528,7 +576,9 @@ fn encrypt_cmd(global: &GlobalArgs, keys: &KeyArgs, rules: &RuleArgs, io: &IoArg
         // sops needs a name for standard input (its creation rule and format come from it); kvsops
         // takes --input-type too, but never guesses: YAML piped in would come out a binary blob.
         if path.is_none() && io.filename_override.is_none() && io.input_type.is_none() {
-            return Err(Error::Conflict("must specify --filename-override (or --input-type) when reading from stdin".into()));
+            return Err(Error::Conflict(
+                "must specify --filename-override (or --input-type) when reading from stdin".into(),
+            ));
         }
         let (in_fmt, out_fmt) = formats(path, io)?;
         let input = read_input(path)?;
@@ -544,11 +594,16 @@ fn encrypt_cmd(global: &GlobalArgs, keys: &KeyArgs, rules: &RuleArgs, io: &IoArg
     })
 }
 
-fn decrypt_cmd(global: &GlobalArgs, io: &IoArgs, dec: &DecryptArgs, files: &[PathBuf]) -> std::result::Result<i32, Failure> {
+fn decrypt_cmd(
+    global: &GlobalArgs,
+    io: &IoArgs,
+    dec: &DecryptArgs,
+    files: &[PathBuf],
+) -> std::result::Result<i32, Failure> {
     let cfg = load_config(global).map_err(at(None))?;
     let settings = store_settings(cfg.as_ref(), io);
     let sink = sink(io, files).map_err(at(None))?;
-    let keyring = keyring(Some(dec)).map_err(at(None))?;
+    let keyring = keyring(global, Some(dec)).map_err(at(None))?;
     let extract = dec.extract.as_deref().map(ops::treepath::parse).transpose().map_err(at(None))?;
     let opts = DecryptOptions { ignore_mac: dec.ignore_mac };
     let batch = batch::Batch::expand(files, cfg.as_ref(), io.in_place, "decrypt").map_err(at(None))?;

@@ -65,7 +65,7 @@ pub(super) fn run(
     let sink = super::sink(io, files).map_err(at(None))?;
     let cfg = super::load_config(global).map_err(at(None))?;
     let settings = super::store_settings(cfg.as_ref(), io);
-    let keyring = super::edit::keyring_of(change).map_err(at(None))?;
+    let keyring = super::edit::keyring_of(global, change).map_err(at(None))?;
     let batch = super::batch::Batch::expand(files, cfg.as_ref(), io.in_place, "rotate").map_err(at(None))?;
     super::batch::for_each_file(&batch, io.jobs, |path| {
         let file = path.ok_or_else(|| crate::error::Error::Conflict("rotate needs a file".into()))?;

@@ -84,7 +84,7 @@ fn prepare(global: &GlobalArgs, change: &ChangeArgs, file: &Path) -> Result<Prep
     let io = super::edit::io_of(change);
     let settings = super::store_settings(cfg.as_ref(), &io);
     let (in_fmt, out_fmt) = super::formats(Some(file), &io)?;
-    let keyring = super::edit::keyring_of(change)?;
+    let keyring = super::edit::keyring_of(global, change)?;
     let input = super::read_existing(file)?;
     fsio::check_writable(file)?;
     Ok((input, in_fmt.store(&settings), out_fmt.store(&settings), keyring))

@@ -24,10 +24,13 @@ pub(super) fn run(
         file: None,
         error: Error::Config("config file not found: updatekeys needs a .sops.yaml with creation rules".into()),
     })?;
-    let keyring = super::keyring(Some(&super::args::DecryptArgs {
-        decryption_order: decryption_order.map(str::to_string),
-        ..Default::default()
-    }))
+    let keyring = super::keyring(
+        global,
+        Some(&super::args::DecryptArgs {
+            decryption_order: decryption_order.map(str::to_string),
+            ..Default::default()
+        }),
+    )
     .map_err(at(None))?;
     let mut batch = super::batch::Batch::expand(files, Some(&cfg), true, "updatekeys").map_err(at(None))?;
     batch.interactive = !yes;
@@ -60,10 +63,16 @@ fn update_one(
         e => e,
     })?;
     fsio::check_writable(file)?;
-    let rule = cfg.rule_for(file).ok_or_else(|| {
-        Error::Config(format!("no creation rule in {} matches this file", cfg.path.display()))
-    })?;
-    let plan = crate::ops::updatekeys::plan(&input, store.as_ref(), &rule.key_groups, rule.shamir_threshold, shamir_threshold)?;
+    let rule = cfg
+        .rule_for(file)
+        .ok_or_else(|| Error::Config(format!("no creation rule in {} matches this file", cfg.path.display())))?;
+    let plan = crate::ops::updatekeys::plan(
+        &input,
+        store.as_ref(),
+        &rule.key_groups,
+        rule.shamir_threshold,
+        shamir_threshold,
+    )?;
     if !plan.changes_anything() {
         crate::errln!("kvsops: {}: already up to date", file.display());
         return Ok(());
@@ -75,7 +84,11 @@ fn update_one(
         let mut answer = String::new();
         match std::io::stdin().read_line(&mut answer) {
             Ok(n) if n > 0 => {}
-            _ => return Err(Error::Generic("no answer (standard input is closed); use -y to update without asking".into())),
+            _ => {
+                return Err(Error::Generic(
+                    "no answer (standard input is closed); use -y to update without asking".into(),
+                ))
+            }
         }
         if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
             crate::errln!("kvsops: {}: left unchanged", file.display());

@@ -20,18 +20,18 @@ pub mod certificate;
 pub mod cli;
 pub mod credential;
 pub mod doctor;
-mod reach;
 pub mod managed_identity;
 pub mod password;
+mod reach;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 use azure_core::error::ErrorKind;
 use azure_core::http::headers::HeaderName;
-use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 use azure_core::http::policies::{Policy, PolicyResult};
 use azure_core::http::{ClientOptions, Context, ExponentialRetryOptions, Request, RetryOptions};
 use azure_security_keyvault_keys::models::{
@@ -165,10 +165,7 @@ impl AzureSource {
     }
 
     fn shared(&self) -> Result<&Arc<Shared>> {
-        self.shared
-            .get_or_init(|| build_shared(&self.config).map(Arc::new))
-            .as_ref()
-            .map_err(|e| key_error(e.clone()))
+        self.shared.get_or_init(|| build_shared(&self.config).map(Arc::new)).as_ref().map_err(|e| key_error(e.clone()))
     }
 }
 
@@ -382,7 +379,11 @@ struct VaultCredential {
 
 #[async_trait::async_trait]
 impl TokenCredential for VaultCredential {
-    async fn get_token(&self, scopes: &[&str], options: Option<TokenRequestOptions<'_>>) -> azure_core::Result<AccessToken> {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        options: Option<TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<AccessToken> {
         self.chain.get_token_for_tenant(scopes, self.tenant.get().as_deref(), options).await
     }
 }
@@ -425,7 +426,9 @@ struct Failure {
 fn failure_message(op: Op, target: &Target<'_>, identity: Option<&str>, f: &Failure, budget: Duration) -> String {
     let key = target.url();
     let vault = target.vault_url;
-    let who = identity.map(|i| format!("the identity ({i})")).unwrap_or_else(|| "the identity kvsops authenticated as".into());
+    let who = identity
+        .map(|i| format!("the identity ({i})"))
+        .unwrap_or_else(|| "the identity kvsops authenticated as".into());
     let tries = if f.attempts > 1 {
         format!(" after {} attempts in {:.1} s", f.attempts, f.elapsed.as_secs_f64())
     } else {
@@ -622,12 +625,10 @@ impl Shared {
                 client.get_key(name, None::<KeyClientGetKeyOptions<'_>>).await?.into_model()
             })
             .await?;
-        let version = key
-            .resource_id()
-            .ok()
-            .and_then(|id| id.version)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| key_error(format!("vault {vault_url} returned key {name} without a version in its id")))?;
+        let version =
+            key.resource_id().ok().and_then(|id| id.version).filter(|v| !v.is_empty()).ok_or_else(|| {
+                key_error(format!("vault {vault_url} returned key {name} without a version in its id"))
+            })?;
         if let Ok(mut m) = self.versions.lock() {
             m.insert(cache_key, version.clone());
         }
@@ -695,8 +696,8 @@ impl Shared {
 }
 
 impl KeySource for AzureSource {
-    fn kind(&self) -> KeyKind {
-        KeyKind::AzureKv
+    fn handles(&self, kind: KeyKind) -> bool {
+        kind == KeyKind::AzureKv
     }
 
     fn wrap(&self, spec: &KeySpec, secret: &[u8]) -> Result<MasterKeyEntry> {
@@ -729,7 +730,10 @@ mod tests {
     #[test]
     fn parses_key_urls_like_sops() {
         let v = "https://myvault.vault.azure.net";
-        assert_eq!(parse_key_url(&format!("{v}/keys/sops-key/0123abcd")).unwrap(), spec(v, "sops-key", Some("0123abcd")));
+        assert_eq!(
+            parse_key_url(&format!("{v}/keys/sops-key/0123abcd")).unwrap(),
+            spec(v, "sops-key", Some("0123abcd"))
+        );
         assert_eq!(parse_key_url(&format!("  {v}/keys/sops-key\n")).unwrap(), spec(v, "sops-key", None));
         // A trailing slash is an empty version, resolved later.
         assert_eq!(parse_key_url(&format!("{v}/keys/sops-key/")).unwrap(), spec(v, "sops-key", None));
@@ -824,7 +828,10 @@ mod tests {
         assert!(matches!(classify(&http_error(400, "BadParameter", "no", &[])), Class::Other { .. }));
         assert_eq!(
             classify(&http_error(429, "Throttled", "slow down", &[("retry-after", "3")])),
-            Class::Transient { what: "HTTP 429 (Throttled: slow down)".into(), retry_after: Some(Duration::from_secs(3)) }
+            Class::Transient {
+                what: "HTTP 429 (Throttled: slow down)".into(),
+                retry_after: Some(Duration::from_secs(3))
+            }
         );
         assert!(matches!(
             classify(&http_error(503, "x", "y", &[("retry-after-ms", "40")])),
@@ -837,19 +844,28 @@ mod tests {
             "failed to execute `reqwest` request",
         );
         assert!(matches!(classify(&dns), Class::Unreachable { cause } if cause.contains("failed to lookup address")));
-        let reset =
-            azure_core::Error::with_error(ErrorKind::Io, std::io::Error::other("connection reset by peer"), "failed to execute");
+        let reset = azure_core::Error::with_error(
+            ErrorKind::Io,
+            std::io::Error::other("connection reset by peer"),
+            "failed to execute",
+        );
         assert!(matches!(classify(&reset), Class::Transient { .. }));
         // The SDK's emptied token cache is retried; a credential's own failure is not.
         let raced = azure_core::Error::with_message(ErrorKind::Credential, SDK_EMPTIED_TOKEN_CACHE);
         assert!(matches!(classify(&raced), Class::Transient { .. }));
-        let no_credential = azure_core::Error::with_message(ErrorKind::Credential, "ManagedIdentityCredential: no endpoint");
+        let no_credential =
+            azure_core::Error::with_message(ErrorKind::Credential, "ManagedIdentityCredential: no endpoint");
         assert!(matches!(classify(&no_credential), Class::Credential { .. }));
     }
 
     #[test]
     fn escaped_line_breaks_in_vault_messages_become_spaces() {
-        let e = http_error(403, "Forbidden", "Operation decrypt is not permitted on this key.\\r\\nCaller: appid=abc;\\r\\nVault: kv1;", &[]);
+        let e = http_error(
+            403,
+            "Forbidden",
+            "Operation decrypt is not permitted on this key.\\r\\nCaller: appid=abc;\\r\\nVault: kv1;",
+            &[],
+        );
         let Class::Denied { detail, .. } = classify(&e) else { panic!("not denied") };
         assert!(!detail.contains('\\') && !detail.contains('\n'), "{detail}");
         assert!(detail.contains("not permitted on this key. Caller: appid=abc; Vault: kv1;"), "{detail}");
@@ -874,12 +890,18 @@ mod tests {
     #[test]
     fn forbidden_names_identity_permission_key_and_role() {
         let f = Failure {
-            class: classify(&http_error(403, "Forbidden", "The user, group or application 'appid=abc' does not have keys decrypt permission", &[])),
+            class: classify(&http_error(
+                403,
+                "Forbidden",
+                "The user, group or application 'appid=abc' does not have keys decrypt permission",
+                &[],
+            )),
             attempts: 1,
             elapsed: Duration::ZERO,
             timed_out: false,
         };
-        let m = failure_message(Op::Decrypt, &target(), Some("ManagedIdentityCredential, appid abc"), &f, DEFAULT_TIMEOUT);
+        let m =
+            failure_message(Op::Decrypt, &target(), Some("ManagedIdentityCredential, appid abc"), &f, DEFAULT_TIMEOUT);
         for needle in [
             "https://kv1.vault.azure.net/keys/sops-key/0a1b2c",
             "ManagedIdentityCredential, appid abc",
@@ -925,7 +947,12 @@ mod tests {
         let f = Failure { timed_out: true, ..f };
         let m = failure_message(Op::Encrypt, &target(), None, &f, Duration::from_secs(3));
         assert!(m.contains("did not answer within 3 s") && m.contains("last error: HTTP 500"), "{m}");
-        let f = Failure { class: Class::Unreachable { cause: "dns error".into() }, attempts: 1, elapsed: Duration::ZERO, timed_out: false };
+        let f = Failure {
+            class: Class::Unreachable { cause: "dns error".into() },
+            attempts: 1,
+            elapsed: Duration::ZERO,
+            timed_out: false,
+        };
         let m = failure_message(Op::Encrypt, &target(), None, &f, DEFAULT_TIMEOUT);
         assert!(m.contains("cannot reach vault https://kv1.vault.azure.net: dns error"), "{m}");
     }

@@ -9,6 +9,7 @@
 
 pub mod age;
 pub mod azure;
+pub mod keyservice;
 pub mod pgp;
 pub mod shamir;
 
@@ -105,9 +106,22 @@ impl KeySpec {
 /// A master key as stored in the metadata: its identity and the wrapped data key (or Shamir share).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MasterKeyEntry {
-    Age { recipient: String, enc: String },
-    Pgp { fp: String, created_at: String, enc: String },
-    AzureKv { vault_url: String, name: String, version: String, created_at: String, enc: String },
+    Age {
+        recipient: String,
+        enc: String,
+    },
+    Pgp {
+        fp: String,
+        created_at: String,
+        enc: String,
+    },
+    AzureKv {
+        vault_url: String,
+        name: String,
+        version: String,
+        created_at: String,
+        enc: String,
+    },
     Kms {
         arn: String,
         role: Option<String>,
@@ -116,8 +130,18 @@ pub enum MasterKeyEntry {
         enc: String,
         aws_profile: String,
     },
-    GcpKms { resource_id: String, created_at: String, enc: String },
-    HcVault { vault_address: String, engine_path: String, key_name: String, created_at: String, enc: String },
+    GcpKms {
+        resource_id: String,
+        created_at: String,
+        enc: String,
+    },
+    HcVault {
+        vault_address: String,
+        engine_path: String,
+        key_name: String,
+        created_at: String,
+        enc: String,
+    },
 }
 
 impl MasterKeyEntry {
@@ -150,9 +174,9 @@ impl MasterKeyEntry {
                 aws_profile: aws_profile.clone(),
             },
             MasterKeyEntry::GcpKms { resource_id, .. } => KeySpec::GcpKms { resource_id: resource_id.clone() },
-            MasterKeyEntry::HcVault { vault_address, engine_path, key_name, .. } => KeySpec::HcVault {
-                uri: format!("{vault_address}/v1/{engine_path}/keys/{key_name}"),
-            },
+            MasterKeyEntry::HcVault { vault_address, engine_path, key_name, .. } => {
+                KeySpec::HcVault { uri: format!("{vault_address}/v1/{engine_path}/keys/{key_name}") }
+            }
         }
     }
 
@@ -175,11 +199,12 @@ pub type KeyGroup = Vec<MasterKeyEntry>;
 /// A group of configured keys, before wrapping.
 pub type KeySpecGroup = Vec<KeySpec>;
 
-/// One kind of master key: wraps a secret (data key or Shamir share) for a configured key, and
-/// unwraps it from a stored entry with whatever credentials the user has.
+/// Something that wraps a secret (data key or Shamir share) for a configured key, and unwraps it
+/// from a stored entry: one kind of master key with whatever credentials the user has, or a key
+/// service (`--keyservice`) that takes every kind.
 pub trait KeySource: Send + Sync {
-    /// The kind this source handles.
-    fn kind(&self) -> KeyKind;
+    /// Whether this source takes keys of `kind`.
+    fn handles(&self, kind: KeyKind) -> bool;
 
     /// Wraps `secret` for `spec` and returns the metadata entry.
     fn wrap(&self, spec: &KeySpec, secret: &[u8]) -> Result<MasterKeyEntry>;
@@ -192,8 +217,8 @@ pub trait KeySource: Send + Sync {
 pub struct UnsupportedSource(pub KeyKind);
 
 impl KeySource for UnsupportedSource {
-    fn kind(&self) -> KeyKind {
-        self.0
+    fn handles(&self, kind: KeyKind) -> bool {
+        kind == self.0
     }
     fn wrap(&self, spec: &KeySpec, _secret: &[u8]) -> Result<MasterKeyEntry> {
         Err(Error::Unsupported(format!(
@@ -260,22 +285,69 @@ impl Keyring {
         Ok(())
     }
 
-    fn source(&self, kind: KeyKind) -> Result<&dyn KeySource> {
-        self.sources
-            .iter()
-            .find(|s| s.kind() == kind)
-            .map(|s| s.as_ref())
-            .ok_or_else(|| Error::Unsupported(format!("no key source for {} keys", kind.name())))
+    /// Sets the key services, as sops builds them from `--enable-local-keyservice` and
+    /// `--keyservice`: kvsops's own sources first unless `local` is false, then each remote
+    /// service in the order given. Every key is tried with each of them in turn.
+    pub fn use_key_services(&mut self, local: bool, remote: Vec<Box<dyn KeySource>>) {
+        if !local {
+            self.sources.clear();
+        }
+        self.sources.extend(remote);
     }
 
-    /// Wraps a secret for one configured key.
+    /// The sources that take keys of `kind`, in the order they are tried.
+    fn sources_for(&self, kind: KeyKind) -> Vec<&dyn KeySource> {
+        self.sources.iter().filter(|s| s.handles(kind)).map(|s| s.as_ref()).collect()
+    }
+
+    fn no_source(kind: KeyKind) -> String {
+        format!(
+            "no key service for {} keys: the local one is disabled (--enable-local-keyservice=false) and no --keyservice is given",
+            kind.name()
+        )
+    }
+
+    /// Wraps a secret for one configured key: the first source that succeeds wins (sops: "only
+    /// need to encrypt the key successfully with one service"); when none does, every error.
     pub fn wrap(&self, spec: &KeySpec, secret: &[u8]) -> Result<MasterKeyEntry> {
-        self.source(spec.kind())?.wrap(spec, secret)
+        let sources = self.sources_for(spec.kind());
+        let mut errors = Vec::new();
+        for source in &sources {
+            match source.wrap(spec, secret) {
+                Ok(entry) => return Ok(entry),
+                Err(e) => errors.push(e),
+            }
+        }
+        match errors.len() {
+            0 => Err(Error::KeyService(format!("{}: {}", spec.describe(), Self::no_source(spec.kind())))),
+            1 => Err(errors.remove(0)),
+            _ => Err(Error::KeyService(format!(
+                "{}: no key service could wrap the data key: {}",
+                spec.describe(),
+                errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            ))),
+        }
     }
 
-    /// Unwraps a secret from one stored entry.
+    /// Unwraps a secret from one stored entry: the first source that succeeds wins; when none
+    /// does, every error.
     pub fn unwrap(&self, entry: &MasterKeyEntry) -> Result<Zeroizing<Vec<u8>>> {
-        self.source(entry.kind())?.unwrap(entry)
+        let sources = self.sources_for(entry.kind());
+        let mut errors = Vec::new();
+        for source in &sources {
+            match source.unwrap(entry) {
+                Ok(secret) => return Ok(secret),
+                Err(e) => errors.push(e),
+            }
+        }
+        match errors.len() {
+            0 => Err(Error::Key { key_type: entry.kind().name(), message: Self::no_source(entry.kind()) }),
+            1 => Err(errors.remove(0)),
+            _ => Err(Error::Key {
+                key_type: entry.kind().name(),
+                message: errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+            }),
+        }
     }
 
     /// Orders a group's entries for decryption: kinds in the decryption order first, in that order,
@@ -302,5 +374,94 @@ impl Keyring {
             errors.push("the group has no keys".to_string());
         }
         Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A source that answers with a fixed outcome and counts its calls.
+    struct Fixed {
+        works: bool,
+        name: &'static str,
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Fixed {
+        fn boxed(works: bool, name: &'static str) -> Box<dyn KeySource> {
+            Box::new(Fixed { works, name, calls: Default::default() })
+        }
+        fn outcome<T>(&self, value: T) -> Result<T> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if self.works {
+                Ok(value)
+            } else {
+                Err(Error::KeyService(format!("{} failed", self.name)))
+            }
+        }
+    }
+
+    impl KeySource for Fixed {
+        fn handles(&self, kind: KeyKind) -> bool {
+            kind == KeyKind::Age
+        }
+        fn wrap(&self, _spec: &KeySpec, _secret: &[u8]) -> Result<MasterKeyEntry> {
+            self.outcome(MasterKeyEntry::Age { recipient: "r".into(), enc: self.name.into() })
+        }
+        fn unwrap(&self, _entry: &MasterKeyEntry) -> Result<Zeroizing<Vec<u8>>> {
+            self.outcome(Zeroizing::new(self.name.as_bytes().to_vec()))
+        }
+    }
+
+    fn age_entry() -> MasterKeyEntry {
+        MasterKeyEntry::Age { recipient: "r".into(), enc: "x".into() }
+    }
+
+    #[test]
+    fn key_services_are_tried_in_order_until_one_succeeds() {
+        let mut k = Keyring::with_sources(vec![Fixed::boxed(false, "local")]);
+        k.use_key_services(true, vec![Fixed::boxed(true, "first"), Fixed::boxed(true, "second")]);
+        assert_eq!(k.wrap(&KeySpec::Age("r".into()), b"k").unwrap().enc(), "first");
+        assert_eq!(&k.unwrap(&age_entry()).unwrap()[..], b"first");
+    }
+
+    #[test]
+    fn the_local_sources_come_first_and_can_be_left_out() {
+        let mut k = Keyring::with_sources(vec![Fixed::boxed(true, "local")]);
+        k.use_key_services(true, vec![Fixed::boxed(true, "remote")]);
+        assert_eq!(&k.unwrap(&age_entry()).unwrap()[..], b"local");
+        let mut k = Keyring::with_sources(vec![Fixed::boxed(true, "local")]);
+        k.use_key_services(false, vec![Fixed::boxed(true, "remote")]);
+        assert_eq!(&k.unwrap(&age_entry()).unwrap()[..], b"remote");
+    }
+
+    #[test]
+    fn when_every_service_fails_each_reason_is_given() {
+        let mut k = Keyring::with_sources(vec![Fixed::boxed(false, "local")]);
+        k.use_key_services(true, vec![Fixed::boxed(false, "remote")]);
+        let wrap = k.wrap(&KeySpec::Age("r".into()), b"k").unwrap_err();
+        assert_eq!(wrap.exit_code(), crate::error::exit::GENERIC, "sops exits 1 when no data key can be wrapped");
+        let wrap = wrap.to_string();
+        assert!(wrap.contains("local failed") && wrap.contains("remote failed"), "{wrap}");
+        let unwrap = k.unwrap(&age_entry()).unwrap_err().to_string();
+        assert!(unwrap.contains("local failed") && unwrap.contains("remote failed"), "{unwrap}");
+    }
+
+    #[test]
+    fn no_service_at_all_says_so() {
+        let mut k = Keyring::with_sources(vec![Fixed::boxed(true, "local")]);
+        k.use_key_services(false, Vec::new());
+        let e = k.wrap(&KeySpec::Age("r".into()), b"k").unwrap_err().to_string();
+        assert!(e.contains("--enable-local-keyservice=false"), "{e}");
+        let e = k.unwrap(&age_entry()).unwrap_err().to_string();
+        assert!(e.contains("no key service for age keys"), "{e}");
+        // A kind no source takes (the keyring of tests has no PGP source).
+        let e = Keyring::with_sources(vec![]).unwrap(&MasterKeyEntry::Pgp {
+            fp: "F".into(),
+            created_at: String::new(),
+            enc: String::new(),
+        });
+        assert!(e.is_err());
     }
 }

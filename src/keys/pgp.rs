@@ -209,12 +209,8 @@ impl GpgOutput {
 
     /// gpg's human-readable messages (status lines removed) as `; gpg said: ...`, or nothing.
     fn messages_suffix(&self) -> String {
-        let msgs: Vec<&str> = self
-            .stderr
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with("[GNUPG:]"))
-            .collect();
+        let msgs: Vec<&str> =
+            self.stderr.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("[GNUPG:]")).collect();
         if msgs.is_empty() {
             String::new()
         } else {
@@ -224,8 +220,8 @@ impl GpgOutput {
 }
 
 impl KeySource for PgpSource {
-    fn kind(&self) -> KeyKind {
-        KeyKind::Pgp
+    fn handles(&self, kind: KeyKind) -> bool {
+        kind == KeyKind::Pgp
     }
 
     fn wrap(&self, spec: &KeySpec, secret: &[u8]) -> Result<MasterKeyEntry> {
@@ -255,7 +251,10 @@ mod tests {
 
     #[test]
     fn fingerprints_lose_spaces_and_keep_case() {
-        assert_eq!(normalize_fingerprint(" FBC7 B9E2 A4F9 289A C0C1  D484 3D16 CEE4 A273 81B4 "), "FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4");
+        assert_eq!(
+            normalize_fingerprint(" FBC7 B9E2 A4F9 289A C0C1  D484 3D16 CEE4 A273 81B4 "),
+            "FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4"
+        );
         assert_eq!(normalize_fingerprint("fbc7b9e2"), "fbc7b9e2");
     }
 

@@ -91,7 +91,9 @@ pub fn split(secret: &[u8], parts: usize, threshold: usize) -> Result<Vec<Vec<u8
         )));
     }
     if parts > MAX_PARTS {
-        return Err(Error::Config(format!("Shamir secret sharing supports at most {MAX_PARTS} key groups (got {parts})")));
+        return Err(Error::Config(format!(
+            "Shamir secret sharing supports at most {MAX_PARTS} key groups (got {parts})"
+        )));
     }
     if secret.is_empty() {
         return Err(Error::Config("cannot split an empty secret".into()));
@@ -184,7 +186,10 @@ mod tests {
 
     /// Every subset of `shares` with the given size, as index lists.
     fn subsets(n: usize, k: usize) -> Vec<Vec<usize>> {
-        (0u32..(1 << n)).filter(|m| m.count_ones() as usize == k).map(|m| (0..n).filter(|i| m >> i & 1 == 1).collect()).collect()
+        (0u32..(1 << n))
+            .filter(|m| m.count_ones() as usize == k)
+            .map(|m| (0..n).filter(|i| m >> i & 1 == 1).collect())
+            .collect()
     }
 
     #[test]
@@ -202,7 +207,11 @@ mod tests {
             for k in threshold..=parts {
                 for subset in subsets(parts, k) {
                     let picked: Vec<&[u8]> = subset.iter().map(|&i| shares[i].as_slice()).collect();
-                    assert_eq!(&combine(&picked).unwrap()[..], secret, "parts {parts} threshold {threshold} {subset:?}");
+                    assert_eq!(
+                        &combine(&picked).unwrap()[..],
+                        secret,
+                        "parts {parts} threshold {threshold} {subset:?}"
+                    );
                     // The order of the shares does not matter.
                     let reversed: Vec<&[u8]> = picked.iter().rev().copied().collect();
                     assert_eq!(&combine(&reversed).unwrap()[..], secret);

@@ -123,7 +123,10 @@ impl<'a> Checker<'a> {
             }
             // A catch-all rule governs a file only when it is named explicitly.
             if c.explicit {
-                if let Some(i) = cfg.rule_for(&c.rule_path).and_then(|rule| cfg.creation_rules.iter().position(|r| std::ptr::eq(r, rule))) {
+                if let Some(i) = cfg
+                    .rule_for(&c.rule_path)
+                    .and_then(|rule| cfg.creation_rules.iter().position(|r| std::ptr::eq(r, rule)))
+                {
                     return Some(Scope::Governed(i));
                 }
             }
@@ -176,7 +179,12 @@ impl<'a> Checker<'a> {
         match std::fs::read(&c.rule_path) {
             Ok(bytes) => self.check_bytes(c, &bytes),
             // Deleted but still tracked, or a submodule: nothing to check.
-            Err(e) if !c.explicit && matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::IsADirectory) => Vec::new(),
+            Err(e)
+                if !c.explicit
+                    && matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::IsADirectory) =>
+            {
+                Vec::new()
+            }
             Err(e) => vec![Problem::new(&c.display, "(file)", format!("cannot read: {e}"))],
         }
     }
@@ -203,7 +211,10 @@ impl<'a> Checker<'a> {
                         let mut out = vec![Problem::new(
                             path,
                             "sops",
-                            format!("not encrypted: no sops metadata, but {} requires a sops file", self.describe_rule(i)),
+                            format!(
+                                "not encrypted: no sops metadata, but {} requires a sops file",
+                                self.describe_rule(i)
+                            ),
                         )];
                         let rule = if format == Format::Binary {
                             CryptRule::default_rule()
@@ -252,7 +263,8 @@ impl<'a> Checker<'a> {
 
 /// `data` or `stringData` when the mapping is a `v1` Secret with a non-empty payload.
 fn kubernetes_secret_payload(root: &Mapping) -> Option<&'static str> {
-    let is = |k: &str, v: &str| matches!(root.get(k), Some(Node::Scalar(Scalar { value: Value::Str(s), .. })) if s == v);
+    let is =
+        |k: &str, v: &str| matches!(root.get(k), Some(Node::Scalar(Scalar { value: Value::Str(s), .. })) if s == v);
     if !is("apiVersion", "v1") || !is("kind", "Secret") {
         return None;
     }
@@ -264,7 +276,12 @@ fn kubernetes_secret_payload(root: &Mapping) -> Option<&'static str> {
 
 /// Checks an encrypted file's metadata and that every leaf its recorded rule selects is an ENC value.
 /// `expected` is the creation rule's crypt rule and its description, when the file is governed.
-fn check_encrypted(path: &Path, file: EncryptedFile, expected: Option<(&CryptRule, String)>, format: Format) -> Vec<Problem> {
+fn check_encrypted(
+    path: &Path,
+    file: EncryptedFile,
+    expected: Option<(&CryptRule, String)>,
+    format: Format,
+) -> Vec<Problem> {
     let md = &file.metadata;
     let mut out = Vec::new();
     if md.mac.is_empty() {
@@ -317,7 +334,9 @@ fn unencrypted_leaves(path: &Path, docs: &mut [Document], rule: &CryptRule) -> V
             let key = display_path(ctx.path);
             let reason = match &leaf {
                 Leaf::Scalar(Scalar { value: Value::Str(s), .. }) => enc_problem(s, "string"),
-                Leaf::Scalar(Scalar { value, .. }) => Some(format!("plaintext {} value where the file's rule requires encryption", value.type_name())),
+                Leaf::Scalar(Scalar { value, .. }) => {
+                    Some(format!("plaintext {} value where the file's rule requires encryption", value.type_name()))
+                }
                 Leaf::Comment(c) => enc_problem(&c.text, "comment"),
             };
             if let Some(reason) = reason {
@@ -356,7 +375,8 @@ fn plain_leaves(path: &Path, docs: &mut [Document], rule: &CryptRule) -> Vec<Pro
 /// Maps `f` over `items` on all cores (scoped threads, work handed out in small batches), keeping order.
 pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     const BATCH: usize = 16;
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(items.len().div_ceil(BATCH)).max(1);
+    let threads =
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(items.len().div_ceil(BATCH)).max(1);
     if threads == 1 {
         return items.iter().map(f).collect();
     }
@@ -462,7 +482,11 @@ pub fn check_staged(checker: &Checker<'_>, toplevel: &Path) -> Result<Report> {
     let blobs = git::read_blobs(toplevel, &ids)?;
     let pairs: Vec<(&Candidate, &Vec<u8>)> = candidates.iter().map(|(c, _)| c).zip(blobs.iter()).collect();
     let results = par_map(&pairs, |(c, bytes)| checker.check_bytes(c, bytes));
-    Ok(Report { listed: candidates.len(), checked: candidates.len(), problems: results.into_iter().flatten().collect() })
+    Ok(Report {
+        listed: candidates.len(),
+        checked: candidates.len(),
+        problems: results.into_iter().flatten().collect(),
+    })
 }
 
 #[cfg(test)]
@@ -574,13 +598,17 @@ mod tests {
         let c = checker_with(&cfg, false, good);
         assert_eq!(c.check_bytes(&cand("secrets/s.yaml"), b"x"), vec![]);
 
-        let leaked = FakeStore { docs: vec![secret(Node::str("hunter2"), "n")], metadata: Some(metadata(Some(k8s_rule()))) };
+        let leaked =
+            FakeStore { docs: vec![secret(Node::str("hunter2"), "n")], metadata: Some(metadata(Some(k8s_rule()))) };
         let c = checker_with(&cfg, false, leaked);
         let p = c.check_bytes(&cand("secrets/s.yaml"), b"x");
         assert_eq!(keys(&p), ["stringData.password"]);
         assert!(p[0].reason.contains("plaintext string"), "{p:?}");
         assert!(!String::from_utf8_lossy(&p[0].line()).contains("hunter2"));
-        assert_eq!(String::from_utf8(p[0].line()).unwrap(), format!("secrets/s.yaml: stringData.password: {}\n", p[0].reason));
+        assert_eq!(
+            String::from_utf8(p[0].line()).unwrap(),
+            format!("secrets/s.yaml: stringData.password: {}\n", p[0].reason)
+        );
     }
 
     #[test]

@@ -29,7 +29,13 @@ pub fn decrypt_file(input: &[u8], store: &dyn Store, keyring: &Keyring, opts: De
     decrypt_file_with(input, store, keyring, opts, true)
 }
 
-fn decrypt_file_with(input: &[u8], store: &dyn Store, keyring: &Keyring, opts: DecryptOptions, remember_ivs: bool) -> Result<Decrypted> {
+fn decrypt_file_with(
+    input: &[u8],
+    store: &dyn Store,
+    keyring: &Keyring,
+    opts: DecryptOptions,
+    remember_ivs: bool,
+) -> Result<Decrypted> {
     let file = store.load_encrypted(input).map_err(Error::in_encrypted_file)?;
     let mut documents = file.documents;
     let metadata = file.metadata;
@@ -76,7 +82,12 @@ pub fn decrypt_verified(
 
 /// The one-pass fast path of [`decrypt_bytes`] (see [`crate::stores::Streamed`]), `None` when the
 /// store does not offer it for this file. Same checks, same errors, same output as the tree path.
-fn decrypt_streamed(input: &[u8], store: &dyn Store, keyring: &Keyring, opts: DecryptOptions) -> Option<Result<Verified>> {
+fn decrypt_streamed(
+    input: &[u8],
+    store: &dyn Store,
+    keyring: &Keyring,
+    opts: DecryptOptions,
+) -> Option<Result<Verified>> {
     let file = store.streamed(input)?;
     let Ok(Some(meta)) = file.metadata() else { return None };
     let attempt = || -> Result<Option<Verified>> {
@@ -86,12 +97,13 @@ fn decrypt_streamed(input: &[u8], store: &dyn Store, keyring: &Keyring, opts: De
         let rule = metadata.effective_rule();
         let mut log = LeafLog::new(store.format());
         let mut crypto = super::LeafCrypto::new(&rule, metadata.mac_only_encrypted, &mut cipher);
-        let Some(rewritten) = file.rewrite(&mut |ctx, leaf| {
-            let plain = crypto.decrypt(ctx, leaf)?;
-            log.record(ctx, &plain);
-            Ok(plain)
-        })
-        .map_err(Error::in_encrypted_file)?
+        let Some(rewritten) = file
+            .rewrite(&mut |ctx, leaf| {
+                let plain = crypto.decrypt(ctx, leaf)?;
+                log.record(ctx, &plain);
+                Ok(plain)
+            })
+            .map_err(Error::in_encrypted_file)?
         else {
             return Ok(None);
         };

@@ -59,7 +59,8 @@ pub fn targets(args: &[String], cfg: Option<&Config>, env_urls: Option<&str>) ->
         match cfg {
             Some(c) => {
                 for (i, rule) in c.creation_rules.iter().enumerate() {
-                    let re = rule.path_regex.as_ref().map(|r| format!(" (path_regex {})", r.as_str())).unwrap_or_default();
+                    let re =
+                        rule.path_regex.as_ref().map(|r| format!(" (path_regex {})", r.as_str())).unwrap_or_default();
                     let origin = format!("creation rule {i} of {}{re}", c.path.display());
                     for spec in rule.key_groups.iter().flatten() {
                         t.add_spec(spec, &origin);
@@ -69,7 +70,9 @@ pub fn targets(args: &[String], cfg: Option<&Config>, env_urls: Option<&str>) ->
                     t.notes.push(format!("no creation rule of {} names an Azure Key Vault key", c.path.display()));
                 }
             }
-            None => t.notes.push("no .sops.yaml was found from the working directory (and --config was not given)".into()),
+            None => {
+                t.notes.push("no .sops.yaml was found from the working directory (and --config was not given)".into())
+            }
         }
         if let Some(urls) = env_urls.filter(|u| !u.trim().is_empty()) {
             for spec in crate::keys::azure::parse_key_urls(urls)? {
@@ -118,11 +121,14 @@ fn file_keys(path: &Path, cfg: Option<&Config>, t: &mut Targets) -> Result<()> {
     }
     // Plaintext, or not written yet: the keys encrypting it would use.
     let Some(c) = cfg else {
-        t.notes.push(format!("{shown} is not an encrypted file, and there is no .sops.yaml whose rule could name its keys"));
+        t.notes.push(format!(
+            "{shown} is not an encrypted file, and there is no .sops.yaml whose rule could name its keys"
+        ));
         return Ok(());
     };
     let Some(rule) = c.rule_for(path) else {
-        t.notes.push(format!("{shown} is not an encrypted file, and no creation rule of {} matches it", c.path.display()));
+        t.notes
+            .push(format!("{shown} is not an encrypted file, and no creation rule of {} matches it", c.path.display()));
         return Ok(());
     };
     let origin = format!("{shown} via the creation rule of {}", c.path.display());
@@ -158,7 +164,11 @@ mod tests {
         let urls: Vec<String> = t.keys.iter().map(|k| k.url()).collect();
         assert_eq!(
             urls,
-            ["https://a.vault.azure.net/keys/k1", "https://b.vault.azure.net/keys/k2/v2", "https://c.vault.azure.net/keys/k3"]
+            [
+                "https://a.vault.azure.net/keys/k1",
+                "https://b.vault.azure.net/keys/k2/v2",
+                "https://c.vault.azure.net/keys/k3"
+            ]
         );
         assert_eq!(t.keys[0].origins.len(), 2, "{:?}", t.keys[0].origins);
         // A file that does not exist yet: the rule it would be encrypted with.

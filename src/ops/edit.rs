@@ -80,8 +80,7 @@ pub fn edit(
             verify::same_documents(&documents, &example, Fidelity::of(in_store.format(), true))?;
             let binary = in_store.format() == Format::Binary;
             let key = DataKey::generate();
-            let (groups, threshold) =
-                super::wrap_data_key(&key, &params.key_groups, params.shamir_threshold, keyring)?;
+            let (groups, threshold) = super::wrap_data_key(&key, &params.key_groups, params.shamir_threshold, keyring)?;
             let rule = if binary { None } else { params.crypt_rule.clone() };
             let metadata = Metadata::new(groups, threshold, rule, params.mac_only_encrypted && !binary);
             (super::rewrite::Layout { bytes, documents }, metadata, Cipher::new(key))
@@ -167,7 +166,10 @@ pub fn example(format: Format) -> Vec<Document> {
             m.push("hello", Node::str(WELCOME));
             m.push("example_key", Node::str("example_value"));
             m.items.push(comment(" Example comment"));
-            m.push("example_array", seq(vec![Value::Str("example_value1".into()), Value::Str("example_value2".into())]));
+            m.push(
+                "example_array",
+                seq(vec![Value::Str("example_value1".into()), Value::Str("example_value2".into())]),
+            );
             m.push("example_number", scalar(Value::Float(1234.56789)));
             m.push("example_booleans", seq(vec![Value::Bool(true), Value::Bool(false)]));
         }
@@ -315,7 +317,8 @@ mod tests {
     #[test]
     fn a_new_file_starts_from_the_example() {
         let kr = keyring1();
-        let params = EncryptParams { key_groups: vec![vec![crate::keys::KeySpec::Age(recipient(1))]], ..Default::default() };
+        let params =
+            EncryptParams { key_groups: vec![vec![crate::keys::KeySpec::Age(recipient(1))]], ..Default::default() };
         let mut ui = scripted(|t: &str| {
             assert!(t.contains(WELCOME));
             t.replace("example_value\"", "mine\"")

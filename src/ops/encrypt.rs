@@ -119,7 +119,12 @@ fn verify_intent<'a>(
     out_store: &dyn Store,
     converted: bool,
 ) -> verify::EncryptedIntent<'a> {
-    verify::EncryptedIntent { plaintext, metadata, key: cipher.key(), fidelity: Fidelity::of(out_store.format(), converted) }
+    verify::EncryptedIntent {
+        plaintext,
+        metadata,
+        key: cipher.key(),
+        fidelity: Fidelity::of(out_store.format(), converted),
+    }
 }
 
 /// A fresh data key wrapped for every configured key, and the metadata recording it (MAC still
@@ -134,4 +139,3 @@ fn new_data_key(
     let (key_groups, threshold) = super::wrap_data_key(&key, &params.key_groups, params.shamir_threshold, keyring)?;
     Ok((Cipher::new(key), Metadata::new(key_groups, threshold, rule, mac_only)))
 }
-

@@ -26,10 +26,7 @@ pub fn env_pairs(documents: &[Document]) -> Result<Vec<(String, OsString)>> {
         let MapItem::Entry(e) = item else { continue };
         let Node::Scalar(s) = &e.value else {
             // sops: exit 1 (its generic code), not the invalid-value code of `set`.
-            return Err(Error::Generic(format!(
-                "cannot use complex value in environment; offending key {}",
-                e.key
-            )));
+            return Err(Error::Generic(format!("cannot use complex value in environment; offending key {}", e.key)));
         };
         if e.key.contains('=') {
             return Err(Error::Generic(format!("cannot use keys with '=' in environment: {}", e.key)));
@@ -251,13 +248,17 @@ mod tests {
         m.push("T", Node::Scalar(Scalar::new(Value::Time("2024-01-02T03:04:05.123Z".into()))));
         m.items.push(MapItem::Comment(crate::tree::Comment::new(" c")));
         let pairs = env_pairs(&[Document::new(m.clone())]).unwrap();
-        let got: Vec<(String, String)> = pairs.into_iter().map(|(k, v)| (k, v.to_string_lossy().into_owned())).collect();
-        assert_eq!(got, vec![
-            ("S".to_string(), "x y".to_string()),
-            ("B".into(), "true".into()),
-            ("I".into(), "-3".into()),
-            ("T".into(), "2024-01-02T03:04:05Z".into()),
-        ]);
+        let got: Vec<(String, String)> =
+            pairs.into_iter().map(|(k, v)| (k, v.to_string_lossy().into_owned())).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("S".to_string(), "x y".to_string()),
+                ("B".into(), "true".into()),
+                ("I".into(), "-3".into()),
+                ("T".into(), "2024-01-02T03:04:05Z".into()),
+            ]
+        );
         m.push("nested", Node::Map(Mapping::new()));
         let err = env_pairs(&[Document::new(m)]).unwrap_err();
         assert!(err.to_string().contains("offending key nested"));
@@ -268,7 +269,8 @@ mod tests {
         let pairs = vec![("KVSOPS_T".to_string(), OsString::from("v a l"))];
         let code = run_with_env("test \"$KVSOPS_T\" = 'v a l' && exit 7", &pairs, EnvOptions::default()).unwrap();
         assert_eq!(code, 7);
-        let code = run_with_env("test -z \"$HOME\"", &pairs, EnvOptions { pristine: true, ..Default::default() }).unwrap();
+        let code =
+            run_with_env("test -z \"$HOME\"", &pairs, EnvOptions { pristine: true, ..Default::default() }).unwrap();
         assert_eq!(code, 0, "pristine drops the inherited environment");
     }
 
@@ -276,15 +278,15 @@ mod tests {
     fn exec_file_uses_a_fifo_in_a_private_dir() {
         let out = tempfile::tempdir().unwrap();
         let report = out.path().join("report");
-        let cmd = format!(
-            "test -p {{}} && stat -c %a $(dirname {{}}) > {r} && cat {{}} >> {r}",
-            r = report.display()
-        );
+        let cmd = format!("test -p {{}} && stat -c %a $(dirname {{}}) > {r} && cat {{}} >> {r}", r = report.display());
         let code = run_with_file(&cmd, b"secret-content".to_vec(), &FileOptions::default()).unwrap();
         assert_eq!(code, 0);
         assert_eq!(std::fs::read_to_string(&report).unwrap(), "700\nsecret-content");
         // --no-fifo: a regular 0600 file, named as asked; the directory is gone afterwards.
-        let cmd = format!("test -f {{}} && stat -c %a {{}} > {r} && basename {{}} >> {r} && echo {{}} >> {r}", r = report.display());
+        let cmd = format!(
+            "test -f {{}} && stat -c %a {{}} > {r} && basename {{}} >> {r} && echo {{}} >> {r}",
+            r = report.display()
+        );
         let opts = FileOptions { no_fifo: true, filename: Some("x.env".into()), ..Default::default() };
         assert_eq!(run_with_file(&cmd, b"a".to_vec(), &opts).unwrap(), 0);
         let text = std::fs::read_to_string(&report).unwrap();

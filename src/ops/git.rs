@@ -135,7 +135,10 @@ pub fn ls_untracked_temp_files(cwd: &Path, dirs: &[OsString]) -> Result<Vec<Path
     if !out.status.success() {
         return Err(git_error("ls-files", String::from_utf8_lossy(&out.stderr).trim()));
     }
-    Ok(split_z(&out.stdout).map(path_from_bytes).filter(|p| p.file_name().is_some_and(crate::fsio::is_temp_name)).collect())
+    Ok(split_z(&out.stdout)
+        .map(path_from_bytes)
+        .filter(|p| p.file_name().is_some_and(crate::fsio::is_temp_name))
+        .collect())
 }
 
 /// One staged file that a commit would add or change.
@@ -191,7 +194,17 @@ pub fn parse_raw_diff(bytes: &[u8]) -> Result<Vec<StagedFile>> {
 pub fn staged_files(toplevel: &Path) -> Result<Vec<StagedFile>> {
     let out = run_git(
         toplevel,
-        &["diff", "--cached", "--raw", "-z", "--no-abbrev", "--find-renames", "--no-relative", "--no-ext-diff", "--ignore-submodules"],
+        &[
+            "diff",
+            "--cached",
+            "--raw",
+            "-z",
+            "--no-abbrev",
+            "--find-renames",
+            "--no-relative",
+            "--no-ext-diff",
+            "--ignore-submodules",
+        ],
     )?;
     parse_raw_diff(&out)
 }

@@ -14,7 +14,7 @@ use crate::metadata::Metadata;
 use crate::stores::Store;
 use crate::tree::{same_content, Comment, Document, Entry, MapItem, Mapping, Node, Scalar, SeqItem, Sequence};
 
-use super::decrypt::{decrypt_file, Decrypted, DecryptOptions};
+use super::decrypt::{decrypt_file, DecryptOptions, Decrypted};
 use super::display_path;
 use super::verify::{self, EncryptedIntent, Fidelity, Verified};
 
@@ -52,7 +52,13 @@ fn same_map(a: &Mapping, b: &Mapping) -> bool {
 }
 
 /// Merges three versions of an encrypted file. `base` may be empty (no common ancestor).
-pub fn merge_encrypted(base: &[u8], ours: &[u8], theirs: &[u8], store: &dyn Store, keyring: &Keyring) -> Result<MergeReport> {
+pub fn merge_encrypted(
+    base: &[u8],
+    ours: &[u8],
+    theirs: &[u8],
+    store: &dyn Store,
+    keyring: &Keyring,
+) -> Result<MergeReport> {
     let opts = DecryptOptions::default();
     let side = |name: &str, input: &[u8]| -> Result<Decrypted> {
         decrypt_file(input, store, keyring, opts).map_err(|e| Error::Generic(format!("cannot decrypt {name}: {e}")))
@@ -66,15 +72,21 @@ pub fn merge_encrypted(base: &[u8], ours: &[u8], theirs: &[u8], store: &dyn Stor
         match decrypt_file(base, store, keyring, opts) {
             Ok(d) => Some(d),
             Err(e) => {
-                notes.push(format!("the common ancestor could not be decrypted ({e}); every difference counts as a conflict"));
+                notes.push(format!(
+                    "the common ancestor could not be decrypted ({e}); every difference counts as a conflict"
+                ));
                 None
             }
         }
     };
 
     let base_docs = base_d.as_ref().map(|b| b.documents.as_slice());
-    let ours_changed = base_d.as_ref().is_none_or(|b| !same_docs(&b.documents, &ours_d.documents) || key_specs(&b.metadata) != key_specs(&ours_d.metadata));
-    let theirs_changed = base_d.as_ref().is_none_or(|b| !same_docs(&b.documents, &theirs_d.documents) || key_specs(&b.metadata) != key_specs(&theirs_d.metadata));
+    let ours_changed = base_d.as_ref().is_none_or(|b| {
+        !same_docs(&b.documents, &ours_d.documents) || key_specs(&b.metadata) != key_specs(&ours_d.metadata)
+    });
+    let theirs_changed = base_d.as_ref().is_none_or(|b| {
+        !same_docs(&b.documents, &theirs_d.documents) || key_specs(&b.metadata) != key_specs(&theirs_d.metadata)
+    });
     if !theirs_changed {
         return Ok(MergeReport { outcome: MergeOutcome::Merged(None), notes });
     }
@@ -90,11 +102,13 @@ pub fn merge_encrypted(base: &[u8], ours: &[u8], theirs: &[u8], store: &dyn Stor
         return Ok(MergeReport { outcome: MergeOutcome::Merged(Some(theirs)), notes });
     }
     if key_specs(&ours_d.metadata) != key_specs(&theirs_d.metadata) {
-        let theirs_keys_changed = base_d.as_ref().is_none_or(|b| key_specs(&b.metadata) != key_specs(&theirs_d.metadata));
+        let theirs_keys_changed =
+            base_d.as_ref().is_none_or(|b| key_specs(&b.metadata) != key_specs(&theirs_d.metadata));
         if theirs_keys_changed {
             return Ok(MergeReport {
                 outcome: MergeOutcome::Conflicts(vec![
-                    "sops (master keys): the two sides use different master keys; merge by hand, then run updatekeys".into(),
+                    "sops (master keys): the two sides use different master keys; merge by hand, then run updatekeys"
+                        .into(),
                 ]),
                 notes,
             });
@@ -116,14 +130,23 @@ pub fn merge_encrypted(base: &[u8], ours: &[u8], theirs: &[u8], store: &dyn Stor
     let mac = super::encrypt_documents(&mut documents, &rule, metadata.mac_only_encrypted, &mut cipher)?;
     super::seal_mac(&mut metadata, &mut cipher, &mac);
     let out = store.emit_encrypted(&documents, &metadata, Some(ours))?;
-    let intent = EncryptedIntent { plaintext: &plaintext, metadata: &metadata, key: cipher.key(), fidelity: Fidelity::of(store.format(), false) };
+    let intent = EncryptedIntent {
+        plaintext: &plaintext,
+        metadata: &metadata,
+        key: cipher.key(),
+        fidelity: Fidelity::of(store.format(), false),
+    };
     let out = verify::encrypted(out, store, &intent)?;
     Ok(MergeReport { outcome: MergeOutcome::Merged(Some(out)), notes })
 }
 
 /// Merges the plaintext documents of three versions; returns the merge (our layout and spans where
 /// our nodes survive) and the conflicting key paths.
-pub fn merge_documents(base: Option<&[Document]>, ours: &[Document], theirs: &[Document]) -> (Vec<Document>, Vec<String>) {
+pub fn merge_documents(
+    base: Option<&[Document]>,
+    ours: &[Document],
+    theirs: &[Document],
+) -> (Vec<Document>, Vec<String>) {
     let mut conflicts = Vec::new();
     if ours.len() != theirs.len() {
         let base_len = base.map(<[Document]>::len);
@@ -150,7 +173,13 @@ fn conflict(path: &[String], why: &str) -> String {
     format!("{}: {why}", display_path(path))
 }
 
-fn merge_node(base: Option<&Node>, ours: &Node, theirs: &Node, path: &mut Vec<String>, conflicts: &mut Vec<String>) -> Node {
+fn merge_node(
+    base: Option<&Node>,
+    ours: &Node,
+    theirs: &Node,
+    path: &mut Vec<String>,
+    conflicts: &mut Vec<String>,
+) -> Node {
     if same_content(ours, theirs) {
         return ours.clone();
     }
@@ -173,7 +202,13 @@ fn merge_node(base: Option<&Node>, ours: &Node, theirs: &Node, path: &mut Vec<St
     ours.clone()
 }
 
-fn merge_map(base: Option<&Mapping>, ours: &Mapping, theirs: &Mapping, path: &mut Vec<String>, conflicts: &mut Vec<String>) -> Mapping {
+fn merge_map(
+    base: Option<&Mapping>,
+    ours: &Mapping,
+    theirs: &Mapping,
+    path: &mut Vec<String>,
+    conflicts: &mut Vec<String>,
+) -> Mapping {
     let mut items = Vec::with_capacity(ours.items.len());
     for item in &ours.items {
         let e = match item {
@@ -236,7 +271,9 @@ fn adopt(ours: &Node, theirs: &Node) -> Node {
                 .zip(&t.items)
                 .map(|pair| match pair {
                     (SeqItem::Node(a), SeqItem::Node(b)) => SeqItem::Node(adopt(a, b)),
-                    (SeqItem::Comment(a), SeqItem::Comment(b)) => SeqItem::Comment(Comment { text: b.text.clone(), src: a.src }),
+                    (SeqItem::Comment(a), SeqItem::Comment(b)) => {
+                        SeqItem::Comment(Comment { text: b.text.clone(), src: a.src })
+                    }
                     (_, other) => strip_item(other),
                 })
                 .collect(),
@@ -259,7 +296,9 @@ fn strip_map(m: &Mapping) -> Mapping {
             .items
             .iter()
             .map(|i| match i {
-                MapItem::Entry(e) => MapItem::Entry(Entry { key: e.key.clone(), value: strip(&e.value), key_src: None }),
+                MapItem::Entry(e) => {
+                    MapItem::Entry(Entry { key: e.key.clone(), value: strip(&e.value), key_src: None })
+                }
                 MapItem::Comment(c) => MapItem::Comment(Comment::new(c.text.clone())),
             })
             .collect(),
@@ -365,7 +404,12 @@ mod tests {
 
     #[test]
     fn sequences_are_whole_values() {
-        let seq = |v: &[&str]| Node::Seq(Sequence { items: v.iter().enumerate().map(|(i, s)| SeqItem::Node(scalar(s, i * 10))).collect(), src: None });
+        let seq = |v: &[&str]| {
+            Node::Seq(Sequence {
+                items: v.iter().enumerate().map(|(i, s)| SeqItem::Node(scalar(s, i * 10))).collect(),
+                src: None,
+            })
+        };
         let base = vec![doc(&[("l", seq(&["a", "b"]))])];
         let ours = vec![doc(&[("l", seq(&["a", "b"]))])];
         let theirs = vec![doc(&[("l", seq(&["a", "c"]))])];

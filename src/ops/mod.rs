@@ -9,11 +9,11 @@ pub mod decrypt;
 pub mod doctor;
 pub mod edit;
 pub mod encrypt;
-pub mod git;
-pub mod merge;
 pub mod exec;
+pub mod git;
 pub mod groups;
 pub mod listing;
+pub mod merge;
 pub mod rewrite;
 pub mod rotate;
 pub mod set;
@@ -112,10 +112,10 @@ impl<'a> LeafCrypto<'a> {
                     _ => Leaf::Comment(c),
                 },
                 Leaf::Scalar(Scalar { value: Value::Str(s), src }) => {
-                    let decrypted = self.cipher.decrypt_str(&s, &aad).map_err(|e| Error::DecryptValue {
-                        path: display_path(ctx.path),
-                        reason: e.to_string(),
-                    })?;
+                    let decrypted = self
+                        .cipher
+                        .decrypt_str(&s, &aad)
+                        .map_err(|e| Error::DecryptValue { path: display_path(ctx.path), reason: e.to_string() })?;
                     match decrypted {
                         Leaf::Scalar(d) => Leaf::Scalar(Scalar { value: d.value, src }),
                         Leaf::Comment(d) => Leaf::Comment(crate::tree::Comment { text: d.text, src }),
@@ -163,10 +163,7 @@ pub fn wrap_data_key(
         return Err(Error::NoKeys);
     }
     if groups.len() == 1 {
-        let wrapped = groups[0]
-            .iter()
-            .map(|spec| keyring.wrap(spec, key.as_bytes()))
-            .collect::<Result<Vec<_>>>()?;
+        let wrapped = groups[0].iter().map(|spec| keyring.wrap(spec, key.as_bytes())).collect::<Result<Vec<_>>>()?;
         return Ok((vec![wrapped], shamir_threshold.filter(|t| *t > 0)));
     }
     let threshold = match shamir_threshold {

@@ -61,7 +61,12 @@ mod tests {
     use crate::ops::testkit::*;
 
     fn recipients(bytes: &[u8]) -> Vec<String> {
-        json(bytes)["sops"]["age"].as_array().unwrap().iter().map(|e| e["recipient"].as_str().unwrap().to_string()).collect()
+        json(bytes)["sops"]["age"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["recipient"].as_str().unwrap().to_string())
+            .collect()
     }
 
     #[test]
@@ -72,7 +77,9 @@ mod tests {
         assert_ne!(json(&enc)["a"], json(&out)["a"]);
         assert_ne!(json(&enc)["sops"]["age"][0]["enc"], json(&out)["sops"]["age"][0]["enc"]);
         // IVs are reused (sops's stash survives the key change).
-        let iv = |b: &[u8]| json(b)["a"].as_str().unwrap().split(",iv:").nth(1).unwrap().split(',').next().unwrap().to_string();
+        let iv = |b: &[u8]| {
+            json(b)["a"].as_str().unwrap().split(",iv:").nth(1).unwrap().split(',').next().unwrap().to_string()
+        };
         assert_eq!(iv(&enc), iv(&out));
         assert_eq!(decrypt_json(&out, &kr), serde_json::json!({"a": "one", "n": 2}));
         let old_key = crate::ops::get_data_key(&TestStore.load_encrypted(&enc).unwrap().metadata, &kr).unwrap();
@@ -89,7 +96,8 @@ mod tests {
         assert_eq!(recipients(&out), vec![recipient(1), recipient(2)]);
         // Only key 2 can open it after removing key 1.
         let rm = [KeySpec::Age(recipient(1))];
-        let out = rotate(&out, &TestStore, &TestStore, &kr, RotateOptions { remove: &rm, ..Default::default() }).unwrap();
+        let out =
+            rotate(&out, &TestStore, &TestStore, &kr, RotateOptions { remove: &rm, ..Default::default() }).unwrap();
         assert_eq!(recipients(&out), vec![recipient(2)]);
         assert_eq!(decrypt_json(&out, &keyring_with(&[2]))["a"], "one");
         let md = TestStore.load_encrypted(&out).unwrap().metadata;

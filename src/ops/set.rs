@@ -25,10 +25,9 @@ pub fn json_to_node(v: serde_json::Value) -> Node {
             None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
         })),
         serde_json::Value::String(s) => Node::str(s),
-        serde_json::Value::Array(a) => Node::Seq(Sequence {
-            items: a.into_iter().map(|v| SeqItem::Node(json_to_node(v))).collect(),
-            src: None,
-        }),
+        serde_json::Value::Array(a) => {
+            Node::Seq(Sequence { items: a.into_iter().map(|v| SeqItem::Node(json_to_node(v))).collect(), src: None })
+        }
         serde_json::Value::Object(o) => {
             let mut m = Mapping::new();
             for (k, v) in o {
@@ -121,12 +120,15 @@ mod tests {
         assert!(matches!(m.get("big"), Some(Node::Scalar(Scalar { value: Value::Float(_), .. }))));
         let Some(Node::Seq(s)) = m.get("a") else { panic!("seq") };
         let vals: Vec<_> = s.nodes().cloned().collect();
-        assert_eq!(vals, vec![
-            Node::Scalar(Scalar::new(Value::Float(1.5))),
-            Node::Scalar(Scalar::new(Value::Bool(true))),
-            Node::Scalar(Scalar::new(Value::Null)),
-            Node::str("s"),
-        ]);
+        assert_eq!(
+            vals,
+            vec![
+                Node::Scalar(Scalar::new(Value::Float(1.5))),
+                Node::Scalar(Scalar::new(Value::Bool(true))),
+                Node::Scalar(Scalar::new(Value::Null)),
+                Node::str("s"),
+            ]
+        );
     }
 
     #[test]
@@ -152,13 +154,22 @@ mod tests {
         assert_eq!(json(&enc)["a"], json(&out.output)["a"]);
         assert_eq!(decrypt_json(&out.output, &kr), serde_json::json!({"a": "one", "b": {"c": "three"}}));
         // Same value again: unchanged, and the value's ENC string is the same.
-        let again = set(&out.output, &TestStore, &TestStore, &kr, Default::default(), &path, Node::str("three")).unwrap();
+        let again =
+            set(&out.output, &TestStore, &TestStore, &kr, Default::default(), &path, Node::str("three")).unwrap();
         assert!(!again.changed);
         assert_eq!(json(&out.output)["b"], json(&again.output)["b"]);
         // New keys and structures.
         let path = treepath::parse(r#"["new"]["list"]"#).unwrap();
-        let out = set(&enc, &TestStore, &TestStore, &kr, Default::default(), &path, parse_value("[1, {\"k\": false}]").unwrap())
-            .unwrap();
+        let out = set(
+            &enc,
+            &TestStore,
+            &TestStore,
+            &kr,
+            Default::default(),
+            &path,
+            parse_value("[1, {\"k\": false}]").unwrap(),
+        )
+        .unwrap();
         assert_eq!(decrypt_json(&out.output, &kr)["new"], serde_json::json!({"list": [1, {"k": false}]}));
     }
 
@@ -174,8 +185,9 @@ mod tests {
     fn unset_removes_or_reports_missing() {
         let kr = keyring1();
         let enc = encrypt_json(r#"{"a": "one", "b": ["x", "y"]}"#, &kr);
-        let out = unset(&enc, &TestStore, &TestStore, &kr, Default::default(), &treepath::parse(r#"["b"][0]"#).unwrap())
-            .unwrap();
+        let out =
+            unset(&enc, &TestStore, &TestStore, &kr, Default::default(), &treepath::parse(r#"["b"][0]"#).unwrap())
+                .unwrap();
         assert_eq!(decrypt_json(&out, &kr), serde_json::json!({"a": "one", "b": ["y"]}));
         assert_eq!(json(&enc)["a"], json(&out)["a"]);
         let err = unset(&enc, &TestStore, &TestStore, &kr, Default::default(), &treepath::parse(r#"["zz"]"#).unwrap())

@@ -23,7 +23,8 @@ pub fn recipient(n: u8) -> String {
 
 /// A keyring holding the identities of the given fixture keys.
 pub fn keyring_with(keys: &[u8]) -> Keyring {
-    let text: String = keys.iter().map(|n| std::fs::read_to_string(key_file(*n)).unwrap()).collect::<Vec<_>>().join("\n");
+    let text: String =
+        keys.iter().map(|n| std::fs::read_to_string(key_file(*n)).unwrap()).collect::<Vec<_>>().join("\n");
     let env = AgeEnv { key: Some(text), ..Default::default() };
     Keyring::with_sources(vec![Box::new(AgeSource::with_env(env))])
 }

@@ -135,13 +135,8 @@ fn set_node(node: &mut Node, path: &[Step], value: Node) -> Result<bool> {
                 *node = Node::Seq(Default::default());
             }
             let Node::Seq(s) = node else { unreachable!("just made a sequence") };
-            let positions: Vec<usize> = s
-                .items
-                .iter()
-                .enumerate()
-                .filter(|(_, it)| matches!(it, SeqItem::Node(_)))
-                .map(|(p, _)| p)
-                .collect();
+            let positions: Vec<usize> =
+                s.items.iter().enumerate().filter(|(_, it)| matches!(it, SeqItem::Node(_))).map(|(p, _)| p).collect();
             match positions.get(*i) {
                 Some(&p) => match &mut s.items[p] {
                     SeqItem::Node(n) => set_node(n, rest, value),
@@ -214,12 +209,10 @@ mod tests {
 
     #[test]
     fn parses_sops_paths() {
-        assert_eq!(parse(r#"["a"][0]['b c']["q\"x"]"#).unwrap(), vec![
-            Step::Key("a".into()),
-            Step::Index(0),
-            Step::Key("b c".into()),
-            Step::Key("q\"x".into())
-        ]);
+        assert_eq!(
+            parse(r#"["a"][0]['b c']["q\"x"]"#).unwrap(),
+            vec![Step::Key("a".into()), Step::Index(0), Step::Key("b c".into()), Step::Key("q\"x".into())]
+        );
         for bad in ["", "a", "[a]", "[\"a\"", "[0", "[\"a\"]x"] {
             assert!(matches!(parse(bad), Err(Error::InvalidTreePath(_))), "{bad}");
         }

@@ -82,7 +82,8 @@ pub fn plan(
 impl Plan {
     /// True when applying the plan changes the file.
     pub fn changes_anything(&self) -> bool {
-        self.old_threshold != self.new_threshold || self.diffs.iter().any(|d| !d.added.is_empty() || !d.removed.is_empty())
+        self.old_threshold != self.new_threshold
+            || self.diffs.iter().any(|d| !d.added.is_empty() || !d.removed.is_empty())
     }
 
     /// The change as sops prints it: per group, kept keys indented, `+++` added, `---` removed.
@@ -163,7 +164,10 @@ mod tests {
         let p = plan(&enc, &TestStore, &[vec![age(1), age(2)]], None, None).unwrap();
         assert!(p.changes_anything());
         let text = p.render();
-        assert!(text.contains(&format!("    {}", recipient(1))) && text.contains(&format!("+++ {}", recipient(2))), "{text}");
+        assert!(
+            text.contains(&format!("    {}", recipient(1))) && text.contains(&format!("+++ {}", recipient(2))),
+            "{text}"
+        );
         let out = p.apply(&enc, &TestStore, &kr).unwrap();
         let (b, a) = (json(&enc), json(&out));
         assert_eq!(b["a"], a["a"]);

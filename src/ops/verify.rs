@@ -25,9 +25,7 @@ use crate::cipher::{Cipher, DataKey};
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
 use crate::stores::{Format, Store};
-use crate::tree::{
-    Document, Leaf, LeafCtx, MapItem, Mapping, Node, Scalar, SeqItem, Sequence, Value,
-};
+use crate::tree::{Document, Leaf, LeafCtx, MapItem, Mapping, Node, Scalar, SeqItem, Sequence, Value};
 
 /// Output bytes that were read back and found to hold the intended tree. Only this module makes
 /// them, so holding one proves the check ran; the command line writes nothing else.
@@ -95,10 +93,7 @@ pub struct Fidelity {
 
 impl Fidelity {
     /// Exact comparison (used by tests, and for a store reading its own layout-kept output).
-    pub const EXACT: Fidelity = Fidelity {
-        comments: Comments::Placed,
-        scalars: Scalars::Typed,
-    };
+    pub const EXACT: Fidelity = Fidelity { comments: Comments::Placed, scalars: Scalars::Typed };
 
     /// What writing in `out` can keep; `converted` when the tree came from another format (a
     /// fresh rendering, not a splice into the file's own text).
@@ -130,10 +125,7 @@ fn injected_fault(mut out: Vec<u8>) -> Vec<u8> {
     };
     let spec = spec.to_string_lossy().into_owned();
     if let Some((from, to)) = spec.split_once("=>") {
-        if let Some(at) = out
-            .windows(from.len().max(1))
-            .position(|w| w == from.as_bytes())
-        {
+        if let Some(at) = out.windows(from.len().max(1)).position(|w| w == from.as_bytes()) {
             out.splice(at..at + from.len(), to.bytes());
         }
     }
@@ -157,21 +149,14 @@ pub struct Mismatch {
 
 impl Mismatch {
     fn new(path: &[Step<'_>], detail: impl Into<String>) -> Self {
-        Mismatch {
-            key_path: render_path(path),
-            detail: detail.into(),
-            format_limit: false,
-        }
+        Mismatch { key_path: render_path(path), detail: detail.into(), format_limit: false }
     }
 
     fn into_error(self) -> Error {
         if self.format_limit {
             return Error::Unsupported(format!("the value at {}: {}; nothing was written", self.key_path, self.detail));
         }
-        Error::VerifyFailed {
-            key_path: self.key_path,
-            detail: self.detail,
-        }
+        Error::VerifyFailed { key_path: self.key_path, detail: self.detail }
     }
 }
 
@@ -206,11 +191,7 @@ pub fn compare_documents(
     if read.len() != intended.len() {
         return Err(Mismatch::new(
             &[],
-            format!(
-                "the output holds {} document(s), {} intended",
-                read.len(),
-                intended.len()
-            ),
+            format!("the output holds {} document(s), {} intended", read.len(), intended.len()),
         ));
     }
     for (i, (r, w)) in read.iter().zip(intended).enumerate() {
@@ -223,11 +204,7 @@ pub fn compare_documents(
             if a != b {
                 return Err(Mismatch::new(
                     &path,
-                    format!(
-                        "the comments differ ({} read back, {} intended)",
-                        a.len(),
-                        b.len()
-                    ),
+                    format!("the comments differ ({} read back, {} intended)", a.len(), b.len()),
                 ));
             }
         }
@@ -277,10 +254,7 @@ fn compare_node<'a>(
         (Node::Map(r), Node::Map(w)) => compare_map(r, w, f, path),
         (Node::Seq(r), Node::Seq(w)) => compare_seq(r, w, f, path),
         (Node::Scalar(r), Node::Scalar(w)) => compare_scalar(r, w, f, path),
-        (r, w) => Err(Mismatch::new(
-            path,
-            format!("a {} reads back as a {}", kind(w), kind(r)),
-        )),
+        (r, w) => Err(Mismatch::new(path, format!("a {} reads back as a {}", kind(w), kind(r)))),
     }
 }
 
@@ -302,16 +276,10 @@ fn compare_map<'a>(
             (None, None) => return Ok(()),
             (Some(MapItem::Entry(e)), None) => {
                 path.push(Step::Key(&e.key));
-                return Err(Mismatch::new(
-                    path,
-                    "a key that was not intended reads back",
-                ));
+                return Err(Mismatch::new(path, "a key that was not intended reads back"));
             }
             (Some(MapItem::Comment(_)), None) => {
-                return Err(Mismatch::new(
-                    path,
-                    "a comment that was not intended reads back",
-                ))
+                return Err(Mismatch::new(path, "a comment that was not intended reads back"))
             }
             (None, Some(MapItem::Entry(e))) => {
                 path.push(Step::Key(&e.key));
@@ -341,17 +309,11 @@ fn compare_map<'a>(
             }
             (Some(MapItem::Comment(_)), Some(MapItem::Entry(b))) => {
                 path.push(Step::Key(&b.key));
-                return Err(Mismatch::new(
-                    path,
-                    "a comment reads back where this key was intended",
-                ));
+                return Err(Mismatch::new(path, "a comment reads back where this key was intended"));
             }
             (Some(MapItem::Entry(a)), Some(MapItem::Comment(_))) => {
                 path.push(Step::Key(&a.key));
-                return Err(Mismatch::new(
-                    path,
-                    "the key reads back where a comment was intended",
-                ));
+                return Err(Mismatch::new(path, "the key reads back where a comment was intended"));
             }
         }
     }
@@ -367,10 +329,7 @@ fn compare_seq<'a>(
     let r: Vec<&SeqItem> = read.items.iter().filter(keep).collect();
     let w: Vec<&SeqItem> = intended.items.iter().filter(keep).collect();
     if r.len() != w.len() {
-        return Err(Mismatch::new(
-            path,
-            format!("the sequence has {} item(s), {} intended", r.len(), w.len()),
-        ));
+        return Err(Mismatch::new(path, format!("the sequence has {} item(s), {} intended", r.len(), w.len())));
     }
     for (i, (a, b)) in r.into_iter().zip(w).enumerate() {
         path.push(Step::Index(i));
@@ -381,16 +340,10 @@ fn compare_seq<'a>(
                 return Err(Mismatch::new(path, "a comment reads back changed"))
             }
             (SeqItem::Comment(_), SeqItem::Node(b)) => {
-                return Err(Mismatch::new(
-                    path,
-                    format!("a {} reads back as a comment", kind(b)),
-                ))
+                return Err(Mismatch::new(path, format!("a {} reads back as a comment", kind(b))))
             }
             (SeqItem::Node(a), SeqItem::Comment(_)) => {
-                return Err(Mismatch::new(
-                    path,
-                    format!("a comment reads back as a {}", kind(a)),
-                ))
+                return Err(Mismatch::new(path, format!("a comment reads back as a {}", kind(a))))
             }
         }
         path.pop();
@@ -411,14 +364,10 @@ fn compare_scalar(
     let lossy_ok = match (f.scalars, r, w) {
         (Scalars::Json, Value::Str(s), Value::Time(t)) => s == t,
         (Scalars::Json, Value::Int(i), Value::Float(f)) => {
-            f.fract() == 0.0
-                && (*i as f64) == *f
-                && crate::cipher::value_bytes(r) == crate::cipher::value_bytes(w)
+            f.fract() == 0.0 && (*i as f64) == *f && crate::cipher::value_bytes(r) == crate::cipher::value_bytes(w)
         }
         // dotenv and INI write every value as text (sops's ValToString) and read text back.
-        (Scalars::Text, Value::Str(s), other)
-            if !matches!(other, Value::Str(_) | Value::Bytes(_)) =>
-        {
+        (Scalars::Text, Value::Str(s), other) if !matches!(other, Value::Str(_) | Value::Bytes(_)) => {
             s.as_bytes() == &*crate::gofmt::val_to_string(other)
         }
         _ => false,
@@ -433,16 +382,10 @@ fn compare_scalar(
         m.format_limit = true;
         return Err(m);
     }
-    let detail = if r.type_name() == w.type_name()
-        && std::mem::discriminant(r) == std::mem::discriminant(w)
-    {
+    let detail = if r.type_name() == w.type_name() && std::mem::discriminant(r) == std::mem::discriminant(w) {
         format!("the {} value reads back changed", w.type_name())
     } else {
-        format!(
-            "a {} value reads back as a {}",
-            w.type_name(),
-            r.type_name()
-        )
+        format!("a {} value reads back as a {}", w.type_name(), r.type_name())
     };
     Err(Mismatch::new(path, detail))
 }
@@ -454,12 +397,7 @@ pub fn same_documents(read: &[Document], intended: &[Document], fidelity: Fideli
 }
 
 /// Checks plaintext output: `store` reads `out` back to `intended`.
-pub fn plaintext(
-    out: Vec<u8>,
-    store: &dyn Store,
-    intended: &[Document],
-    fidelity: Fidelity,
-) -> Result<Verified> {
+pub fn plaintext(out: Vec<u8>, store: &dyn Store, intended: &[Document], fidelity: Fidelity) -> Result<Verified> {
     let out = injected_fault(out);
     let read = store.read_back_plain(&out).map_err(|e| unreadable(&e))?;
     compare_documents(&read, intended, fidelity).map_err(Mismatch::into_error)?;
@@ -480,21 +418,15 @@ pub struct EncryptedIntent<'a> {
 /// Checks encrypted output: `store` reads `out` back to the same metadata, every value that the
 /// file's rule says is encrypted decrypts under the data key, the MAC verifies, and the
 /// decrypted documents are the intended plaintext.
-pub fn encrypted(
-    out: Vec<u8>,
-    store: &dyn Store,
-    intent: &EncryptedIntent<'_>,
-) -> Result<Verified> {
+pub fn encrypted(out: Vec<u8>, store: &dyn Store, intent: &EncryptedIntent<'_>) -> Result<Verified> {
     let out = injected_fault(out);
     let file = store.read_back_encrypted(&out).map_err(|e| unreadable(&e))?;
     compare_metadata(&file.metadata, intent.metadata, store.format())?;
     let mut documents = file.documents;
     let mut cipher = Cipher::without_iv_reuse(intent.key.clone());
-    let computed = super::decrypt_documents(&mut documents, &file.metadata, &mut cipher)
-        .map_err(|e| unreadable(&e))?;
+    let computed = super::decrypt_documents(&mut documents, &file.metadata, &mut cipher).map_err(|e| unreadable(&e))?;
     // The trees first: a difference there names its key path, the MAC only says "somewhere".
-    compare_documents(&documents, intent.plaintext, intent.fidelity)
-        .map_err(Mismatch::into_error)?;
+    compare_documents(&documents, intent.plaintext, intent.fidelity).map_err(Mismatch::into_error)?;
     super::verify_mac(&file.metadata, &mut cipher, &computed).map_err(|_| Error::VerifyFailed {
         key_path: String::new(),
         detail: "the MAC of the output does not verify".into(),
@@ -556,9 +488,10 @@ fn compare_metadata(read: &Metadata, intended: &Metadata, out: Format) -> Result
 /// by type (`azure_kv` before `age`, as sops), whatever order they were given in.
 fn same_key_groups(read: &[crate::keys::KeyGroup], intended: &[crate::keys::KeyGroup]) -> bool {
     read.len() == intended.len()
-        && read.iter().zip(intended).all(|(r, w)| {
-            r.len() == w.len() && r.iter().all(|k| w.contains(k)) && w.iter().all(|k| r.contains(k))
-        })
+        && read
+            .iter()
+            .zip(intended)
+            .all(|(r, w)| r.len() == w.len() && r.iter().all(|k| w.contains(k)) && w.iter().all(|k| r.contains(k)))
 }
 
 /// The output does not even parse or decrypt: say why without the reader's text, which may quote
@@ -567,19 +500,13 @@ fn unreadable(e: &Error) -> Error {
     let what = match e {
         Error::Parse { format, .. } => format!("it does not parse as {format}"),
         Error::DecryptValue { path, .. } => {
-            return Error::VerifyFailed {
-                key_path: path.clone(),
-                detail: "the value does not decrypt".into(),
-            }
+            return Error::VerifyFailed { key_path: path.clone(), detail: "the value does not decrypt".into() }
         }
         Error::MetadataNotFound => "its sops metadata is missing".to_string(),
         Error::InvalidMetadata(_) => "its sops metadata is invalid".to_string(),
         other => format!("it cannot be read back (exit code {})", other.exit_code()),
     };
-    Error::VerifyFailed {
-        key_path: String::new(),
-        detail: what,
-    }
+    Error::VerifyFailed { key_path: String::new(), detail: what }
 }
 
 /// The leaves of a one-pass rewrite, for checking its output without a tree: one 64-bit hash per
@@ -604,9 +531,7 @@ fn leaf_hash(ctx: &LeafCtx<'_>, leaf: &Leaf, scalars: Scalars) -> u64 {
             1u8.hash(&mut h);
             match &s.value {
                 // JSON's own loss (see [`Scalars::Json`]): an integral float hashes as its int.
-                Value::Float(f)
-                    if scalars == Scalars::Json && f.fract() == 0.0 && f.abs() < 9.0e15 =>
-                {
+                Value::Float(f) if scalars == Scalars::Json && f.fract() == 0.0 && f.abs() < 9.0e15 => {
                     hash_value(&Value::Int(*f as i64), &mut h)
                 }
                 v => hash_value(v, &mut h),
@@ -629,10 +554,7 @@ fn hash_value(v: &Value, h: &mut impl Hasher) {
 impl LeafLog {
     /// An empty log for output in `format` (written in the file's own layout).
     pub fn new(format: Format) -> Self {
-        LeafLog {
-            hashes: Vec::new(),
-            scalars: Fidelity::of(format, false).scalars,
-        }
+        LeafLog { hashes: Vec::new(), scalars: Fidelity::of(format, false).scalars }
     }
 
     /// Records a leaf as intended.
@@ -642,11 +564,7 @@ impl LeafLog {
 
     /// A checker that visits the leaves read back, in order.
     pub fn checker(&self) -> LeafCheck<'_> {
-        LeafCheck {
-            log: self,
-            next: 0,
-            first: None,
-        }
+        LeafCheck { log: self, next: 0, first: None }
     }
 }
 
@@ -667,7 +585,9 @@ impl LeafCheck<'_> {
         }
         let what = match self.log.hashes.get(i) {
             None => "a value that was not intended reads back",
-            Some(h) if *h != leaf_hash(ctx, leaf, self.log.scalars) => "a value reads back changed (or with another type or key)",
+            Some(h) if *h != leaf_hash(ctx, leaf, self.log.scalars) => {
+                "a value reads back changed (or with another type or key)"
+            }
             Some(_) => return,
         };
         let path: Vec<Step<'_>> = ctx.path.iter().map(|k| Step::Key(k)).collect();
@@ -682,11 +602,7 @@ impl LeafCheck<'_> {
         if self.next != self.log.hashes.len() {
             return Err(Error::VerifyFailed {
                 key_path: String::new(),
-                detail: format!(
-                    "{} value(s) read back, {} intended",
-                    self.next,
-                    self.log.hashes.len()
-                ),
+                detail: format!("{} value(s) read back, {} intended", self.next, self.log.hashes.len()),
             });
         }
         Ok(())
@@ -817,70 +733,36 @@ mod tests {
     #[test]
     fn a_changed_type_is_a_mismatch() {
         let m = mismatch("a: \"1\"\n", "a: 1\n");
-        assert_eq!(
-            (m.key_path.as_str(), m.detail.as_str()),
-            (r#"["a"]"#, "a int value reads back as a str")
-        );
-        assert_eq!(
-            mismatch("a: [1]\n", "a: {x: 1}\n").detail,
-            "a mapping reads back as a sequence"
-        );
-        assert!(mismatch("a: 1.0\n", "a: 1\n")
-            .detail
-            .contains("int value reads back as a float"));
+        assert_eq!((m.key_path.as_str(), m.detail.as_str()), (r#"["a"]"#, "a int value reads back as a str"));
+        assert_eq!(mismatch("a: [1]\n", "a: {x: 1}\n").detail, "a mapping reads back as a sequence");
+        assert!(mismatch("a: 1.0\n", "a: 1\n").detail.contains("int value reads back as a float"));
     }
 
     #[test]
     fn key_order_missing_and_extra_keys_are_mismatches() {
-        assert_eq!(
-            mismatch("b: 1\na: 2\n", "a: 2\nb: 1\n").detail,
-            "the keys read back in another order"
-        );
+        assert_eq!(mismatch("b: 1\na: 2\n", "a: 2\nb: 1\n").detail, "the keys read back in another order");
         let m = mismatch("a: 1\n", "a: 1\nb: 2\n");
-        assert_eq!(
-            (m.key_path.as_str(), m.detail.as_str()),
-            (r#"["b"]"#, "the key is missing from the output")
-        );
-        assert_eq!(
-            mismatch("a: 1\nz: 2\n", "a: 1\n").detail,
-            "a key that was not intended reads back"
-        );
-        assert_eq!(
-            mismatch("l: [1, 2]\n", "l: [1, 2, 3]\n").detail,
-            "the sequence has 2 item(s), 3 intended"
-        );
-        assert_eq!(
-            mismatch("l: [1, 3]\n", "l: [1, 2]\n").key_path,
-            r#"["l"][1]"#
-        );
+        assert_eq!((m.key_path.as_str(), m.detail.as_str()), (r#"["b"]"#, "the key is missing from the output"));
+        assert_eq!(mismatch("a: 1\nz: 2\n", "a: 1\n").detail, "a key that was not intended reads back");
+        assert_eq!(mismatch("l: [1, 2]\n", "l: [1, 2, 3]\n").detail, "the sequence has 2 item(s), 3 intended");
+        assert_eq!(mismatch("l: [1, 3]\n", "l: [1, 2]\n").key_path, r#"["l"][1]"#);
     }
 
     #[test]
     fn document_count_and_comments_are_compared() {
-        assert!(mismatch("a: 1\n---\nb: 2\n", "a: 1\n")
-            .detail
-            .contains("2 document(s), 1 intended"));
+        assert!(mismatch("a: 1\n---\nb: 2\n", "a: 1\n").detail.contains("2 document(s), 1 intended"));
         let m = mismatch("a: 1\n---\nb: 3\n", "a: 1\n---\nb: 2\n");
         assert_eq!(m.key_path, r#"(document 2) ["b"]"#);
-        assert_eq!(
-            mismatch("# x\na: 1\n", "# y\na: 1\n").detail,
-            "a comment reads back changed"
-        );
+        assert_eq!(mismatch("# x\na: 1\n", "# y\na: 1\n").detail, "a comment reads back changed");
         assert!(mismatch("a: 1\n", "# y\na: 1\n").detail.contains("comment"));
         // Where the format keeps comments only in order, a moved comment passes, a lost one not.
-        let in_order = Fidelity {
-            comments: Comments::InOrder,
-            scalars: Scalars::Typed,
-        };
+        let in_order = Fidelity { comments: Comments::InOrder, scalars: Scalars::Typed };
         let mut moved = docs("a:\n  b: 1\n");
         if let Some(Node::Map(a)) = moved[0].root.get_mut("a") {
             a.items.push(MapItem::Comment(Comment::new(" c")));
         }
         let mut intended = docs("a:\n  b: 1\n");
-        intended[0]
-            .root
-            .items
-            .push(MapItem::Comment(Comment::new(" c")));
+        intended[0].root.items.push(MapItem::Comment(Comment::new(" c")));
         assert_eq!(compare_documents(&moved, &intended, in_order), Ok(()));
         assert!(compare_documents(&moved, &intended, Fidelity::EXACT).is_err());
         assert!(compare_documents(&docs("a:\n  b: 1\n"), &intended, in_order).is_err());
@@ -896,28 +778,15 @@ mod tests {
             })]
         };
         let text = Fidelity::of(Format::Dotenv, true);
-        assert_eq!(
-            compare_documents(&one(Value::Str("1".into())), &one(Value::Int(1)), text),
-            Ok(())
-        );
-        assert!(
-            compare_documents(&one(Value::Str("2".into())), &one(Value::Int(1)), text).is_err()
-        );
+        assert_eq!(compare_documents(&one(Value::Str("1".into())), &one(Value::Int(1)), text), Ok(()));
+        assert!(compare_documents(&one(Value::Str("2".into())), &one(Value::Int(1)), text).is_err());
         let json = Fidelity::of(Format::Json, true);
-        assert_eq!(
-            compare_documents(&one(Value::Int(2)), &one(Value::Float(2.0)), json),
-            Ok(())
-        );
+        assert_eq!(compare_documents(&one(Value::Int(2)), &one(Value::Float(2.0)), json), Ok(()));
         assert!(compare_documents(&one(Value::Int(2)), &one(Value::Float(2.5)), json).is_err());
+        assert!(compare_documents(&one(Value::Str("1".into())), &one(Value::Int(1)), json).is_err());
         assert!(
-            compare_documents(&one(Value::Str("1".into())), &one(Value::Int(1)), json).is_err()
+            compare_documents(&one(Value::Int(2)), &one(Value::Float(2.0)), Fidelity::of(Format::Yaml, false)).is_err()
         );
-        assert!(compare_documents(
-            &one(Value::Int(2)),
-            &one(Value::Float(2.0)),
-            Fidelity::of(Format::Yaml, false)
-        )
-        .is_err());
     }
 
     /// An encrypted output and what it was meant to be, from the test store.
@@ -926,19 +795,13 @@ mod tests {
         let enc = encrypt_json(r#"{"a": "hunter2", "b_unencrypted": "two"}"#, &kr);
         let file = TestStore.load_encrypted(&enc).unwrap();
         let key = crate::ops::get_data_key(&file.metadata, &kr).unwrap();
-        let plain = TestStore
-            .load_plain(br#"{"a": "hunter2", "b_unencrypted": "two"}"#)
-            .unwrap();
+        let plain = TestStore.load_plain(br#"{"a": "hunter2", "b_unencrypted": "two"}"#).unwrap();
         (enc, plain, file.metadata, key)
     }
 
     fn check(out: &[u8], plain: &[Document], md: &Metadata, key: &DataKey) -> Result<Verified> {
-        let intent = EncryptedIntent {
-            plaintext: plain,
-            metadata: md,
-            key,
-            fidelity: Fidelity::of(Format::Json, false),
-        };
+        let intent =
+            EncryptedIntent { plaintext: plain, metadata: md, key, fidelity: Fidelity::of(Format::Json, false) };
         encrypted(out.to_vec(), &TestStore, &intent)
     }
 
@@ -952,38 +815,24 @@ mod tests {
             *n = Node::str("hunter3");
         }
         let e = check(&enc, &other, &md, &key).unwrap_err();
-        assert!(
-            matches!(&e, Error::VerifyFailed { key_path, .. } if key_path == r#"["a"]"#),
-            "{e}"
-        );
+        assert!(matches!(&e, Error::VerifyFailed { key_path, .. } if key_path == r#"["a"]"#), "{e}");
         // An unencrypted value changed in the output (and in the intent): the MAC catches it.
-        let text = String::from_utf8(enc.clone())
-            .unwrap()
-            .replace("\"two\"", "\"TWO\"");
+        let text = String::from_utf8(enc.clone()).unwrap().replace("\"two\"", "\"TWO\"");
         let mut changed = plain.clone();
         if let Some(n) = changed[0].root.get_mut("b_unencrypted") {
             *n = Node::str("TWO");
         }
         let e = check(text.as_bytes(), &changed, &md, &key).unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("the MAC of the output does not verify"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("the MAC of the output does not verify"), "{e}");
         // Another data key: the values do not decrypt.
         let e = check(&enc, &plain, &md, &DataKey::generate()).unwrap_err();
-        assert!(
-            matches!(&e, Error::VerifyFailed { detail, .. } if detail.contains("does not decrypt")),
-            "{e}"
-        );
+        assert!(matches!(&e, Error::VerifyFailed { detail, .. } if detail.contains("does not decrypt")), "{e}");
         // Metadata that does not read back as written.
         let mut md2 = md.clone();
         md2.version = "9.9.9".into();
         let e = check(&enc, &plain, &md2, &key).unwrap_err();
         assert!(
-            e.to_string().contains(
-                r#"at key path ["sops"]: the sops metadata reads back with another version"#
-            ),
+            e.to_string().contains(r#"at key path ["sops"]: the sops metadata reads back with another version"#),
             "{e}"
         );
         // Not parsable at all.
@@ -994,31 +843,10 @@ mod tests {
     #[test]
     fn plaintext_output_is_read_back_with_the_store() {
         let intended = docs("a: 1\nb: [x]\n");
-        assert!(plaintext(
-            b"a: 1\nb: [x]\n".to_vec(),
-            yaml().as_ref(),
-            &intended,
-            Fidelity::EXACT
-        )
-        .is_ok());
-        let e = plaintext(
-            b"a: 1\nb: [y]\n".to_vec(),
-            yaml().as_ref(),
-            &intended,
-            Fidelity::EXACT,
-        )
-        .unwrap_err();
-        assert!(
-            matches!(&e, Error::VerifyFailed { key_path, .. } if key_path == r#"["b"][0]"#),
-            "{e}"
-        );
-        let e = plaintext(
-            b"a: [".to_vec(),
-            yaml().as_ref(),
-            &intended,
-            Fidelity::EXACT,
-        )
-        .unwrap_err();
+        assert!(plaintext(b"a: 1\nb: [x]\n".to_vec(), yaml().as_ref(), &intended, Fidelity::EXACT).is_ok());
+        let e = plaintext(b"a: 1\nb: [y]\n".to_vec(), yaml().as_ref(), &intended, Fidelity::EXACT).unwrap_err();
+        assert!(matches!(&e, Error::VerifyFailed { key_path, .. } if key_path == r#"["b"][0]"#), "{e}");
+        let e = plaintext(b"a: [".to_vec(), yaml().as_ref(), &intended, Fidelity::EXACT).unwrap_err();
         assert!(e.to_string().contains("does not parse as yaml"), "{e}");
     }
 
@@ -1048,11 +876,7 @@ mod tests {
                 ),
             };
             let log = log_of(store.as_ref(), good);
-            let verdict = |text: &str| match streamed_plaintext(
-                text.as_bytes().to_vec(),
-                store.as_ref(),
-                &log,
-            ) {
+            let verdict = |text: &str| match streamed_plaintext(text.as_bytes().to_vec(), store.as_ref(), &log) {
                 StreamCheck::Checked(v) => v,
                 StreamCheck::OnTree(_) => {
                     panic!("{format:?}: the one-pass reader should take {text:?}")
@@ -1060,20 +884,11 @@ mod tests {
             };
             assert!(verdict(good).is_ok(), "{format:?}");
             let e = verdict(changed).unwrap_err();
-            assert!(
-                matches!(&e, Error::VerifyFailed { key_path, .. } if key_path == r#"["a"]"#),
-                "{format:?}: {e}"
-            );
+            assert!(matches!(&e, Error::VerifyFailed { key_path, .. } if key_path == r#"["a"]"#), "{format:?}: {e}");
             let e = verdict(retyped).unwrap_err();
+            assert!(matches!(&e, Error::VerifyFailed { key_path, .. } if key_path == r#"["b"]"#), "{format:?}: {e}");
             assert!(
-                matches!(&e, Error::VerifyFailed { key_path, .. } if key_path == r#"["b"]"#),
-                "{format:?}: {e}"
-            );
-            assert!(
-                verdict(shorter)
-                    .unwrap_err()
-                    .to_string()
-                    .contains("1 value(s) read back, 2 intended"),
+                verdict(shorter).unwrap_err().to_string().contains("1 value(s) read back, 2 intended"),
                 "{format:?}"
             );
         }
@@ -1084,7 +899,14 @@ mod tests {
         let kr = keyring1();
         let store = yaml();
         let plain = "stringData:\n    password: hunter2\n    user: admin\n";
-        let enc = crate::ops::encrypt::encrypt_bytes(plain.as_bytes(), store.as_ref(), store.as_ref(), &params_key1(None, false), &kr).unwrap();
+        let enc = crate::ops::encrypt::encrypt_bytes(
+            plain.as_bytes(),
+            store.as_ref(),
+            store.as_ref(),
+            &params_key1(None, false),
+            &kr,
+        )
+        .unwrap();
         let enc_text = String::from_utf8(enc.clone()).unwrap();
         let file = store.load_encrypted(&enc).unwrap();
         // The log of what the encryption wrote: the ENC leaves.

@@ -64,9 +64,7 @@ impl Store for BinaryStore {
     }
 
     fn emit_value(&self, _node: &Node) -> Result<Vec<u8>> {
-        Err(Error::Unsupported(
-            "binary files are not structured; extracting a single value is not possible".into(),
-        ))
+        Err(Error::Unsupported("binary files are not structured; extracting a single value is not possible".into()))
     }
 
     fn has_marker(&self, input: &[u8]) -> bool {
@@ -108,7 +106,9 @@ mod tests {
         root.push("data", Node::str("ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]"));
         let out = store.emit_encrypted(&[Document::new(root)], &meta(), None).unwrap();
         let text = String::from_utf8(out.clone()).unwrap();
-        assert!(text.starts_with("{\n\t\"data\": \"ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\",\n\t\"sops\": {\n\t\t\"age\": [\n"));
+        assert!(text.starts_with(
+            "{\n\t\"data\": \"ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\",\n\t\"sops\": {\n\t\t\"age\": [\n"
+        ));
         assert!(!text.contains("unencrypted_suffix"));
         assert!(text.ends_with("\t\t\"version\": \"3.11.0\"\n\t}\n}\n"));
         assert!(store.has_marker(&out));

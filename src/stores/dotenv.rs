@@ -196,10 +196,9 @@ fn splice(root: &Mapping, source: &[u8]) -> Result<Option<Vec<u8>>> {
     let src_items: Vec<&MapItem> = src_root.items.iter().filter(|i| !is_meta(i)).collect();
     let aligned = src_items.len() == root.items.len()
         && root.items.iter().zip(&src_items).all(|(a, b)| {
-            item_start(a).is_some() && item_start(a) == item_start(b) && matches!(
-                (a, b),
-                (MapItem::Entry(_), MapItem::Entry(_)) | (MapItem::Comment(_), MapItem::Comment(_))
-            )
+            item_start(a).is_some()
+                && item_start(a) == item_start(b)
+                && matches!((a, b), (MapItem::Entry(_), MapItem::Entry(_)) | (MapItem::Comment(_), MapItem::Comment(_)))
         });
     if !aligned {
         return Ok(None);
@@ -338,7 +337,10 @@ mod tests {
 
     fn meta() -> Metadata {
         let mut md = Metadata::new(
-            vec![vec![MasterKeyEntry::Age { recipient: "age1x".into(), enc: "-----BEGIN-----\nAB\n-----END-----\n".into() }]],
+            vec![vec![MasterKeyEntry::Age {
+                recipient: "age1x".into(),
+                enc: "-----BEGIN-----\nAB\n-----END-----\n".into(),
+            }]],
             None,
             None,
             false,

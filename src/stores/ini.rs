@@ -118,10 +118,9 @@ fn read_key_name(line: &str, line_no: usize) -> Result<(String, usize)> {
     };
     if !quote.is_empty() {
         let start = quote.len();
-        let pos = line[start..]
-            .find(quote)
-            .ok_or_else(|| perr(format!("line {line_no}: missing closing key quote")))?
-            + start;
+        let pos =
+            line[start..].find(quote).ok_or_else(|| perr(format!("line {line_no}: missing closing key quote")))?
+                + start;
         let i = find_any(&line[pos + start..], &['=', ':'])
             .ok_or_else(|| perr(format!("line {line_no}: key-value delimiter not found")))?;
         let end = pos + i;
@@ -490,7 +489,9 @@ mod tests {
             .iter()
             .map(|i| match i {
                 MapItem::Comment(c) => format!("#{}", c.text),
-                MapItem::Entry(Entry { key, value: Node::Scalar(s), .. }) => format!("{key}={}", s.value.as_str().unwrap_or("?")),
+                MapItem::Entry(Entry { key, value: Node::Scalar(s), .. }) => {
+                    format!("{key}={}", s.value.as_str().unwrap_or("?"))
+                }
                 MapItem::Entry(e) => format!("{}=<complex>", e.key),
             })
             .collect()
@@ -512,17 +513,7 @@ mod tests {
         };
         assert_eq!(
             describe(s1),
-            [
-                "#c1\n# c2\n; head",
-                "key1=again",
-                "key2=2",
-                "#tail",
-                "q=quoted",
-                "b=a#b",
-                "m=x\ny",
-                "cont=ab",
-                "#1=auto"
-            ]
+            ["#c1\n# c2\n; head", "key1=again", "key2=2", "#tail", "q=quoted", "b=a#b", "m=x\ny", "cont=ab", "#1=auto"]
         );
     }
 
@@ -569,7 +560,10 @@ mod tests {
         let docs = IniStore.load_plain(b"[a]\nk = ENC[AES256_GCM,data:x,iv:y,tag:z,type:str]\n").unwrap();
         let out = IniStore.emit_encrypted(&docs, &md, None).unwrap();
         let text = String::from_utf8(out.clone()).unwrap();
-        assert!(text.contains("\n\n[sops]\nage__list_0__map_enc       = A\\nB\\n\nage__list_0__map_recipient = age1x\n"), "{text}");
+        assert!(
+            text.contains("\n\n[sops]\nage__list_0__map_enc       = A\\nB\\n\nage__list_0__map_recipient = age1x\n"),
+            "{text}"
+        );
         assert!(text.contains("\nshamir_threshold           = 1\n"));
         assert!(IniStore.has_marker(&out));
         let back = IniStore.load_encrypted(&out).unwrap();

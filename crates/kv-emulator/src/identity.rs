@@ -19,17 +19,11 @@ use crate::state::{CredentialKind, Op, State};
 pub const IDENTITY_HEADER_NAME: &str = "x-identity-header";
 
 fn query_pairs(query: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect()
+    form_urlencoded::parse(query.as_bytes()).into_owned().collect()
 }
 
 fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-        .filter(|v| !v.is_empty())
+    pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
 }
 
 fn token_fault(state: &State) -> Option<Outcome> {
@@ -49,19 +43,10 @@ fn token_fault(state: &State) -> Option<Outcome> {
 }
 
 /// `GET /msi/token?resource=...&api-version=2019-08-01` with `X-IDENTITY-HEADER`.
-pub fn managed_identity(
-    state: &Arc<State>,
-    method: &Method,
-    query: &str,
-    headers: &HeaderMap,
-) -> Outcome {
+pub fn managed_identity(state: &Arc<State>, method: &Method, query: &str, headers: &HeaderMap) -> Outcome {
     let op = Some(Op::Token);
     if method != Method::GET {
-        return Outcome::plain(json(
-            405,
-            &serde_json::json!({"error": "method_not_allowed"}),
-        ))
-        .op(op);
+        return Outcome::plain(json(405, &serde_json::json!({"error": "method_not_allowed"}))).op(op);
     }
     let secret_ok = headers
         .get(IDENTITY_HEADER_NAME)
@@ -82,15 +67,8 @@ pub fn managed_identity(
         ))
         .op(op);
     };
-    let user_assigned = [
-        "client_id",
-        "object_id",
-        "principal_id",
-        "mi_res_id",
-        "msi_res_id",
-    ]
-    .iter()
-    .find_map(|k| param(&pairs, k));
+    let user_assigned =
+        ["client_id", "object_id", "principal_id", "mi_res_id", "msi_res_id"].iter().find_map(|k| param(&pairs, k));
     let identity = match user_assigned {
         Some(id) => format!("managed-identity:{id}"),
         None => "managed-identity".to_string(),
@@ -98,8 +76,7 @@ pub fn managed_identity(
     if let Some(o) = token_fault(state) {
         return o.who(&identity, CredentialKind::ManagedIdentity);
     }
-    let (token, expires_on) =
-        state.issue_token(&identity, CredentialKind::ManagedIdentity, resource, None);
+    let (token, expires_on) = state.issue_token(&identity, CredentialKind::ManagedIdentity, resource, None);
     let mut body = serde_json::json!({
         "access_token": token,
         "expires_on": expires_on.to_string(),
@@ -107,14 +84,9 @@ pub fn managed_identity(
         "token_type": "Bearer",
     });
     if let (Some(id), Some(obj)) = (user_assigned, body.as_object_mut()) {
-        obj.insert(
-            "client_id".into(),
-            serde_json::Value::String(id.to_string()),
-        );
+        obj.insert("client_id".into(), serde_json::Value::String(id.to_string()));
     }
-    Outcome::plain(json(200, &body))
-        .op(op)
-        .who(&identity, CredentialKind::ManagedIdentity)
+    Outcome::plain(json(200, &body)).op(op).who(&identity, CredentialKind::ManagedIdentity)
 }
 
 /// Cloud Shell's endpoint (`MSI_ENDPOINT`): `POST` with `Metadata: true` and `resource=` in a form.
@@ -122,7 +94,11 @@ pub fn cloud_shell(state: &Arc<State>, method: &Method, headers: &HeaderMap, bod
     let op = Some(Op::Token);
     let metadata = headers.get("metadata").and_then(|v| v.to_str().ok()) == Some("true");
     if method != Method::POST || !metadata {
-        return Outcome::plain(json(400, &serde_json::json!({"error": "invalid_request", "error_description": "POST with Metadata: true"}))).op(op);
+        return Outcome::plain(json(
+            400,
+            &serde_json::json!({"error": "invalid_request", "error_description": "POST with Metadata: true"}),
+        ))
+        .op(op);
     }
     let pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     let Some(resource) = param(&pairs, "resource") else {
@@ -135,16 +111,26 @@ pub fn cloud_shell(state: &Arc<State>, method: &Method, headers: &HeaderMap, bod
 /// `resource`, `clientid` and the `secret` header (the emulator's `IDENTITY_HEADER`).
 pub fn azure_ml(state: &Arc<State>, method: &Method, query: &str, headers: &HeaderMap) -> Outcome {
     let op = Some(Op::Token);
-    let secret_ok = headers.get("secret").and_then(|v| v.to_str().ok()) == Some(state.settings.identity_header.as_str());
+    let secret_ok =
+        headers.get("secret").and_then(|v| v.to_str().ok()) == Some(state.settings.identity_header.as_str());
     if method != Method::GET || !secret_ok {
-        return Outcome::plain(json(401, &serde_json::json!({"statusCode": 401, "message": "GET with the secret header"}))).op(op);
+        return Outcome::plain(json(
+            401,
+            &serde_json::json!({"statusCode": 401, "message": "GET with the secret header"}),
+        ))
+        .op(op);
     }
     let pairs = query_pairs(query);
     if param(&pairs, "api-version") != Some("2017-09-01") {
-        return Outcome::plain(json(400, &serde_json::json!({"statusCode": 400, "message": "api-version 2017-09-01 expected"}))).op(op);
+        return Outcome::plain(json(
+            400,
+            &serde_json::json!({"statusCode": 400, "message": "api-version 2017-09-01 expected"}),
+        ))
+        .op(op);
     }
     let Some(resource) = param(&pairs, "resource") else {
-        return Outcome::plain(json(400, &serde_json::json!({"statusCode": 400, "message": "resource is required"}))).op(op);
+        return Outcome::plain(json(400, &serde_json::json!({"statusCode": 400, "message": "resource is required"})))
+            .op(op);
     };
     hosted_token(state, resource, param(&pairs, "clientid"))
 }
@@ -156,7 +142,8 @@ pub fn azure_ml(state: &Arc<State>, method: &Method, query: &str, headers: &Head
 pub fn azure_arc(state: &Arc<State>, method: &Method, query: &str, headers: &HeaderMap) -> Outcome {
     let op = Some(Op::Token);
     let bad = |status: u16, message: &str| {
-        Outcome::plain(json(status, &serde_json::json!({"error": "invalid_request", "error_description": message}))).op(op)
+        Outcome::plain(json(status, &serde_json::json!({"error": "invalid_request", "error_description": message})))
+            .op(op)
     };
     let metadata = headers.get("metadata").and_then(|v| v.to_str().ok()) == Some("true");
     if method != Method::GET || !metadata {
@@ -182,7 +169,8 @@ pub fn azure_arc(state: &Arc<State>, method: &Method, query: &str, headers: &Hea
                 return bad(500, &format!("kv-emulator could not write the Arc key file {}: {e}", file.display()));
             }
             state.add_arc_secret(secret, file.clone());
-            let mut r = json(401, &serde_json::json!({"error": "unauthorized", "error_description": "read the key file"}));
+            let mut r =
+                json(401, &serde_json::json!({"error": "unauthorized", "error_description": "read the key file"}));
             if let Ok(v) = hyper::header::HeaderValue::from_str(&format!("Basic realm={}", file.display())) {
                 r.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, v);
             }
@@ -203,16 +191,25 @@ pub fn azure_arc(state: &Arc<State>, method: &Method, query: &str, headers: &Hea
 /// `Secret` header (the emulator's `IDENTITY_HEADER`).
 pub fn service_fabric(state: &Arc<State>, method: &Method, query: &str, headers: &HeaderMap) -> Outcome {
     let op = Some(Op::Token);
-    let secret_ok = headers.get("secret").and_then(|v| v.to_str().ok()) == Some(state.settings.identity_header.as_str());
+    let secret_ok =
+        headers.get("secret").and_then(|v| v.to_str().ok()) == Some(state.settings.identity_header.as_str());
     if method != Method::GET || !secret_ok {
-        return Outcome::plain(json(401, &serde_json::json!({"error": {"code": "SecretHeaderNotFound", "message": "GET with the Secret header"}}))).op(op);
+        return Outcome::plain(json(
+            401,
+            &serde_json::json!({"error": {"code": "SecretHeaderNotFound", "message": "GET with the Secret header"}}),
+        ))
+        .op(op);
     }
     let pairs = query_pairs(query);
     if param(&pairs, "api-version") != Some("2019-07-01-preview") {
         return Outcome::plain(json(400, &serde_json::json!({"error": {"code": "InvalidApiVersion", "message": "api-version 2019-07-01-preview expected"}}))).op(op);
     }
     let Some(resource) = param(&pairs, "resource") else {
-        return Outcome::plain(json(400, &serde_json::json!({"error": {"code": "MissingResource", "message": "resource is required"}}))).op(op);
+        return Outcome::plain(json(
+            400,
+            &serde_json::json!({"error": {"code": "MissingResource", "message": "resource is required"}}),
+        ))
+        .op(op);
     };
     hosted_token(state, resource, Some("servicefabric"))
 }
@@ -247,8 +244,7 @@ pub fn entra(
 ) -> Outcome {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method, segs.as_slice()) {
-        (&Method::GET, [_tenant, "discovery", "instance"])
-        | (&Method::GET, [_tenant, "discovery", "v2.0", "keys"]) => {
+        (&Method::GET, [_tenant, "discovery", "instance"]) | (&Method::GET, [_tenant, "discovery", "v2.0", "keys"]) => {
             Outcome::plain(json(200, &instance_discovery(authority_hosts, host, query)))
         }
         (&Method::GET, [tenant, "v2.0", ".well-known", "openid-configuration"]) => {
@@ -284,9 +280,7 @@ fn aad_error(error: &str, description: &str) -> serde_json::Value {
 fn token(state: &Arc<State>, host: &str, tenant: &str, body: &[u8], v2: bool) -> Outcome {
     let op = Some(Op::Token);
     let pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
-    let bad = |status: u16, error: &str, desc: &str| {
-        Outcome::plain(json(status, &aad_error(error, desc))).op(op)
-    };
+    let bad = |status: u16, error: &str, desc: &str| Outcome::plain(json(status, &aad_error(error, desc))).op(op);
     if param(&pairs, "grant_type") == Some("password") {
         return password_grant(state, tenant, &pairs, v2);
     }
@@ -307,12 +301,8 @@ fn token(state: &Arc<State>, host: &str, tenant: &str, body: &[u8], v2: bool) ->
     let kind = if let Some(secret) = param(&pairs, "client_secret") {
         if let Some(expected) = &state.settings.client_secret {
             if secret != expected {
-                return bad(
-                    401,
-                    "invalid_client",
-                    "AADSTS7000215: Invalid client secret provided.",
-                )
-                .who(client_id, CredentialKind::ClientSecret);
+                return bad(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
+                    .who(client_id, CredentialKind::ClientSecret);
             }
         }
         CredentialKind::ClientSecret
@@ -323,8 +313,12 @@ fn token(state: &Arc<State>, host: &str, tenant: &str, body: &[u8], v2: bool) ->
             let audience = format!("https://{host}/{tenant}/{path}");
             let certs = state.client_certificates(client_id);
             if let Err(why) = verify_certificate_assertion(assertion, client_id, &audience, &certs) {
-                return bad(401, "invalid_client", &format!("AADSTS700027: Client assertion failed signature validation: {why}"))
-                    .who(client_id, kind);
+                return bad(
+                    401,
+                    "invalid_client",
+                    &format!("AADSTS700027: Client assertion failed signature validation: {why}"),
+                )
+                .who(client_id, kind);
             }
         }
         kind
@@ -332,18 +326,12 @@ fn token(state: &Arc<State>, host: &str, tenant: &str, body: &[u8], v2: bool) ->
         return bad(401, "invalid_client", "AADSTS7000216: 'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.");
     };
     let resource = if v2 {
-        param(&pairs, "scope")
-            .and_then(|s| s.split_whitespace().find(|s| s.contains("://")))
-            .map(str::to_string)
+        param(&pairs, "scope").and_then(|s| s.split_whitespace().find(|s| s.contains("://"))).map(str::to_string)
     } else {
         param(&pairs, "resource").map(str::to_string)
     };
     let Some(resource) = resource else {
-        return bad(
-            400,
-            "invalid_scope",
-            "AADSTS1002012: The provided value for scope is not valid.",
-        );
+        return bad(400, "invalid_scope", "AADSTS1002012: The provided value for scope is not valid.");
     };
     if let Some(o) = token_fault(state) {
         return o.who(client_id, kind);
@@ -391,14 +379,26 @@ fn password_grant(state: &Arc<State>, tenant: &str, pairs: &[(String, String)], 
     let kind = CredentialKind::UsernamePassword;
     let bad = |status: u16, error: &str, desc: &str| Outcome::plain(json(status, &aad_error(error, desc))).op(op);
     if param(pairs, "client_id").is_none() {
-        return bad(400, "invalid_request", "AADSTS900144: The request body must contain the following parameter: 'client_id'.");
+        return bad(
+            400,
+            "invalid_request",
+            "AADSTS900144: The request body must contain the following parameter: 'client_id'.",
+        );
     }
     let (Some(user), Some(password)) = (param(pairs, "username"), param(pairs, "password")) else {
-        return bad(400, "invalid_request", "AADSTS900144: The request body must contain the following parameters: 'username', 'password'.");
+        return bad(
+            400,
+            "invalid_request",
+            "AADSTS900144: The request body must contain the following parameters: 'username', 'password'.",
+        );
     };
     if !state.user_password_ok(user, password) {
-        return bad(400, "invalid_grant", "AADSTS50126: Error validating credentials due to invalid username or password.")
-            .who(user, kind);
+        return bad(
+            400,
+            "invalid_grant",
+            "AADSTS50126: Error validating credentials due to invalid username or password.",
+        )
+        .who(user, kind);
     }
     let Some(resource) = requested_resource(pairs, v2) else {
         return bad(400, "invalid_scope", "AADSTS1002012: The provided value for scope is not valid.");
@@ -447,9 +447,7 @@ fn assertion_kind(assertion: &str) -> CredentialKind {
         .and_then(|h| URL_SAFE_NO_PAD.decode(h.trim_end_matches('=')).ok())
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
     match header {
-        Some(h) if h.get("x5t").is_some() || h.get("x5t#S256").is_some() => {
-            CredentialKind::ClientCertificate
-        }
+        Some(h) if h.get("x5t").is_some() || h.get("x5t#S256").is_some() => CredentialKind::ClientCertificate,
         _ => CredentialKind::ClientAssertion,
     }
 }
@@ -471,7 +469,8 @@ pub fn verify_certificate_assertion(
         return Err("the assertion is not a JWT".into());
     };
     let json = |p: &str| -> Result<serde_json::Value, String> {
-        let bytes = URL_SAFE_NO_PAD.decode(p.trim_end_matches('=')).map_err(|_| "a JWT part is not base64url".to_string())?;
+        let bytes =
+            URL_SAFE_NO_PAD.decode(p.trim_end_matches('=')).map_err(|_| "a JWT part is not base64url".to_string())?;
         serde_json::from_slice(&bytes).map_err(|_| "a JWT part is not JSON".to_string())
     };
     let (header, claims) = (json(h)?, json(c)?);
@@ -496,7 +495,8 @@ pub fn verify_certificate_assertion(
                 || s1.is_some_and(|t| t == sha1::Sha1::digest(der.as_slice()).as_slice())
         })
         .ok_or("the thumbprint in the assertion matches no certificate registered for the application")?;
-    let (_, parsed) = x509_parser::parse_x509_certificate(cert).map_err(|_| "a registered certificate is invalid".to_string())?;
+    let (_, parsed) =
+        x509_parser::parse_x509_certificate(cert).map_err(|_| "a registered certificate is invalid".to_string())?;
     let public = rsa::RsaPublicKey::from_public_key_der(parsed.public_key().raw)
         .map_err(|_| "a registered certificate has no RSA key".to_string())?;
     let signed = format!("{h}.{c}");
@@ -536,15 +536,8 @@ fn instance_discovery(state_hosts: &[String], host: &str, query: &str) -> serde_
     let pairs = query_pairs(query);
     let endpoint = param(&pairs, "authorization_endpoint").unwrap_or("");
     let mut parts = endpoint.strip_prefix("https://").unwrap_or("").split('/');
-    let asked_host = parts
-        .next()
-        .map(crate::config::authority_host)
-        .unwrap_or_default();
-    let authority = if state_hosts.contains(&asked_host) {
-        asked_host.as_str()
-    } else {
-        host
-    };
+    let asked_host = parts.next().map(crate::config::authority_host).unwrap_or_default();
+    let authority = if state_hosts.contains(&asked_host) { asked_host.as_str() } else { host };
     let tenant = parts.next().filter(|t| !t.is_empty()).unwrap_or("common");
     serde_json::json!({
         "tenant_discovery_endpoint": format!("https://{authority}/{tenant}/v2.0/.well-known/openid-configuration"),
@@ -608,22 +601,18 @@ mod tests {
     #[test]
     fn assertion_kind_tells_certificates_from_federated_tokens() {
         let h = |json: &str| format!("{}.e30.sig", URL_SAFE_NO_PAD.encode(json));
-        assert_eq!(
-            assertion_kind(&h(r#"{"alg":"RS256","x5t":"abc"}"#)),
-            CredentialKind::ClientCertificate
-        );
-        assert_eq!(
-            assertion_kind(&h(r#"{"alg":"RS256","kid":"k"}"#)),
-            CredentialKind::ClientAssertion
-        );
+        assert_eq!(assertion_kind(&h(r#"{"alg":"RS256","x5t":"abc"}"#)), CredentialKind::ClientCertificate);
+        assert_eq!(assertion_kind(&h(r#"{"alg":"RS256","kid":"k"}"#)), CredentialKind::ClientAssertion);
         assert_eq!(assertion_kind("not a jwt"), CredentialKind::ClientAssertion);
     }
 
     /// A JWT with `header` and `claims`, signed PS256 with `key`.
     fn jwt(key: &rsa::RsaPrivateKey, header: serde_json::Value, claims: serde_json::Value) -> String {
         use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _};
-        let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
-        let sig = rsa::pss::BlindedSigningKey::<sha2::Sha256>::new(key.clone()).sign_with_rng(&mut rand::thread_rng(), input.as_bytes());
+        let input =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let sig = rsa::pss::BlindedSigningKey::<sha2::Sha256>::new(key.clone())
+            .sign_with_rng(&mut rand::thread_rng(), input.as_bytes());
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
     }
 
@@ -639,22 +628,38 @@ mod tests {
         let aud = "https://login.microsoftonline.com/t/oauth2/v2.0/token";
         let header = serde_json::json!({"alg": "PS256", "typ": "JWT",
             "x5t#S256": base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&der))});
-        let claims = |aud: &str, exp: u64| serde_json::json!({"aud": aud, "iss": "app", "sub": "app", "jti": "j",
-            "nbf": crate::state::now_unix(), "exp": exp});
+        let claims = |aud: &str, exp: u64| {
+            serde_json::json!({"aud": aud, "iss": "app", "sub": "app", "jti": "j",
+            "nbf": crate::state::now_unix(), "exp": exp})
+        };
         let later = crate::state::now_unix() + 600;
         let good = jwt(&key, header.clone(), claims(aud, later));
         assert_eq!(verify_certificate_assertion(&good, "app", aud, std::slice::from_ref(&der)), Ok(()));
         // Not registered for this client.
-        assert!(verify_certificate_assertion(&good, "app", aud, &[]).unwrap_err().contains("no certificate is registered"));
+        assert!(verify_certificate_assertion(&good, "app", aud, &[])
+            .unwrap_err()
+            .contains("no certificate is registered"));
         // The right thumbprint, signed by another key.
         let other = crate::state::generate_rsa().unwrap();
         let forged = jwt(&other, header.clone(), claims(aud, later));
         let e = verify_certificate_assertion(&forged, "app", aud, std::slice::from_ref(&der)).unwrap_err();
         assert!(e.contains("signature does not verify"), "{e}");
         // Another audience, an expired assertion, another client.
-        let e = verify_certificate_assertion(&jwt(&key, header.clone(), claims("https://x/t/oauth2/v2.0/token", later)), "app", aud, std::slice::from_ref(&der)).unwrap_err();
+        let e = verify_certificate_assertion(
+            &jwt(&key, header.clone(), claims("https://x/t/oauth2/v2.0/token", later)),
+            "app",
+            aud,
+            std::slice::from_ref(&der),
+        )
+        .unwrap_err();
         assert!(e.contains("aud"), "{e}");
-        let e = verify_certificate_assertion(&jwt(&key, header.clone(), claims(aud, 5)), "app", aud, std::slice::from_ref(&der)).unwrap_err();
+        let e = verify_certificate_assertion(
+            &jwt(&key, header.clone(), claims(aud, 5)),
+            "app",
+            aud,
+            std::slice::from_ref(&der),
+        )
+        .unwrap_err();
         assert!(e.contains("expired"), "{e}");
         let e = verify_certificate_assertion(&good, "other-app", aud, std::slice::from_ref(&der)).unwrap_err();
         assert!(e.contains("iss"), "{e}");
@@ -662,10 +667,7 @@ mod tests {
 
     #[test]
     fn discovery_points_at_the_tenant_document() {
-        let hosts = vec![
-            "login.microsoftonline.com".to_string(),
-            "login.example.test".to_string(),
-        ];
+        let hosts = vec!["login.microsoftonline.com".to_string(), "login.example.test".to_string()];
         let v = instance_discovery(
             &hosts,
             "login.microsoftonline.com",
@@ -685,14 +687,8 @@ mod tests {
             "https://login.example.test/t2/v2.0/.well-known/openid-configuration"
         );
         assert_eq!(v["metadata"][0]["aliases"][0], "login.example.test");
-        let v = instance_discovery(
-            &hosts,
-            "login.microsoftonline.com",
-            "authorization_endpoint=https://evil.example/t/x",
-        );
-        assert_eq!(
-            v["metadata"][0]["preferred_network"],
-            "login.microsoftonline.com"
-        );
+        let v =
+            instance_discovery(&hosts, "login.microsoftonline.com", "authorization_endpoint=https://evil.example/t/x");
+        assert_eq!(v["metadata"][0]["preferred_network"], "login.microsoftonline.com");
     }
 }

@@ -45,13 +45,7 @@ pub fn parse_route(method: &Method, path: &str) -> Option<Route> {
         _ => None,
     };
     let version = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    let route = |op, v: Option<String>| {
-        Some(Route {
-            op,
-            name: name.clone(),
-            version: v,
-        })
-    };
+    let route = |op, v: Option<String>| Some(Route { op, name: name.clone(), version: v });
     match (method, &segs[1..]) {
         (&Method::GET, []) | (&Method::GET, [""]) => route(Op::Get, None),
         (&Method::GET, [v]) | (&Method::GET, [v, ""]) => route(Op::Get, version(v)),
@@ -64,9 +58,7 @@ pub fn parse_route(method: &Method, path: &str) -> Option<Route> {
 
 /// The `WWW-Authenticate` value of Key Vault's challenge.
 pub fn challenge(tenant: &str) -> String {
-    format!(
-        "Bearer authorization=\"https://login.microsoftonline.com/{tenant}\", resource=\"{VAULT_RESOURCE}\""
-    )
+    format!("Bearer authorization=\"https://login.microsoftonline.com/{tenant}\", resource=\"{VAULT_RESOURCE}\"")
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -87,11 +79,7 @@ pub async fn handle(
     let route = parse_route(method, path);
     let op = route.as_ref().map(|r| r.op);
     let Some(token) = bearer(headers).and_then(|t| state.check_token(t, VAULT_RESOURCE)) else {
-        let mut r = kv_error(
-            401,
-            "Unauthorized",
-            "AKV10000: Request is missing a Bearer or PoP token.",
-        );
+        let mut r = kv_error(401, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.");
         if let Ok(v) = HeaderValue::from_str(&challenge(&state.settings.tenant)) {
             r.headers_mut().insert(WWW_AUTHENTICATE, v);
         }
@@ -99,41 +87,18 @@ pub async fn handle(
     };
     let who = |o: Outcome| o.op(op).who(&token.identity, token.credential);
     let Some(route) = route else {
-        return who(Outcome::plain(kv_error(
-            404,
-            "NotFound",
-            "The requested resource is not served by kv-emulator.",
-        )));
+        return who(Outcome::plain(kv_error(404, "NotFound", "The requested resource is not served by kv-emulator.")));
     };
     if state.is_denied(&token.identity) {
-        let f = state::Fault {
-            status: 403,
-            count: 1,
-            op: Some(route.op),
-            retry_after: None,
-        };
-        return who(Outcome::plain(kv_fault(
-            &f,
-            route.op,
-            host,
-            &token.identity,
-            &state.settings.tenant,
-        )));
+        let f = state::Fault { status: 403, count: 1, op: Some(route.op), retry_after: None };
+        return who(Outcome::plain(kv_fault(&f, route.op, host, &token.identity, &state.settings.tenant)));
     }
     if let Some(f) = state.take_fault(route.op) {
-        let mut o = who(Outcome::plain(kv_fault(
-            &f,
-            route.op,
-            host,
-            &token.identity,
-            &state.settings.tenant,
-        )));
+        let mut o = who(Outcome::plain(kv_fault(&f, route.op, host, &token.identity, &state.settings.tenant)));
         o.injected = true;
         return o;
     }
-    let mut o = who(Outcome::plain(
-        execute(state, host, &route, &token, body).await,
-    ));
+    let mut o = who(Outcome::plain(execute(state, host, &route, &token, body).await));
     if matches!(route.op, Op::Decrypt | Op::UnwrapKey) {
         // Ciphertexts are public (files carry them): a fingerprint lets tests tell which one
         // a client asked to decrypt.
@@ -168,11 +133,7 @@ async fn execute(
         };
         return match state.add_key_version(host, &route.name, key) {
             Ok(k) => json(200, &key_bundle(&kid(&k.version), &k)),
-            Err(_) => kv_error(
-                500,
-                "InternalServerError",
-                "Could not store the new key version.",
-            ),
+            Err(_) => kv_error(500, "InternalServerError", "Could not store the new key version."),
         };
     }
     let key = match resolve(state, host, route).await {
@@ -193,15 +154,10 @@ async fn execute(
                     .encrypt(&mut rand::thread_rng(), Oaep::new::<Sha256>(), &req)
                     .map_err(|_| "The value is too long for this key and algorithm.")
             } else {
-                key.key
-                    .decrypt(Oaep::new::<Sha256>(), &req)
-                    .map_err(|_| "The parameter is incorrect.")
+                key.key.decrypt(Oaep::new::<Sha256>(), &req).map_err(|_| "The parameter is incorrect.")
             };
             match result {
-                Ok(out) => json(
-                    200,
-                    &serde_json::json!({ "kid": kid, "value": URL_SAFE_NO_PAD.encode(out) }),
-                ),
+                Ok(out) => json(200, &serde_json::json!({ "kid": kid, "value": URL_SAFE_NO_PAD.encode(out) })),
                 Err(msg) => kv_error(400, "BadParameter", msg),
             }
         }
@@ -210,11 +166,7 @@ async fn execute(
 }
 
 /// Finds the key version a route names, creating the key on first use when allowed.
-async fn resolve(
-    state: &Arc<State>,
-    host: &str,
-    route: &Route,
-) -> Result<ResolvedKey, crate::respond::Resp> {
+async fn resolve(state: &Arc<State>, host: &str, route: &Route) -> Result<ResolvedKey, crate::respond::Resp> {
     let not_found = |what: &str| {
         kv_error(
             404,
@@ -235,13 +187,7 @@ async fn resolve(
         Err(KeyLookupError::NoSuchKey) if state.settings.auto_create && version.is_none() => {
             let key = match tokio::task::spawn_blocking(state::generate_rsa).await {
                 Ok(Ok(k)) => k,
-                _ => {
-                    return Err(kv_error(
-                        500,
-                        "InternalServerError",
-                        "Key generation failed.",
-                    ))
-                }
+                _ => return Err(kv_error(500, "InternalServerError", "Key generation failed.")),
             };
             state
                 .add_first_version(host, &route.name, key)
@@ -279,37 +225,28 @@ fn check_create_body(body: &[u8]) -> Result<(), String> {
     if body.is_empty() {
         return Ok(());
     }
-    let v: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|_| "The request body is not valid JSON.".to_string())?;
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| "The request body is not valid JSON.".to_string())?;
     match v.get("kty").and_then(|k| k.as_str()) {
         None | Some("RSA") | Some("RSA-HSM") => {}
         Some(other) => return Err(format!("kv-emulator only creates RSA keys, not {other}.")),
     }
     match v.get("key_size").and_then(|k| k.as_u64()) {
         None | Some(2048) => Ok(()),
-        Some(other) => Err(format!(
-            "kv-emulator only creates 2048-bit keys, not {other}."
-        )),
+        Some(other) => Err(format!("kv-emulator only creates 2048-bit keys, not {other}.")),
     }
 }
 
 /// Parses `{"alg":"RSA-OAEP-256","value":<base64url>}` into the raw value.
 fn parse_op_body(body: &[u8]) -> Result<Vec<u8>, String> {
-    let v: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|_| "The request body is not valid JSON.".to_string())?;
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| "The request body is not valid JSON.".to_string())?;
     match v.get("alg").and_then(|a| a.as_str()) {
         Some("RSA-OAEP-256") => {}
-        Some(other) => {
-            return Err(format!(
-                "Algorithm {other} is not supported by kv-emulator (only RSA-OAEP-256)."
-            ))
-        }
+        Some(other) => return Err(format!("Algorithm {other} is not supported by kv-emulator (only RSA-OAEP-256).")),
         None => return Err("The alg parameter is missing.".to_string()),
     }
-    let value = v
-        .get("value")
-        .and_then(|x| x.as_str())
-        .ok_or_else(|| "The value parameter is missing.".to_string())?;
+    let value = v.get("value").and_then(|x| x.as_str()).ok_or_else(|| "The value parameter is missing.".to_string())?;
     let trimmed = value.trim_end_matches('=');
     URL_SAFE_NO_PAD
         .decode(trimmed)
@@ -322,11 +259,7 @@ mod tests {
     use super::*;
 
     fn r(op: Op, name: &str, v: Option<&str>) -> Option<Route> {
-        Some(Route {
-            op,
-            name: name.into(),
-            version: v.map(str::to_string),
-        })
+        Some(Route { op, name: name.into(), version: v.map(str::to_string) })
     }
 
     #[test]
@@ -334,30 +267,12 @@ mod tests {
         let v = "0123456789abcdef0123456789abcdef";
         assert_eq!(parse_route(&Method::GET, "/keys/k"), r(Op::Get, "k", None));
         assert_eq!(parse_route(&Method::GET, "/keys/k/"), r(Op::Get, "k", None));
-        assert_eq!(
-            parse_route(&Method::GET, &format!("/keys/k/{v}")),
-            r(Op::Get, "k", Some(v))
-        );
-        assert_eq!(
-            parse_route(&Method::POST, "/keys/k/create"),
-            r(Op::Create, "k", None)
-        );
-        assert_eq!(
-            parse_route(&Method::POST, &format!("/keys/k/{v}/encrypt")),
-            r(Op::Encrypt, "k", Some(v))
-        );
-        assert_eq!(
-            parse_route(&Method::POST, "/keys/k//decrypt"),
-            r(Op::Decrypt, "k", None)
-        );
-        assert_eq!(
-            parse_route(&Method::POST, "/keys/k/wrapkey"),
-            r(Op::WrapKey, "k", None)
-        );
-        assert_eq!(
-            parse_route(&Method::POST, &format!("/keys/k/{v}/unwrapKey")),
-            r(Op::UnwrapKey, "k", Some(v))
-        );
+        assert_eq!(parse_route(&Method::GET, &format!("/keys/k/{v}")), r(Op::Get, "k", Some(v)));
+        assert_eq!(parse_route(&Method::POST, "/keys/k/create"), r(Op::Create, "k", None));
+        assert_eq!(parse_route(&Method::POST, &format!("/keys/k/{v}/encrypt")), r(Op::Encrypt, "k", Some(v)));
+        assert_eq!(parse_route(&Method::POST, "/keys/k//decrypt"), r(Op::Decrypt, "k", None));
+        assert_eq!(parse_route(&Method::POST, "/keys/k/wrapkey"), r(Op::WrapKey, "k", None));
+        assert_eq!(parse_route(&Method::POST, &format!("/keys/k/{v}/unwrapKey")), r(Op::UnwrapKey, "k", Some(v)));
         assert_eq!(parse_route(&Method::POST, "/keys/k/v/sign"), None);
         assert_eq!(parse_route(&Method::DELETE, "/keys/k"), None);
         assert_eq!(parse_route(&Method::GET, "/secrets/k"), None);
@@ -365,14 +280,8 @@ mod tests {
 
     #[test]
     fn op_body_requires_oaep256_and_base64url() {
-        assert_eq!(
-            parse_op_body(br#"{"alg":"RSA-OAEP-256","value":"AQID"}"#),
-            Ok(vec![1, 2, 3])
-        );
-        assert_eq!(
-            parse_op_body(br#"{"alg":"RSA-OAEP-256","value":"_-8="}"#),
-            Ok(vec![0xff, 0xef])
-        );
+        assert_eq!(parse_op_body(br#"{"alg":"RSA-OAEP-256","value":"AQID"}"#), Ok(vec![1, 2, 3]));
+        assert_eq!(parse_op_body(br#"{"alg":"RSA-OAEP-256","value":"_-8="}"#), Ok(vec![0xff, 0xef]));
         assert!(parse_op_body(br#"{"alg":"RSA1_5","value":"AQID"}"#).is_err());
         assert!(parse_op_body(br#"{"alg":"RSA-OAEP-256","value":"!!"}"#).is_err());
         assert!(parse_op_body(b"nope").is_err());

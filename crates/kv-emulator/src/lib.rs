@@ -27,8 +27,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use config::Config;
-pub use keyvault::ciphertext_fingerprint;
 pub use error::Error;
+pub use keyvault::ciphertext_fingerprint;
 pub use state::{CredentialKind, Fault, Latency, LogEntry, Op, TokenInfo};
 
 /// A running emulator; dropping it stops it (and deletes its temporary state directory).
@@ -89,11 +89,7 @@ impl Emulator {
 
     /// One variable of [`Emulator::env`].
     pub fn env_var(&self, name: &str) -> Option<&str> {
-        self.shared
-            .env
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.shared.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// `http://127.0.0.1:PORT`, the base of the admin API (and the proxy).
@@ -128,12 +124,7 @@ impl Emulator {
 
     /// Makes the next `count` requests of `op` (`None`: any Key Vault operation) answer `status`.
     pub fn fail_next(&self, status: u16, count: u32, op: Option<Op>) {
-        self.inject(Fault {
-            status,
-            count,
-            op,
-            retry_after: None,
-        });
+        self.inject(Fault { status, count, op, retry_after: None });
     }
 
     /// Delays every response (`op` `None`) or those of one operation by `ms` milliseconds.
@@ -175,10 +166,7 @@ impl Emulator {
 
     /// Creates a new version of (vault, name) — the first one or a rotation — and returns its kid.
     pub fn create_key_version(&self, vault: &str, name: &str) -> Result<String, Error> {
-        let k = self
-            .shared
-            .state
-            .add_key_version(vault, name, state::generate_rsa()?)?;
+        let k = self.shared.state.add_key_version(vault, name, state::generate_rsa()?)?;
         Ok(format!("{}/{}", self.key_url(vault, name), k.version))
     }
 
@@ -243,9 +231,7 @@ pub fn shell_exports(env: &[(String, String)]) -> String {
 }
 
 fn shell_quote(v: &str) -> String {
-    let safe = !v.is_empty()
-        && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_./:@%+,=-".contains(c));
+    let safe = !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || "_./:@%+,=-".contains(c));
     if safe {
         v.to_string()
     } else {
@@ -259,13 +245,8 @@ mod tests {
 
     #[test]
     fn exports_quote_only_what_needs_it() {
-        let env = vec![
-            ("A".to_string(), "http://127.0.0.1:1".to_string()),
-            ("B".to_string(), "/tmp/a b/it's".to_string()),
-        ];
-        assert_eq!(
-            shell_exports(&env),
-            "export A=http://127.0.0.1:1\nexport B='/tmp/a b/it'\\''s'\n"
-        );
+        let env =
+            vec![("A".to_string(), "http://127.0.0.1:1".to_string()), ("B".to_string(), "/tmp/a b/it's".to_string())];
+        assert_eq!(shell_exports(&env), "export A=http://127.0.0.1:1\nexport B='/tmp/a b/it'\\''s'\n");
     }
 }

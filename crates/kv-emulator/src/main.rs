@@ -74,32 +74,18 @@ struct Args {
 /// Parses `STATUS[xCOUNT][@OP]`.
 fn parse_fault(s: &str, retry_after: u64) -> Result<Fault, String> {
     let (rest, op) = match s.split_once('@') {
-        Some((r, o)) => (
-            r,
-            Some(Op::parse(o).ok_or_else(|| format!("unknown operation {o:?} in --fault {s}"))?),
-        ),
+        Some((r, o)) => (r, Some(Op::parse(o).ok_or_else(|| format!("unknown operation {o:?} in --fault {s}"))?)),
         None => (s, None),
     };
     let (status, count) = match rest.split_once(['x', 'X']) {
-        Some((st, c)) => (
-            st,
-            c.parse::<u32>()
-                .map_err(|_| format!("bad count in --fault {s}"))?,
-        ),
+        Some((st, c)) => (st, c.parse::<u32>().map_err(|_| format!("bad count in --fault {s}"))?),
         None => (rest, 1),
     };
-    let status: u16 = status
-        .parse()
-        .map_err(|_| format!("bad status in --fault {s}"))?;
+    let status: u16 = status.parse().map_err(|_| format!("bad status in --fault {s}"))?;
     if !(400..600).contains(&status) {
         return Err(format!("--fault status must be 4xx or 5xx, got {status}"));
     }
-    Ok(Fault {
-        status,
-        count,
-        op,
-        retry_after: Some(retry_after),
-    })
+    Ok(Fault { status, count, op, retry_after: Some(retry_after) })
 }
 
 fn main() -> ExitCode {
@@ -116,9 +102,8 @@ fn main() -> ExitCode {
 /// `CLIENT_ID=FILE`: the certificate (the first PEM `CERTIFICATE` block, or DER).
 fn read_client_certificate(spec: &str) -> Result<(String, Vec<u8>), String> {
     use base64::Engine as _;
-    let (client, path) = spec
-        .split_once('=')
-        .ok_or_else(|| format!("--client-certificate wants CLIENT_ID=FILE, got {spec:?}"))?;
+    let (client, path) =
+        spec.split_once('=').ok_or_else(|| format!("--client-certificate wants CLIENT_ID=FILE, got {spec:?}"))?;
     let data = std::fs::read(path).map_err(|e| format!("reading {path}: {e}"))?;
     let der = match std::str::from_utf8(&data).ok().and_then(|t| t.split_once("-----BEGIN CERTIFICATE-----")) {
         Some((_, rest)) => {
@@ -134,11 +119,7 @@ fn read_client_certificate(spec: &str) -> Result<(String, Vec<u8>), String> {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    let faults = args
-        .faults
-        .iter()
-        .map(|f| parse_fault(f, args.retry_after))
-        .collect::<Result<Vec<_>, _>>()?;
+    let faults = args.faults.iter().map(|f| parse_fault(f, args.retry_after)).collect::<Result<Vec<_>, _>>()?;
     let config = Config {
         port: args.port,
         state_dir: args.state_dir.clone(),
@@ -148,11 +129,7 @@ fn run(args: Args) -> Result<(), String> {
         identity_header: args.identity_header.clone(),
         deny_identities: args.deny_identities.clone(),
         unresolvable: args.unresolvable.clone(),
-        latency: args
-            .latency_ms
-            .map(|ms| Latency { ms, op: None })
-            .into_iter()
-            .collect(),
+        latency: args.latency_ms.map(|ms| Latency { ms, op: None }).into_iter().collect(),
         faults,
         keys: args.keys.clone(),
         auto_create: !args.no_auto_create,
@@ -175,14 +152,11 @@ fn run(args: Args) -> Result<(), String> {
     let prepared = server::prepare(&config).map_err(|e| e.to_string())?;
     let exports = shell_exports(&prepared.shared.env);
     if let Some(path) = &args.env_file {
-        std::fs::write(path, exports.as_bytes())
-            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        std::fs::write(path, exports.as_bytes()).map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     {
         let mut out = std::io::stdout().lock();
-        out.write_all(exports.as_bytes())
-            .and_then(|_| out.flush())
-            .map_err(|e| format!("writing to stdout: {e}"))?;
+        out.write_all(exports.as_bytes()).and_then(|_| out.flush()).map_err(|e| format!("writing to stdout: {e}"))?;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -190,13 +164,9 @@ fn run(args: Args) -> Result<(), String> {
         .build()
         .map_err(|e| format!("starting the Tokio runtime: {e}"))?;
     let exit_on_eof = args.exit_on_stdin_eof;
-    let result = runtime.block_on(server::serve(
-        prepared.listener,
-        prepared.shared,
-        async move {
-            stop_signal(exit_on_eof).await;
-        },
-    ));
+    let result = runtime.block_on(server::serve(prepared.listener, prepared.shared, async move {
+        stop_signal(exit_on_eof).await;
+    }));
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     drop(prepared.temp_dir);
     result.map_err(|e| e.to_string())
@@ -246,17 +216,9 @@ mod tests {
     fn fault_flags_parse() {
         assert_eq!(
             parse_fault("429x2@decrypt", 3),
-            Ok(Fault {
-                status: 429,
-                count: 2,
-                op: Some(Op::Decrypt),
-                retry_after: Some(3)
-            })
+            Ok(Fault { status: 429, count: 2, op: Some(Op::Decrypt), retry_after: Some(3) })
         );
-        assert_eq!(
-            parse_fault("503", 1).map(|f| (f.count, f.op)),
-            Ok((1, None))
-        );
+        assert_eq!(parse_fault("503", 1).map(|f| (f.count, f.op)), Ok((1, None)));
         assert!(parse_fault("200", 1).is_err());
         assert!(parse_fault("403@nope", 1).is_err());
     }

@@ -30,14 +30,7 @@ pub struct Outcome {
 impl Outcome {
     /// An outcome with nothing to attribute.
     pub fn plain(response: Resp) -> Outcome {
-        Outcome {
-            response,
-            op: None,
-            identity: None,
-            credential: None,
-            injected: false,
-            note: None,
-        }
+        Outcome { response, op: None, identity: None, credential: None, injected: false, note: None }
     }
 
     /// Sets the operation.
@@ -59,10 +52,7 @@ pub fn json(status: u16, value: &serde_json::Value) -> Resp {
     let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
     r
 }
 
@@ -70,19 +60,13 @@ pub fn json(status: u16, value: &serde_json::Value) -> Resp {
 pub fn text(status: u16, body: &str) -> Resp {
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     r
 }
 
 /// Key Vault's error body: `{"error":{"code":...,"message":...}}`.
 pub fn kv_error(status: u16, code: &str, message: &str) -> Resp {
-    json(
-        status,
-        &serde_json::json!({ "error": { "code": code, "message": message } }),
-    )
+    json(status, &serde_json::json!({ "error": { "code": code, "message": message } }))
 }
 
 /// The Key Vault response for an injected fault on `op` against `vault` by `identity`.
@@ -139,26 +123,13 @@ mod tests {
 
     #[test]
     fn forbidden_names_the_permission_and_throttling_sets_retry_after() {
-        let f = Fault {
-            status: 403,
-            count: 1,
-            op: Some(Op::Decrypt),
-            retry_after: None,
-        };
+        let f = Fault { status: 403, count: 1, op: Some(Op::Decrypt), retry_after: None };
         let m = forbidden_message(Op::Decrypt, "test-vault.vault.azure.net", "app", "t");
         assert!(m.contains("does not have keys decrypt permission on key vault 'test-vault;"));
         assert_eq!(kv_fault(&f, Op::Decrypt, "v", "i", "t").status(), 403);
-        let t = Fault {
-            status: 429,
-            count: 1,
-            op: None,
-            retry_after: Some(3),
-        };
+        let t = Fault { status: 429, count: 1, op: None, retry_after: Some(3) };
         let r = kv_fault(&t, Op::Get, "v", "i", "t");
         assert_eq!(r.status(), 429);
-        assert_eq!(
-            r.headers().get(RETRY_AFTER).map(|v| v.as_bytes()),
-            Some(&b"3"[..])
-        );
+        assert_eq!(r.headers().get(RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"3"[..]));
     }
 }

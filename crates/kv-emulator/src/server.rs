@@ -62,8 +62,7 @@ pub struct Prepared {
 pub fn prepare(config: &Config) -> Result<Prepared, Error> {
     let (dir, temp_dir, persist) = match &config.state_dir {
         Some(d) => {
-            std::fs::create_dir_all(d)
-                .map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
+            std::fs::create_dir_all(d).map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
             (d.clone(), None, true)
         }
         None => {
@@ -128,16 +127,10 @@ pub fn prepare(config: &Config) -> Result<Prepared, Error> {
         state.add_fault(f.clone());
     }
 
-    let listener =
-        std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, config.port)))
-            .map_err(|e| Error::io(format!("binding 127.0.0.1:{}", config.port), e))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| Error::io("configuring the listener", e))?;
-    let port = listener
-        .local_addr()
-        .map_err(|e| Error::io("reading the listener address", e))?
-        .port();
+    let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, config.port)))
+        .map_err(|e| Error::io(format!("binding 127.0.0.1:{}", config.port), e))?;
+    listener.set_nonblocking(true).map_err(|e| Error::io("configuring the listener", e))?;
+    let port = listener.local_addr().map_err(|e| Error::io("reading the listener address", e))?.port();
     let base = format!("http://127.0.0.1:{port}");
     let env = vec![
         ("HTTPS_PROXY".to_string(), base.clone()),
@@ -167,8 +160,7 @@ pub async fn serve(
     shared: Arc<Shared>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let listener =
-        TcpListener::from_std(listener).map_err(|e| Error::io("registering the listener", e))?;
+    let listener = TcpListener::from_std(listener).map_err(|e| Error::io("registering the listener", e))?;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -194,20 +186,10 @@ async fn plain_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream) {
         let shared = shared.clone();
         async move { Ok::<_, Infallible>(plain_request(shared, conn, req).await) }
     });
-    let _ = http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), svc)
-        .with_upgrades()
-        .await;
+    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).with_upgrades().await;
 }
 
-fn entry(
-    method: &str,
-    host: &str,
-    path: &str,
-    status: u16,
-    connection: u64,
-    tls: bool,
-) -> LogEntry {
+fn entry(method: &str, host: &str, path: &str, status: u16, connection: u64, tls: bool) -> LogEntry {
     LogEntry {
         seq: 0,
         method: method.to_string(),
@@ -225,11 +207,7 @@ fn entry(
 }
 
 async fn read_body(body: Incoming) -> Option<Bytes> {
-    Limited::new(body, MAX_BODY)
-        .collect()
-        .await
-        .ok()
-        .map(|c| c.to_bytes())
+    Limited::new(body, MAX_BODY).collect().await.ok().map(|c| c.to_bytes())
 }
 
 /// Sleeps the configured latency, then logs the outcome and returns its response.
@@ -259,10 +237,11 @@ async fn plain_request(shared: Arc<Shared>, conn: u64, req: Request<Incoming>) -
     let query = req.uri().query().unwrap_or("").to_string();
     if req.uri().scheme().is_some() {
         let host = req.uri().host().unwrap_or("").to_string();
-        shared
-            .state
-            .record(entry(method.as_str(), &host, &path, 403, conn, false));
-        return closing(text(403, "kv-emulator is not a forwarding proxy; it only accepts CONNECT to Azure hosts it emulates\n"));
+        shared.state.record(entry(method.as_str(), &host, &path, 403, conn, false));
+        return closing(text(
+            403,
+            "kv-emulator is not a forwarding proxy; it only accepts CONNECT to Azure hosts it emulates\n",
+        ));
     }
     let (parts, body) = req.into_parts();
     let Some(body) = read_body(body).await else {
@@ -297,10 +276,7 @@ async fn plain_request(shared: Arc<Shared>, conn: u64, req: Request<Incoming>) -
 
 /// Marks a refusal as the last response on its connection, as proxies do.
 fn closing(mut r: Resp) -> Resp {
-    r.headers_mut().insert(
-        hyper::header::CONNECTION,
-        hyper::header::HeaderValue::from_static("close"),
-    );
+    r.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
     r
 }
 
@@ -311,8 +287,7 @@ fn allowed_target(shared: &Shared, host: &str, port: u16) -> bool {
 }
 
 fn is_vault_host(host: &str) -> bool {
-    host.strip_suffix(".vault.azure.net")
-        .is_some_and(|name| !name.is_empty() && !name.contains('.'))
+    host.strip_suffix(".vault.azure.net").is_some_and(|name| !name.is_empty() && !name.contains('.'))
 }
 
 fn connect(shared: Arc<Shared>, conn: u64, req: Request<Incoming>) -> Resp {
@@ -324,25 +299,17 @@ fn connect(shared: Arc<Shared>, conn: u64, req: Request<Incoming>) -> Resp {
         let mut e = entry("CONNECT", &host, "", 403, conn, false);
         e.note = Some(format!("refused tunnel to {host}:{port}"));
         shared.state.record(e);
-        return closing(text(
-            403,
-            "kv-emulator only tunnels to *.vault.azure.net:443 and its Entra ID hosts\n",
-        ));
+        return closing(text(403, "kv-emulator only tunnels to *.vault.azure.net:443 and its Entra ID hosts\n"));
     }
     if shared.state.is_unresolvable(&host) {
         // What a forwarding proxy answers when its DNS lookup of the target fails.
         let mut e = entry("CONNECT", &host, "", 502, conn, false);
         e.note = Some(format!("simulated DNS failure for {host}"));
         shared.state.record(e);
-        return closing(text(
-            502,
-            &format!("kv-emulator: DNS lookup of {host} failed (no such host; simulated)\n"),
-        ));
+        return closing(text(502, &format!("kv-emulator: DNS lookup of {host} failed (no such host; simulated)\n")));
     }
     let tls_conn = shared.state.next_connection_id();
-    shared
-        .state
-        .record(entry("CONNECT", &host, "", 200, tls_conn, false));
+    shared.state.record(entry("CONNECT", &host, "", 200, tls_conn, false));
     tokio::spawn(async move {
         if let Ok(upgraded) = hyper::upgrade::on(req).await {
             tls_connection(shared, tls_conn, host, TokioIo::new(upgraded)).await;
@@ -351,12 +318,7 @@ fn connect(shared: Arc<Shared>, conn: u64, req: Request<Incoming>) -> Resp {
     Response::new(Full::new(Bytes::new()))
 }
 
-async fn tls_connection(
-    shared: Arc<Shared>,
-    conn: u64,
-    host: String,
-    io: TokioIo<hyper::upgrade::Upgraded>,
-) {
+async fn tls_connection(shared: Arc<Shared>, conn: u64, host: String, io: TokioIo<hyper::upgrade::Upgraded>) {
     let stream = match shared.tls.accept(io).await {
         Ok(s) => s,
         Err(err) => {
@@ -371,9 +333,7 @@ async fn tls_connection(
         let host = host.clone();
         async move { Ok::<_, Infallible>(tls_request(shared, conn, host, req).await) }
     });
-    let _ = http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), svc)
-        .await;
+    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
 }
 
 async fn tls_request(shared: Arc<Shared>, conn: u64, host: String, req: Request<Incoming>) -> Resp {
@@ -388,15 +348,7 @@ async fn tls_request(shared: Arc<Shared>, conn: u64, host: String, req: Request<
     let o = if is_vault_host(&host) {
         keyvault::handle(&shared.state, &host, &method, &path, &parts.headers, &body).await
     } else {
-        identity::entra(
-            &shared.state,
-            &shared.authority_hosts,
-            &host,
-            &method,
-            &path,
-            &query,
-            &body,
-        )
+        identity::entra(&shared.state, &shared.authority_hosts, &host, &method, &path, &query, &body)
     };
     finish(&shared, e, o).await
 }

@@ -265,10 +265,7 @@ pub struct State {
 
 /// Current unix time in seconds.
 pub fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// A stable, UUID-shaped object id for an emulated identity (the same identity always gets the
@@ -338,8 +335,7 @@ pub fn new_version_id() -> String {
 
 /// Generates a 2048-bit RSA key (slow-ish: call off the async threads).
 pub fn generate_rsa() -> Result<RsaPrivateKey, Error> {
-    RsaPrivateKey::new(&mut rand::thread_rng(), RSA_BITS)
-        .map_err(|e| Error::KeyGeneration(e.to_string()))
+    RsaPrivateKey::new(&mut rand::thread_rng(), RSA_BITS).map_err(|e| Error::KeyGeneration(e.to_string()))
 }
 
 /// Normalizes a vault given as `name`, `name.vault.azure.net` or `https://name.vault.azure.net/`
@@ -395,10 +391,7 @@ impl State {
     // ---------------------------------------------------------------- keys
 
     fn keys_file(&self) -> Option<PathBuf> {
-        self.settings
-            .persist_dir
-            .as_ref()
-            .map(|d| d.join("keys.json"))
+        self.settings.persist_dir.as_ref().map(|d| d.join("keys.json"))
     }
 
     fn load(&self) -> Result<(), Error> {
@@ -410,10 +403,7 @@ impl State {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
         };
-        let bad = |reason: String| Error::StateFile {
-            path: path.clone(),
-            reason,
-        };
+        let bad = |reason: String| Error::StateFile { path: path.clone(), reason };
         let stored: Vec<StoredKey> =
             serde_json::from_str(&text).map_err(|e| bad(format!("not the expected JSON: {e}")))?;
         let mut inner = self.lock();
@@ -421,21 +411,13 @@ impl State {
             let der = STANDARD
                 .decode(s.pkcs8.as_bytes())
                 .map_err(|_| bad(format!("key {}/{} is not base64", s.name, s.version)))?;
-            let key = RsaPrivateKey::from_pkcs8_der(&der).map_err(|_| {
-                bad(format!(
-                    "key {}/{} is not a PKCS#8 RSA key",
-                    s.name, s.version
-                ))
-            })?;
-            inner
-                .keys
-                .entry((vault_host(&s.vault), s.name))
-                .or_default()
-                .push(KeyVersion {
-                    version: s.version,
-                    created: s.created,
-                    key: Arc::new(key),
-                });
+            let key = RsaPrivateKey::from_pkcs8_der(&der)
+                .map_err(|_| bad(format!("key {}/{} is not a PKCS#8 RSA key", s.name, s.version)))?;
+            inner.keys.entry((vault_host(&s.vault), s.name)).or_default().push(KeyVersion {
+                version: s.version,
+                created: s.created,
+                key: Arc::new(key),
+            });
         }
         Ok(())
     }
@@ -447,10 +429,7 @@ impl State {
         let mut stored = Vec::new();
         for ((vault, name), versions) in &inner.keys {
             for v in versions {
-                let der = v
-                    .key
-                    .to_pkcs8_der()
-                    .map_err(|e| Error::KeyGeneration(format!("cannot encode key: {e}")))?;
+                let der = v.key.to_pkcs8_der().map_err(|e| Error::KeyGeneration(format!("cannot encode key: {e}")))?;
                 stored.push(StoredKey {
                     vault: vault.clone(),
                     name: name.clone(),
@@ -460,21 +439,15 @@ impl State {
                 });
             }
         }
-        let text = serde_json::to_string_pretty(&stored)
-            .map_err(|e| Error::Config(format!("cannot serialize keys: {e}")))?;
+        let text =
+            serde_json::to_string_pretty(&stored).map_err(|e| Error::Config(format!("cannot serialize keys: {e}")))?;
         let tmp = path.with_extension("json.tmp");
         write_private(&tmp, text.as_bytes())?;
-        std::fs::rename(&tmp, &path)
-            .map_err(|e| Error::io(format!("renaming {}", tmp.display()), e))
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(format!("renaming {}", tmp.display()), e))
     }
 
     /// Adds `key` as the newest version of (vault, name) and returns its version id.
-    pub fn add_key_version(
-        &self,
-        vault: &str,
-        name: &str,
-        key: RsaPrivateKey,
-    ) -> Result<ResolvedKey, Error> {
+    pub fn add_key_version(&self, vault: &str, name: &str, key: RsaPrivateKey) -> Result<ResolvedKey, Error> {
         let mut inner = self.lock();
         let resolved = push_version(&mut inner, vault_host(vault), name.to_string(), key);
         self.save(&inner)?;
@@ -483,12 +456,7 @@ impl State {
 
     /// Adds `key` as the first version of (vault, name) unless another request created the key
     /// meanwhile; returns the current version either way.
-    pub fn add_first_version(
-        &self,
-        vault: &str,
-        name: &str,
-        key: RsaPrivateKey,
-    ) -> Result<ResolvedKey, Error> {
+    pub fn add_first_version(&self, vault: &str, name: &str, key: RsaPrivateKey) -> Result<ResolvedKey, Error> {
         let mut inner = self.lock();
         let id = (vault_host(vault), name.to_string());
         if let Some(cur) = inner.keys.get(&id).and_then(|v| v.last()) {
@@ -500,12 +468,7 @@ impl State {
     }
 
     /// Looks a key version up; `version` `None` or empty means the current one.
-    pub fn lookup(
-        &self,
-        vault: &str,
-        name: &str,
-        version: Option<&str>,
-    ) -> Result<ResolvedKey, KeyLookupError> {
+    pub fn lookup(&self, vault: &str, name: &str, version: Option<&str>) -> Result<ResolvedKey, KeyLookupError> {
         let inner = self.lock();
         let versions = inner
             .keys
@@ -513,10 +476,7 @@ impl State {
             .filter(|v| !v.is_empty())
             .ok_or(KeyLookupError::NoSuchKey)?;
         match version.filter(|v| !v.is_empty()) {
-            None => versions
-                .last()
-                .map(resolved)
-                .ok_or(KeyLookupError::NoSuchKey),
+            None => versions.last().map(resolved).ok_or(KeyLookupError::NoSuchKey),
             Some(ver) => versions
                 .iter()
                 .find(|k| k.version.eq_ignore_ascii_case(ver))
@@ -592,8 +552,7 @@ impl State {
     pub fn check_token(&self, token: &str, resource: &str) -> Option<TokenInfo> {
         let inner = self.lock();
         let info = inner.tokens.get(token)?;
-        (info.expires_on > now_unix() && info.resource == normalize_resource(resource))
-            .then(|| info.clone())
+        (info.expires_on > now_unix() && info.resource == normalize_resource(resource)).then(|| info.clone())
     }
 
     /// Every token issued so far, in issue order.
@@ -642,13 +601,7 @@ impl State {
     /// The delay for a request of `op` (`None`: not an operation): the largest matching setting.
     pub fn latency_for(&self, op: Option<Op>) -> Duration {
         let inner = self.lock();
-        let ms = inner
-            .latency
-            .iter()
-            .filter(|l| l.op.is_none() || l.op == op)
-            .map(|l| l.ms)
-            .max()
-            .unwrap_or(0);
+        let ms = inner.latency.iter().filter(|l| l.op.is_none() || l.op == op).map(|l| l.ms).max().unwrap_or(0);
         Duration::from_millis(ms)
     }
 
@@ -761,19 +714,11 @@ impl State {
 }
 
 fn resolved(v: &KeyVersion) -> ResolvedKey {
-    ResolvedKey {
-        version: v.version.clone(),
-        created: v.created,
-        key: v.key.clone(),
-    }
+    ResolvedKey { version: v.version.clone(), created: v.created, key: v.key.clone() }
 }
 
 fn push_version(inner: &mut Inner, vault: String, name: String, key: RsaPrivateKey) -> ResolvedKey {
-    let v = KeyVersion {
-        version: new_version_id(),
-        created: now_unix(),
-        key: Arc::new(key),
-    };
+    let v = KeyVersion { version: new_version_id(), created: now_unix(), key: Arc::new(key) };
     let r = resolved(&v);
     inner.keys.entry((vault, name)).or_default().push(v);
     r
@@ -796,11 +741,8 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
         use std::os::unix::fs::OpenOptionsExt as _;
         opts.mode(0o600);
     }
-    let mut f = opts
-        .open(path)
-        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-    f.write_all(bytes)
-        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    let mut f = opts.open(path).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    f.write_all(bytes).map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
 #[cfg(test)]
@@ -822,40 +764,22 @@ mod tests {
     fn versions_are_32_hex_chars_and_distinct() {
         let a = new_version_id();
         assert_eq!(a.len(), 32);
-        assert!(a
-            .chars()
-            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(a, new_version_id());
     }
 
     #[test]
     fn vault_host_normalizes_the_three_spellings() {
         assert_eq!(vault_host("test-vault"), "test-vault.vault.azure.net");
-        assert_eq!(
-            vault_host("Test-Vault.vault.azure.net"),
-            "test-vault.vault.azure.net"
-        );
-        assert_eq!(
-            vault_host("https://test-vault.vault.azure.net/"),
-            "test-vault.vault.azure.net"
-        );
+        assert_eq!(vault_host("Test-Vault.vault.azure.net"), "test-vault.vault.azure.net");
+        assert_eq!(vault_host("https://test-vault.vault.azure.net/"), "test-vault.vault.azure.net");
     }
 
     #[test]
     fn faults_are_consumed_per_op_and_untargeted_ones_skip_tokens() {
         let s = State::new(settings(None)).unwrap();
-        s.add_fault(Fault {
-            status: 503,
-            count: 2,
-            op: Some(Op::Decrypt),
-            retry_after: None,
-        });
-        s.add_fault(Fault {
-            status: 500,
-            count: 1,
-            op: None,
-            retry_after: None,
-        });
+        s.add_fault(Fault { status: 503, count: 2, op: Some(Op::Decrypt), retry_after: None });
+        s.add_fault(Fault { status: 500, count: 1, op: None, retry_after: None });
         assert_eq!(s.take_fault(Op::Token), None);
         assert_eq!(s.take_fault(Op::Encrypt).map(|f| f.status), Some(500));
         assert_eq!(s.take_fault(Op::Encrypt), None);
@@ -868,10 +792,7 @@ mod tests {
     fn latency_takes_the_largest_matching_setting() {
         let s = State::new(settings(None)).unwrap();
         s.set_latency(Latency { ms: 20, op: None });
-        s.set_latency(Latency {
-            ms: 50,
-            op: Some(Op::Decrypt),
-        });
+        s.set_latency(Latency { ms: 50, op: Some(Op::Decrypt) });
         assert_eq!(s.latency_for(Some(Op::Decrypt)), Duration::from_millis(50));
         assert_eq!(s.latency_for(Some(Op::Get)), Duration::from_millis(20));
         s.set_latency(Latency { ms: 0, op: None });
@@ -901,25 +822,12 @@ mod tests {
         let s = State::new(settings(Some(dir.path().to_path_buf()))).unwrap();
         let k = generate_rsa().unwrap();
         let first = s.add_first_version("test-vault", "k", k).unwrap();
-        assert_eq!(
-            s.lookup("test-vault.vault.azure.net", "k", None)
-                .unwrap()
-                .version,
-            first.version
-        );
-        assert_eq!(
-            s.lookup("test-vault", "k", Some("0123")).err(),
-            Some(KeyLookupError::NoSuchVersion)
-        );
-        assert_eq!(
-            s.lookup("test-vault", "other", None).err(),
-            Some(KeyLookupError::NoSuchKey)
-        );
+        assert_eq!(s.lookup("test-vault.vault.azure.net", "k", None).unwrap().version, first.version);
+        assert_eq!(s.lookup("test-vault", "k", Some("0123")).err(), Some(KeyLookupError::NoSuchVersion));
+        assert_eq!(s.lookup("test-vault", "other", None).err(), Some(KeyLookupError::NoSuchKey));
         drop(s);
         let again = State::new(settings(Some(dir.path().to_path_buf()))).unwrap();
-        let back = again
-            .lookup("test-vault", "k", Some(&first.version))
-            .unwrap();
+        let back = again.lookup("test-vault", "k", Some(&first.version)).unwrap();
         assert_eq!(back.key.as_ref(), first.key.as_ref());
     }
 }

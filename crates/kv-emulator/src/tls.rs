@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -32,17 +32,11 @@ pub fn generate(hosts: &[String]) -> Result<TestPki, Error> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(cert_err)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let mut dn = DistinguishedName::new();
-    dn.push(
-        DnType::CommonName,
-        "kv-emulator test CA (not for production)",
-    );
+    dn.push(DnType::CommonName, "kv-emulator test CA (not for production)");
     dn.push(DnType::OrganizationName, "kvsops");
     ca_params.distinguished_name = dn;
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
+    ca_params.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     let ca_cert = ca_params.self_signed(&ca_key).map_err(cert_err)?;
     let ca_pem = ca_cert.pem();
     let issuer = Issuer::new(ca_params, ca_key);
@@ -58,19 +52,11 @@ pub fn generate(hosts: &[String]) -> Result<TestPki, Error> {
     let mut leaf_dn = DistinguishedName::new();
     leaf_dn.push(DnType::CommonName, "kv-emulator");
     leaf_params.distinguished_name = leaf_dn;
-    leaf_params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
+    leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let leaf_cert = leaf_params
-        .signed_by(&leaf_key, &issuer)
-        .map_err(cert_err)?;
+    let leaf_cert = leaf_params.signed_by(&leaf_key, &issuer).map_err(cert_err)?;
 
-    let chain = vec![
-        CertificateDer::from(leaf_cert.der().to_vec()),
-        CertificateDer::from(ca_cert.der().to_vec()),
-    ];
+    let chain = vec![CertificateDer::from(leaf_cert.der().to_vec()), CertificateDer::from(ca_cert.der().to_vec())];
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
 
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -84,10 +70,7 @@ pub fn generate(hosts: &[String]) -> Result<TestPki, Error> {
     // request log's connection ids stay meaningful with one request at a time per connection.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
 
-    Ok(TestPki {
-        ca_pem,
-        server_config: Arc::new(config),
-    })
+    Ok(TestPki { ca_pem, server_config: Arc::new(config) })
 }
 
 #[cfg(test)]

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use azure_core::http::{ClientOptions, RetryOptions};
 use azure_identity::{ClientSecretCredential, ManagedIdentityCredential};
-use azure_security_keyvault_keys::models::{
-    EncryptionAlgorithm, KeyClientEncryptOptions, KeyOperationParameters,
-};
+use azure_security_keyvault_keys::models::{EncryptionAlgorithm, KeyClientEncryptOptions, KeyOperationParameters};
 use azure_security_keyvault_keys::{KeyClient, KeyClientOptions, ResourceExt as _};
 use kv_emulator::{CredentialKind, Emulator, Op};
 
@@ -34,38 +32,17 @@ async fn azure_sdk_key_client_round_trips_through_the_emulator() {
     for (k, v) in emu.env() {
         std::env::set_var(k, v);
     }
-    let credential = ManagedIdentityCredential::new(None)
-        .expect("App Service managed identity from the environment");
+    let credential = ManagedIdentityCredential::new(None).expect("App Service managed identity from the environment");
     let options = KeyClientOptions {
-        client_options: ClientOptions {
-            retry: RetryOptions::none(),
-            ..Default::default()
-        },
+        client_options: ClientOptions { retry: RetryOptions::none(), ..Default::default() },
         ..Default::default()
     };
-    let client = KeyClient::new(
-        "https://sdk-vault.vault.azure.net/",
-        credential,
-        Some(options),
-    )
-    .unwrap();
+    let client = KeyClient::new("https://sdk-vault.vault.azure.net/", credential, Some(options)).unwrap();
 
     let work = async {
-        let key = client
-            .get_key("sdk-key", None)
-            .await
-            .expect("get_key")
-            .into_model()
-            .unwrap();
-        let version = key
-            .resource_id()
-            .unwrap()
-            .version
-            .expect("kid has a version");
-        assert_eq!(
-            emu.key_versions("sdk-vault", "sdk-key"),
-            vec![version.clone()]
-        );
+        let key = client.get_key("sdk-key", None).await.expect("get_key").into_model().unwrap();
+        let version = key.resource_id().unwrap().version.expect("kid has a version");
+        assert_eq!(emu.key_versions("sdk-vault", "sdk-key"), vec![version.clone()]);
 
         let data_key = vec![7u8; 32];
         let params = KeyOperationParameters {
@@ -77,10 +54,7 @@ async fn azure_sdk_key_client_round_trips_through_the_emulator() {
             .encrypt(
                 "sdk-key",
                 params.clone().try_into().unwrap(),
-                Some(KeyClientEncryptOptions {
-                    key_version: Some(version.clone()),
-                    ..Default::default()
-                }),
+                Some(KeyClientEncryptOptions { key_version: Some(version.clone()), ..Default::default() }),
             )
             .await
             .expect("encrypt")
@@ -92,12 +66,7 @@ async fn azure_sdk_key_client_round_trips_through_the_emulator() {
             .decrypt(
                 "sdk-key",
                 &version,
-                KeyOperationParameters {
-                    value: Some(ct.clone()),
-                    ..params.clone()
-                }
-                .try_into()
-                .unwrap(),
+                KeyOperationParameters { value: Some(ct.clone()), ..params.clone() }.try_into().unwrap(),
                 None,
             )
             .await
@@ -116,12 +85,7 @@ async fn azure_sdk_key_client_round_trips_through_the_emulator() {
             .unwrap_key(
                 "sdk-key",
                 &version,
-                KeyOperationParameters {
-                    value: wrapped.result,
-                    ..params.clone()
-                }
-                .try_into()
-                .unwrap(),
+                KeyOperationParameters { value: wrapped.result, ..params.clone() }.try_into().unwrap(),
                 None,
             )
             .await
@@ -135,43 +99,23 @@ async fn azure_sdk_key_client_round_trips_through_the_emulator() {
             .decrypt(
                 "sdk-key",
                 &version,
-                KeyOperationParameters {
-                    value: Some(ct),
-                    ..params
-                }
-                .try_into()
-                .unwrap(),
+                KeyOperationParameters { value: Some(ct), ..params }.try_into().unwrap(),
                 None,
             )
             .await
             .expect_err("an injected 403 fails the call");
         assert_eq!(err.http_status().map(u16::from), Some(403), "{err:?}");
     };
-    tokio::time::timeout(Duration::from_secs(60), work)
-        .await
-        .expect("the SDK calls finish in time");
+    tokio::time::timeout(Duration::from_secs(60), work).await.expect("the SDK calls finish in time");
 
     // The Entra ID client-secret flow of the same SDK (what kvsops uses for AZURE_CLIENT_SECRET).
-    let secret_cred = ClientSecretCredential::new(
-        emu.tenant(),
-        "rust-app".to_string(),
-        "s".to_string().into(),
-        None,
-    )
-    .expect("client secret credential");
+    let secret_cred = ClientSecretCredential::new(emu.tenant(), "rust-app".to_string(), "s".to_string().into(), None)
+        .expect("client secret credential");
     let options = KeyClientOptions {
-        client_options: ClientOptions {
-            retry: RetryOptions::none(),
-            ..Default::default()
-        },
+        client_options: ClientOptions { retry: RetryOptions::none(), ..Default::default() },
         ..Default::default()
     };
-    let sp_client = KeyClient::new(
-        "https://sdk-vault.vault.azure.net/",
-        secret_cred,
-        Some(options),
-    )
-    .unwrap();
+    let sp_client = KeyClient::new("https://sdk-vault.vault.azure.net/", secret_cred, Some(options)).unwrap();
     let key = tokio::time::timeout(Duration::from_secs(60), sp_client.get_key("sdk-key", None))
         .await
         .expect("in time")
@@ -186,15 +130,8 @@ async fn azure_sdk_key_client_round_trips_through_the_emulator() {
     assert_eq!(sp_get.credential, Some(CredentialKind::ClientSecret));
 
     let tokens = emu.tokens();
-    assert_eq!(
-        tokens.len(),
-        2,
-        "each credential fetched one token and cached it: {tokens:?}"
-    );
+    assert_eq!(tokens.len(), 2, "each credential fetched one token and cached it: {tokens:?}");
     assert_eq!(tokens[0].credential, CredentialKind::ManagedIdentity);
     assert_eq!(tokens[0].resource, "https://vault.azure.net");
-    assert!(
-        emu.log().iter().all(|e| e.method != "TLS"),
-        "no failed TLS handshakes"
-    );
+    assert!(emu.log().iter().all(|e| e.method != "TLS"), "no failed TLS handshakes");
 }

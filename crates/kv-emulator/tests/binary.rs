@@ -14,10 +14,7 @@ fn http(port: u16, request: &str) -> (String, String) {
     let mut buf = String::new();
     let _ = s.read_to_string(&mut buf);
     let status = buf.lines().next().unwrap_or("").to_string();
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)
 }
 
@@ -31,15 +28,7 @@ fn binary_prints_env_applies_flags_and_exits_on_stdin_eof() {
         .arg(&state)
         .arg("--env-file")
         .arg(&env_file)
-        .args([
-            "--exit-on-stdin-eof",
-            "--key",
-            "test-vault/pre-made",
-            "--fault",
-            "503x2@get",
-            "--latency-ms",
-            "5",
-        ])
+        .args(["--exit-on-stdin-eof", "--key", "test-vault/pre-made", "--fault", "503x2@get", "--latency-ms", "5"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -69,13 +58,8 @@ fn binary_prints_env_applies_flags_and_exits_on_stdin_eof() {
         }
         let _ = tx.send(lines);
     });
-    let lines = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the export lines within 60 s");
-    let names: Vec<&str> = lines
-        .iter()
-        .filter_map(|l| l.strip_prefix("export ")?.split('=').next())
-        .collect();
+    let lines = rx.recv_timeout(Duration::from_secs(60)).expect("the export lines within 60 s");
+    let names: Vec<&str> = lines.iter().filter_map(|l| l.strip_prefix("export ")?.split('=').next()).collect();
     assert_eq!(
         names,
         [
@@ -88,100 +72,55 @@ fn binary_prints_env_applies_flags_and_exits_on_stdin_eof() {
         ]
     );
     let file = std::fs::read_to_string(&env_file).unwrap();
-    assert_eq!(
-        file,
-        lines.iter().map(|l| format!("{l}\n")).collect::<String>()
-    );
-    let value = |name: &str| {
-        lines
-            .iter()
-            .find_map(|l| {
-                l.strip_prefix(&format!("export {name}="))
-                    .map(str::to_string)
-            })
-            .unwrap()
-    };
+    assert_eq!(file, lines.iter().map(|l| format!("{l}\n")).collect::<String>());
+    let value =
+        |name: &str| lines.iter().find_map(|l| l.strip_prefix(&format!("export {name}=")).map(str::to_string)).unwrap();
     let admin = value("KVSOPS_EMULATOR_ADMIN");
     let port: u16 = admin.rsplit(':').next().unwrap().parse().unwrap();
     assert_eq!(value("HTTPS_PROXY"), admin);
     assert_eq!(value("IDENTITY_ENDPOINT"), format!("{admin}/msi/token"));
-    assert_eq!(
-        std::path::PathBuf::from(value("SSL_CERT_FILE")),
-        state.join("ca.pem")
-    );
-    assert!(std::fs::read_to_string(state.join("ca.pem"))
-        .unwrap()
-        .contains("BEGIN CERTIFICATE"));
+    assert_eq!(std::path::PathBuf::from(value("SSL_CERT_FILE")), state.join("ca.pem"));
+    assert!(std::fs::read_to_string(state.join("ca.pem")).unwrap().contains("BEGIN CERTIFICATE"));
 
     // Flags took effect.
-    let (status, body) = http(
-        port,
-        "GET /_admin/keys HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    );
+    let (status, body) = http(port, "GET /_admin/keys HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert!(status.contains(" 200 "), "{status}");
+    assert!(body.contains("\"name\":\"pre-made\"") && body.contains("test-vault.vault.azure.net"), "{body}");
+    assert!(state.join("keys.json").exists(), "--state-dir persists keys");
+    let (_, body) = http(port, "GET /_admin/faults HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert!(
-        body.contains("\"name\":\"pre-made\"") && body.contains("test-vault.vault.azure.net"),
+        body.contains("\"status\":503") && body.contains("\"count\":2") && body.contains("\"op\":\"get\""),
         "{body}"
     );
-    assert!(
-        state.join("keys.json").exists(),
-        "--state-dir persists keys"
-    );
-    let (_, body) = http(
-        port,
-        "GET /_admin/faults HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    );
-    assert!(
-        body.contains("\"status\":503")
-            && body.contains("\"count\":2")
-            && body.contains("\"op\":\"get\""),
-        "{body}"
-    );
-    let (_, body) = http(
-        port,
-        "GET /_admin/latency HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    );
+    let (_, body) = http(port, "GET /_admin/latency HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert!(body.contains("\"ms\":5"), "{body}");
 
     // Admin API: queue a fault, reset clears it.
     let payload = r#"{"status":429,"count":1,"op":"token"}"#;
     let (status, body) = http(
         port,
-        &format!("POST /_admin/faults HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}", payload.len()),
+        &format!(
+            "POST /_admin/faults HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+            payload.len()
+        ),
     );
-    assert!(
-        status.contains(" 200 ") && body.contains("\"op\":\"token\""),
-        "{status} {body}"
-    );
-    let (status, _) = http(
-        port,
-        "POST /_admin/reset HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-    );
+    assert!(status.contains(" 200 ") && body.contains("\"op\":\"token\""), "{status} {body}");
+    let (status, _) =
+        http(port, "POST /_admin/reset HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     assert!(status.contains(" 200 "));
-    let (_, body) = http(
-        port,
-        "GET /_admin/faults HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    );
+    let (_, body) = http(port, "GET /_admin/faults HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert_eq!(body, r#"{"faults":[]}"#);
 
     // Only emulated hosts are tunnelled; it is never a forwarding proxy.
-    let (status, _) = http(
-        port,
-        "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
-    );
+    let (status, _) = http(port, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
     assert!(status.contains(" 403 "), "{status}");
-    let (status, _) = http(
-        port,
-        "CONNECT test-vault.vault.azure.net:80 HTTP/1.1\r\nHost: x\r\n\r\n",
-    );
+    let (status, _) = http(port, "CONNECT test-vault.vault.azure.net:80 HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(status.contains(" 403 "), "{status}");
-    let (status, _) = http(
-        port,
-        "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
-    );
+    let (status, _) = http(port, "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n");
     assert!(status.contains(" 403 "), "{status}");
     // Managed identity endpoint wants the secret header.
-    let (status, _) = http(port, "GET /msi/token?resource=https://vault.azure.net HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let (status, _) =
+        http(port, "GET /msi/token?resource=https://vault.azure.net HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert!(status.contains(" 401 "), "{status}");
 
     // Closing stdin stops it.
@@ -192,10 +131,7 @@ fn binary_prints_env_applies_flags_and_exits_on_stdin_eof() {
             assert!(st.success(), "clean exit: {st:?}");
             break;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "kv-emulator did not exit after stdin closed"
-        );
+        assert!(start.elapsed() < Duration::from_secs(20), "kv-emulator did not exit after stdin closed");
         std::thread::sleep(Duration::from_millis(20));
     }
 }

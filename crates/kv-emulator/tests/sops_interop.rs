@@ -29,11 +29,7 @@ fn sops(emu: &Emulator, dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> Ou
         cmd.env(k, v);
     }
     let out = run_with_deadline(cmd, b"", DEADLINE);
-    assert!(
-        out.status.is_some(),
-        "sops {args:?} did not finish within {DEADLINE:?}; stderr:\n{}",
-        out.stderr
-    );
+    assert!(out.status.is_some(), "sops {args:?} did not finish within {DEADLINE:?}; stderr:\n{}", out.stderr);
     out
 }
 
@@ -49,9 +45,7 @@ fn encrypt(emu: &Emulator, dir: &Path, url: &str) -> String {
 }
 
 fn tokens_fetched(log: &[LogEntry]) -> usize {
-    log.iter()
-        .filter(|e| e.op == Some(Op::Token) && e.status == 200)
-        .count()
+    log.iter().filter(|e| e.op == Some(Op::Token) && e.status == 200).count()
 }
 
 #[test]
@@ -66,46 +60,22 @@ fn sops_encrypts_with_the_current_version_and_decrypts() {
     let enc = encrypt(&emu, dir.path(), &emu.key_url("test-vault", "sops-key"));
     let versions = emu.key_versions("test-vault", "sops-key");
     assert_eq!(versions.len(), 1, "the key is created on first use");
-    assert!(
-        enc.contains("vault_url: https://test-vault.vault.azure.net"),
-        "{enc}"
-    );
-    assert!(
-        enc.contains(&format!("version: {}", versions[0])),
-        "sops resolved the current version:\n{enc}"
-    );
+    assert!(enc.contains("vault_url: https://test-vault.vault.azure.net"), "{enc}");
+    assert!(enc.contains(&format!("version: {}", versions[0])), "sops resolved the current version:\n{enc}");
     assert!(!enc.contains("s3cr3t"));
 
     let log = emu.log();
-    assert_eq!(
-        tokens_fetched(&log),
-        1,
-        "one token per sops process: {log:#?}"
-    );
-    assert!(log
-        .iter()
-        .any(|e| e.op == Some(Op::Get) && e.status == 200 && e.path == "/keys/sops-key/"));
-    let enc_entry = log
-        .iter()
-        .find(|e| e.op == Some(Op::Encrypt) && e.status == 200)
-        .expect("an encrypt request");
-    assert_eq!(
-        enc_entry.path,
-        format!("/keys/sops-key/{}/encrypt", versions[0])
-    );
+    assert_eq!(tokens_fetched(&log), 1, "one token per sops process: {log:#?}");
+    assert!(log.iter().any(|e| e.op == Some(Op::Get) && e.status == 200 && e.path == "/keys/sops-key/"));
+    let enc_entry = log.iter().find(|e| e.op == Some(Op::Encrypt) && e.status == 200).expect("an encrypt request");
+    assert_eq!(enc_entry.path, format!("/keys/sops-key/{}/encrypt", versions[0]));
     assert_eq!(enc_entry.credential, Some(CredentialKind::ManagedIdentity));
-    let vault_requests: Vec<&LogEntry> = log
-        .iter()
-        .filter(|e| e.tls && e.host == "test-vault.vault.azure.net")
-        .collect();
-    let vault_conns: std::collections::BTreeSet<u64> =
-        vault_requests.iter().map(|e| e.connection).collect();
+    let vault_requests: Vec<&LogEntry> =
+        log.iter().filter(|e| e.tls && e.host == "test-vault.vault.azure.net").collect();
+    let vault_conns: std::collections::BTreeSet<u64> = vault_requests.iter().map(|e| e.connection).collect();
     // Go pools connections; a dial may race an idle connection's return, so "exactly one" would
     // be flaky. Reuse shows as fewer connections than requests.
-    assert!(
-        vault_conns.len() < vault_requests.len(),
-        "sops reused its TLS connection: {log:#?}"
-    );
+    assert!(vault_conns.len() < vault_requests.len(), "sops reused its TLS connection: {log:#?}");
 
     emu.reset();
     let out = sops(&emu, dir.path(), &["decrypt", "enc.yaml"], &[]);
@@ -113,12 +83,7 @@ fn sops_encrypts_with_the_current_version_and_decrypts() {
     assert_eq!(out.stdout, PLAIN);
     let log = emu.log();
     assert_eq!(tokens_fetched(&log), 1);
-    assert_eq!(
-        log.iter()
-            .filter(|e| e.op == Some(Op::Decrypt) && e.status == 200)
-            .count(),
-        1
-    );
+    assert_eq!(log.iter().filter(|e| e.op == Some(Op::Decrypt) && e.status == 200).count(), 1);
 }
 
 #[test]
@@ -136,10 +101,7 @@ fn sops_encrypts_with_an_explicit_version_after_rotation() {
 
     let enc = encrypt(&emu, dir.path(), &old_kid);
     assert!(enc.contains(&format!("version: {old_version}")), "{enc}");
-    assert!(
-        !emu.log().iter().any(|e| e.op == Some(Op::Get)),
-        "an explicit version needs no key lookup"
-    );
+    assert!(!emu.log().iter().any(|e| e.op == Some(Op::Get)), "an explicit version needs no key lookup");
 
     // A further rotation does not strand files encrypted with older versions.
     emu.create_key_version("test-vault", "sops-key").unwrap();
@@ -181,28 +143,13 @@ fn sops_rides_out_throttling() {
     encrypt(&emu, dir.path(), &emu.key_url("test-vault", "sops-key"));
 
     emu.reset();
-    emu.inject(Fault {
-        status: 429,
-        count: 2,
-        op: Some(Op::Decrypt),
-        retry_after: Some(1),
-    });
+    emu.inject(Fault { status: 429, count: 2, op: Some(Op::Decrypt), retry_after: Some(1) });
     let out = sops(&emu, dir.path(), &["decrypt", "enc.yaml"], &[]);
-    assert!(
-        out.success(),
-        "sops retries 429 with Retry-After:\n{}",
-        out.stderr
-    );
+    assert!(out.success(), "sops retries 429 with Retry-After:\n{}", out.stderr);
     assert_eq!(out.stdout, PLAIN);
-    let decrypts: Vec<_> = emu
-        .log()
-        .into_iter()
-        .filter(|e| e.op == Some(Op::Decrypt) && e.identity.is_some())
-        .collect();
-    assert_eq!(
-        decrypts.iter().map(|e| e.status).collect::<Vec<_>>(),
-        vec![429, 429, 200]
-    );
+    let decrypts: Vec<_> =
+        emu.log().into_iter().filter(|e| e.op == Some(Op::Decrypt) && e.identity.is_some()).collect();
+    assert_eq!(decrypts.iter().map(|e| e.status).collect::<Vec<_>>(), vec![429, 429, 200]);
 }
 
 #[test]
@@ -210,11 +157,7 @@ fn sops_client_secret_and_workload_identity_go_through_entra_id() {
     if !sops_available("sops_client_secret_and_workload_identity_go_through_entra_id") {
         return;
     }
-    let emu = Emulator::start_with(Config {
-        client_secret: Some("right-secret".into()),
-        ..Config::default()
-    })
-    .unwrap();
+    let emu = Emulator::start_with(Config { client_secret: Some("right-secret".into()), ..Config::default() }).unwrap();
     let dir = tempfile::tempdir().unwrap();
     write_plain(dir.path());
     encrypt(&emu, dir.path(), &emu.key_url("test-vault", "sops-key"));
@@ -225,29 +168,14 @@ fn sops_client_secret_and_workload_identity_go_through_entra_id() {
         &emu,
         dir.path(),
         &["decrypt", "enc.yaml"],
-        &[
-            ("AZURE_TENANT_ID", &tenant),
-            ("AZURE_CLIENT_ID", "sops-app"),
-            ("AZURE_CLIENT_SECRET", "right-secret"),
-        ],
+        &[("AZURE_TENANT_ID", &tenant), ("AZURE_CLIENT_ID", "sops-app"), ("AZURE_CLIENT_SECRET", "right-secret")],
     );
-    assert!(
-        out.success(),
-        "client secret decrypt failed:\n{}",
-        out.stderr
-    );
+    assert!(out.success(), "client secret decrypt failed:\n{}", out.stderr);
     assert_eq!(out.stdout, PLAIN);
     let log = emu.log();
-    assert!(log
-        .iter()
-        .any(|e| e.path == "/common/discovery/instance" && e.status == 200));
-    assert!(log
-        .iter()
-        .any(|e| e.path.ends_with("/v2.0/.well-known/openid-configuration") && e.status == 200));
-    let dec = log
-        .iter()
-        .find(|e| e.op == Some(Op::Decrypt) && e.status == 200)
-        .unwrap();
+    assert!(log.iter().any(|e| e.path == "/common/discovery/instance" && e.status == 200));
+    assert!(log.iter().any(|e| e.path.ends_with("/v2.0/.well-known/openid-configuration") && e.status == 200));
+    let dec = log.iter().find(|e| e.op == Some(Op::Decrypt) && e.status == 200).unwrap();
     assert_eq!(dec.identity.as_deref(), Some("sops-app"));
     assert_eq!(dec.credential, Some(CredentialKind::ClientSecret));
 
@@ -255,16 +183,9 @@ fn sops_client_secret_and_workload_identity_go_through_entra_id() {
         &emu,
         dir.path(),
         &["decrypt", "enc.yaml"],
-        &[
-            ("AZURE_TENANT_ID", &tenant),
-            ("AZURE_CLIENT_ID", "sops-app"),
-            ("AZURE_CLIENT_SECRET", "wrong"),
-        ],
+        &[("AZURE_TENANT_ID", &tenant), ("AZURE_CLIENT_ID", "sops-app"), ("AZURE_CLIENT_SECRET", "wrong")],
     );
-    assert!(
-        !bad.success(),
-        "a wrong secret is refused when --client-secret is set"
-    );
+    assert!(!bad.success(), "a wrong secret is refused when --client-secret is set");
     assert!(bad.stderr.contains("AADSTS7000215"), "{}", bad.stderr);
 
     let fed = dir.path().join("federated-token");
@@ -276,22 +197,10 @@ fn sops_client_secret_and_workload_identity_go_through_entra_id() {
         &emu,
         dir.path(),
         &["decrypt", "enc.yaml"],
-        &[
-            ("AZURE_TENANT_ID", &tenant),
-            ("AZURE_CLIENT_ID", "wl-app"),
-            ("AZURE_FEDERATED_TOKEN_FILE", &fed_path),
-        ],
+        &[("AZURE_TENANT_ID", &tenant), ("AZURE_CLIENT_ID", "wl-app"), ("AZURE_FEDERATED_TOKEN_FILE", &fed_path)],
     );
-    assert!(
-        out.success(),
-        "workload identity decrypt failed:\n{}",
-        out.stderr
-    );
-    let dec = emu
-        .log()
-        .into_iter()
-        .find(|e| e.op == Some(Op::Decrypt) && e.status == 200)
-        .unwrap();
+    assert!(out.success(), "workload identity decrypt failed:\n{}", out.stderr);
+    let dec = emu.log().into_iter().find(|e| e.op == Some(Op::Decrypt) && e.status == 200).unwrap();
     assert_eq!(dec.identity.as_deref(), Some("wl-app"));
     assert_eq!(dec.credential, Some(CredentialKind::ClientAssertion));
 }
@@ -301,30 +210,14 @@ fn sops_is_forbidden_for_a_denied_identity() {
     if !sops_available("sops_is_forbidden_for_a_denied_identity") {
         return;
     }
-    let emu = Emulator::start_with(Config {
-        deny_identities: vec!["managed-identity".into()],
-        ..Config::default()
-    })
-    .unwrap();
+    let emu =
+        Emulator::start_with(Config { deny_identities: vec!["managed-identity".into()], ..Config::default() }).unwrap();
     let dir = tempfile::tempdir().unwrap();
     write_plain(dir.path());
-    let out = sops(
-        &emu,
-        dir.path(),
-        &[
-            "encrypt",
-            "--azure-kv",
-            &emu.key_url("test-vault", "sops-key"),
-            "plain.yaml",
-        ],
-        &[],
-    );
+    let out =
+        sops(&emu, dir.path(), &["encrypt", "--azure-kv", &emu.key_url("test-vault", "sops-key"), "plain.yaml"], &[]);
     assert!(!out.success());
-    assert!(
-        out.stderr.contains("does not have keys get permission"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("does not have keys get permission"), "{}", out.stderr);
 }
 
 #[test]
@@ -332,11 +225,8 @@ fn sops_honours_a_custom_authority_host() {
     if !sops_available("sops_honours_a_custom_authority_host") {
         return;
     }
-    let emu = Emulator::start_with(Config {
-        authority_hosts: vec!["login.example.test".into()],
-        ..Config::default()
-    })
-    .unwrap();
+    let emu = Emulator::start_with(Config { authority_hosts: vec!["login.example.test".into()], ..Config::default() })
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     write_plain(dir.path());
     let tenant = emu.tenant().to_string();
@@ -354,14 +244,8 @@ fn sops_honours_a_custom_authority_host() {
     );
     assert!(out.success(), "{}", out.stderr);
     let log = emu.log();
-    let token = log
-        .iter()
-        .find(|e| e.op == Some(Op::Token) && e.status == 200)
-        .expect("a token request");
-    assert_eq!(
-        token.host, "login.example.test",
-        "tokens come from the configured authority: {log:#?}"
-    );
+    let token = log.iter().find(|e| e.op == Some(Op::Token) && e.status == 200).expect("a token request");
+    assert_eq!(token.host, "login.example.test", "tokens come from the configured authority: {log:#?}");
 }
 
 #[test]
@@ -369,20 +253,11 @@ fn sops_reports_key_not_found_without_auto_create() {
     if !sops_available("sops_reports_key_not_found_without_auto_create") {
         return;
     }
-    let emu = Emulator::start_with(Config {
-        auto_create: false,
-        ..Config::default()
-    })
-    .unwrap();
+    let emu = Emulator::start_with(Config { auto_create: false, ..Config::default() }).unwrap();
     let dir = tempfile::tempdir().unwrap();
     write_plain(dir.path());
     let url = emu.key_url("test-vault", "missing");
-    let out = sops(
-        &emu,
-        dir.path(),
-        &["encrypt", "--azure-kv", &url, "plain.yaml"],
-        &[],
-    );
+    let out = sops(&emu, dir.path(), &["encrypt", "--azure-kv", &url, "plain.yaml"], &[]);
     assert!(!out.success());
     assert!(out.stderr.contains("KeyNotFound"), "{}", out.stderr);
     assert!(emu.key_versions("test-vault", "missing").is_empty());

@@ -36,7 +36,9 @@ pub struct ClientCertificate {
 impl fmt::Debug for ClientCertificate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never the key.
-        f.debug_struct("ClientCertificate").field("thumbprint_sha256", &self.thumbprint_sha256()).finish_non_exhaustive()
+        f.debug_struct("ClientCertificate")
+            .field("thumbprint_sha256", &self.thumbprint_sha256())
+            .finish_non_exhaustive()
     }
 }
 
@@ -200,7 +202,8 @@ fn parse_pkcs12(data: &[u8], password: &str) -> Result<(RsaPrivateKey, Vec<Vec<u
         }
     })?;
     let (_, chain) = store.private_key_chain().ok_or("the PKCS#12 file has no private key")?;
-    let key = RsaPrivateKey::from_pkcs8_der(chain.key()).map_err(|_| "the PKCS#12 key is not an RSA key".to_string())?;
+    let key =
+        RsaPrivateKey::from_pkcs8_der(chain.key()).map_err(|_| "the PKCS#12 key is not an RSA key".to_string())?;
     let certs = chain.chain().iter().map(|c| c.as_der().to_vec()).collect();
     Ok((key, certs))
 }
@@ -212,7 +215,10 @@ mod tests {
     #[test]
     fn token_endpoint_follows_the_authority_host() {
         assert_eq!(token_endpoint(None, "t"), "https://login.microsoftonline.com/t/oauth2/v2.0/token");
-        assert_eq!(token_endpoint(Some("https://login.microsoftonline.us/"), "t"), "https://login.microsoftonline.us/t/oauth2/v2.0/token");
+        assert_eq!(
+            token_endpoint(Some("https://login.microsoftonline.us/"), "t"),
+            "https://login.microsoftonline.us/t/oauth2/v2.0/token"
+        );
     }
 
     #[test]
@@ -256,7 +262,8 @@ mod tests {
         verifier.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig).unwrap();
         // Without SEND_CERTIFICATE_CHAIN: no x5c.
         let jwt = c.assertion("app", "aud", false).unwrap();
-        let header: serde_json::Value = serde_json::from_slice(&b64.decode(jwt.split('.').next().unwrap()).unwrap()).unwrap();
+        let header: serde_json::Value =
+            serde_json::from_slice(&b64.decode(jwt.split('.').next().unwrap()).unwrap()).unwrap();
         assert!(header.get("x5c").is_none());
         assert!(!format!("{c:?}").contains("PRIVATE"), "the key is never printed");
     }

@@ -78,7 +78,10 @@ impl ToolCredential {
             }
             Tool::AzurePowerShell => {
                 let script = powershell_script(resource, self.tenant.as_deref().unwrap_or(""));
-                format!("pwsh -NoProfile -NonInteractive -OutputFormat Text -EncodedCommand {}", utf16le_base64(&script))
+                format!(
+                    "pwsh -NoProfile -NonInteractive -OutputFormat Text -EncodedCommand {}",
+                    utf16le_base64(&script)
+                )
             }
         })
     }
@@ -146,7 +149,11 @@ impl TokenCredential for ToolCredential {
 pub fn parse_cli_token(out: &[u8]) -> Result<AccessToken, String> {
     let v: serde_json::Value =
         serde_json::from_slice(out).map_err(|e| format!("the Azure CLI printed no token JSON ({e})"))?;
-    let token = v.get("accessToken").and_then(|t| t.as_str()).filter(|t| !t.is_empty()).ok_or("no accessToken in the Azure CLI output")?;
+    let token = v
+        .get("accessToken")
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+        .ok_or("no accessToken in the Azure CLI output")?;
     let unix = match v.get("expires_on") {
         Some(serde_json::Value::Number(n)) => n.as_i64(),
         Some(serde_json::Value::String(s)) => s.trim().parse::<i64>().ok(),
@@ -156,7 +163,10 @@ pub fn parse_cli_token(out: &[u8]) -> Result<AccessToken, String> {
     let expires = match unix {
         Some(n) => OffsetDateTime::from_unix_timestamp(n).map_err(|_| format!("invalid expires_on {n}"))?,
         None => {
-            let s = v.get("expiresOn").and_then(|t| t.as_str()).ok_or("no expires_on or expiresOn in the Azure CLI output")?;
+            let s = v
+                .get("expiresOn")
+                .and_then(|t| t.as_str())
+                .ok_or("no expires_on or expiresOn in the Azure CLI output")?;
             parse_expires_on(s).ok_or_else(|| format!("cannot read the token expiry {s:?}"))?
         }
     };
@@ -181,7 +191,12 @@ pub fn parse_expires_on(s: &str) -> Option<OffsetDateTime> {
 /// Local wall-clock time to Unix seconds, with the system's time zone rules (`mktime`).
 #[allow(unsafe_code)]
 fn local_to_unix(year: i32, month: i32, day: i32, hour: i32, min: i32, sec: i32) -> Option<i64> {
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || !(0..=23).contains(&hour) || !(0..=59).contains(&min) || !(0..=60).contains(&sec) {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || !(0..=23).contains(&hour)
+        || !(0..=59).contains(&min)
+        || !(0..=60).contains(&sec)
+    {
         return None;
     }
     // SAFETY: `tm` is a plain C struct; zeroed is a valid value and mktime only reads and
@@ -203,7 +218,11 @@ fn local_to_unix(year: i32, month: i32, day: i32, hour: i32, min: i32, sec: i32)
 pub fn parse_powershell_token(out: &[u8]) -> Result<AccessToken, String> {
     let v: serde_json::Value =
         serde_json::from_slice(out).map_err(|e| format!("Azure PowerShell printed no token JSON ({e})"))?;
-    let token = v.get("Token").and_then(|t| t.as_str()).filter(|t| !t.is_empty()).ok_or("no Token in the Azure PowerShell output")?;
+    let token = v
+        .get("Token")
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+        .ok_or("no Token in the Azure PowerShell output")?;
     let n = v.get("ExpiresOn").and_then(|t| t.as_i64()).ok_or("no ExpiresOn in the Azure PowerShell output")?;
     let expires = OffsetDateTime::from_unix_timestamp(n).map_err(|_| format!("invalid ExpiresOn {n}"))?;
     Ok(AccessToken::new(token.to_string(), expires))
@@ -307,10 +326,14 @@ mod tests {
 
     #[test]
     fn cli_tokens_new_and_old() {
-        let t = parse_cli_token(br#"{"accessToken":"a","expiresOn":"2030-01-02 03:04:05.000000","expires_on":1893553445}"#).unwrap();
+        let t =
+            parse_cli_token(br#"{"accessToken":"a","expiresOn":"2030-01-02 03:04:05.000000","expires_on":1893553445}"#)
+                .unwrap();
         assert_eq!(t.expires_on.unix_timestamp(), 1893553445);
         // Before CLI 2.54: expiresOn only, in local time.
-        let t = parse_cli_token(br#"{"accessToken":"a","expiresOn":"2030-01-02 03:04:05.123456","tokenType":"Bearer"}"#).unwrap();
+        let t =
+            parse_cli_token(br#"{"accessToken":"a","expiresOn":"2030-01-02 03:04:05.123456","tokenType":"Bearer"}"#)
+                .unwrap();
         let want = local_to_unix(2030, 1, 2, 3, 4, 5).unwrap();
         assert_eq!(t.expires_on.unix_timestamp(), want);
         assert!(parse_cli_token(br#"{"accessToken":"a"}"#).unwrap_err().contains("expiresOn"));

@@ -27,9 +27,8 @@ use azure_core::http::{ClientOptions, RetryOptions};
 use azure_core::time::OffsetDateTime;
 use azure_identity::{
     AzureDeveloperCliCredential, AzureDeveloperCliCredentialOptions, ClientAssertionCredential,
-    ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
-    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential,
-    WorkloadIdentityCredentialOptions,
+    ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
+    ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 use base64::Engine as _;
 
@@ -182,16 +181,14 @@ pub fn select_members(value: Option<&str>) -> Result<(Vec<Member>, bool), String
     match lower.as_str() {
         "dev" => Ok((vec![AzureCli, AzureDeveloperCli, AzurePowerShell], false)),
         "prod" => Ok((vec![Environment, WorkloadIdentity, ManagedIdentity], false)),
-        _ => all
-            .into_iter()
-            .find(|m| m.name().eq_ignore_ascii_case(&lower))
-            .map(|m| (vec![m], true))
-            .ok_or_else(|| {
+        _ => {
+            all.into_iter().find(|m| m.name().eq_ignore_ascii_case(&lower)).map(|m| (vec![m], true)).ok_or_else(|| {
                 format!(
                     "invalid AZURE_TOKEN_CREDENTIALS value {v:?}: expected \"dev\", \"prod\" or one of {}",
                     CREDENTIAL_NAMES.join(", ")
                 )
-            }),
+            })
+        }
     }
 }
 
@@ -297,7 +294,14 @@ impl ChainCredential {
                 });
                 let imds = managed_identity_source(env) == MiSource::Imds;
                 let probe = (member == Member::ManagedIdentity && imds && !pinned).then_some(IMDS_PROBE);
-                Slot { member, cred, factory, default_tenant, by_tenant: Mutex::new(HashMap::new()), probe: Mutex::new(probe) }
+                Slot {
+                    member,
+                    cred,
+                    factory,
+                    default_tenant,
+                    by_tenant: Mutex::new(HashMap::new()),
+                    probe: Mutex::new(probe),
+                }
             })
             .collect();
         Ok(ChainCredential {
@@ -388,16 +392,13 @@ impl ChainCredential {
         let Some(factory) = &slot.factory else {
             return slot.cred.clone();
         };
-        let resolved = resolve_tenant(
-            slot.default_tenant.as_deref(),
-            tenant,
-            &self.allowed_tenants,
-            slot.member.name(),
-        )
-        .map_err(|why| NotBuilt { why, configured: true })?;
+        let resolved =
+            resolve_tenant(slot.default_tenant.as_deref(), tenant, &self.allowed_tenants, slot.member.name())
+                .map_err(|why| NotBuilt { why, configured: true })?;
         match resolved {
             Some(t) if Some(t.as_str()) != slot.default_tenant.as_deref() => {
-                let mut map = slot.by_tenant.lock().map_err(|_| NotBuilt::from("internal error: tenant cache poisoned"))?;
+                let mut map =
+                    slot.by_tenant.lock().map_err(|_| NotBuilt::from("internal error: tenant cache poisoned"))?;
                 map.entry(t.clone()).or_insert_with(|| factory(Some(&t))).clone()
             }
             _ => slot.cred.clone(),
@@ -494,7 +495,11 @@ impl ChainCredential {
 
 #[async_trait::async_trait]
 impl TokenCredential for ChainCredential {
-    async fn get_token(&self, scopes: &[&str], options: Option<TokenRequestOptions<'_>>) -> azure_core::Result<AccessToken> {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        options: Option<TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<AccessToken> {
         self.get_token_for_tenant(scopes, None, options).await
     }
 }
@@ -658,9 +663,15 @@ fn build(member: Member, env: &CredentialEnv, client_options: ClientOptions, ten
         Member::ManagedIdentity if managed_identity_source(env) == MiSource::ServiceFabric => {
             use super::managed_identity::{Host, HostedIdentity};
             let endpoint = env.identity_endpoint.as_deref().unwrap_or_default();
-            HostedIdentity::new(Host::ServiceFabric, endpoint, env.identity_header.clone(), env.client_id.clone(), client_options)
-                .map(|c| Arc::new(c) as Arc<dyn TokenCredential>)
-                .map_err(NotBuilt::from)
+            HostedIdentity::new(
+                Host::ServiceFabric,
+                endpoint,
+                env.identity_header.clone(),
+                env.client_id.clone(),
+                client_options,
+            )
+            .map(|c| Arc::new(c) as Arc<dyn TokenCredential>)
+            .map_err(NotBuilt::from)
         }
         Member::ManagedIdentity if managed_identity_source(env) == MiSource::AzureArc => {
             use super::managed_identity::{Host, HostedIdentity, ARC_DEFAULT_ENDPOINT};
@@ -789,7 +800,8 @@ pub fn jwt_identity_claims(token: &str) -> Vec<String> {
     };
     let mut out = Vec::new();
     let user = map.get("upn").or_else(|| map.get("unique_name")).or_else(|| map.get("preferred_username"));
-    for (label, v) in [("user", user), ("appid", map.get("appid")), ("oid", map.get("oid")), ("tenant", map.get("tid"))] {
+    for (label, v) in [("user", user), ("appid", map.get("appid")), ("oid", map.get("oid")), ("tenant", map.get("tid"))]
+    {
         if let Some(serde_json::Value::String(s)) = v {
             // Claims are identifiers; keep them short and printable all the same.
             let clean: String = s.chars().filter(|c| !c.is_control()).take(120).collect();
@@ -857,7 +869,13 @@ mod tests {
             managed_identity_source(&e)
         };
         let ep = Some("http://127.0.0.1:1/".to_string());
-        assert_eq!(env(&|e| { e.identity_endpoint = ep.clone(); e.identity_header = Some("h".into()) }), MiSource::AppService);
+        assert_eq!(
+            env(&|e| {
+                e.identity_endpoint = ep.clone();
+                e.identity_header = Some("h".into())
+            }),
+            MiSource::AppService
+        );
         assert_eq!(
             env(&|e| {
                 e.identity_endpoint = ep.clone();
@@ -866,8 +884,20 @@ mod tests {
             }),
             MiSource::ServiceFabric
         );
-        assert_eq!(env(&|e| { e.identity_endpoint = ep.clone(); e.imds_endpoint = ep.clone() }), MiSource::AzureArc);
-        assert_eq!(env(&|e| { e.msi_endpoint = ep.clone(); e.identity_endpoint = ep.clone() }), MiSource::MsiEndpoint);
+        assert_eq!(
+            env(&|e| {
+                e.identity_endpoint = ep.clone();
+                e.imds_endpoint = ep.clone()
+            }),
+            MiSource::AzureArc
+        );
+        assert_eq!(
+            env(&|e| {
+                e.msi_endpoint = ep.clone();
+                e.identity_endpoint = ep.clone()
+            }),
+            MiSource::MsiEndpoint
+        );
         if !std::path::Path::new(super::super::managed_identity::ARC_HIMDS_LINUX).exists() {
             assert_eq!(env(&|_| ()), MiSource::Imds);
         }
@@ -891,7 +921,8 @@ mod tests {
         env.password = None;
         let e = build(Member::Environment, &env, ClientOptions::default(), Some("t1")).unwrap_err();
         assert!(e.why.contains("AZURE_USERNAME with AZURE_PASSWORD") && !e.configured, "{}", e.why);
-        assert!(!format!("{:?}", CredentialEnv { password: Some("pw-xyz".into()), ..Default::default() }).contains("pw-xyz"));
+        assert!(!format!("{:?}", CredentialEnv { password: Some("pw-xyz".into()), ..Default::default() })
+            .contains("pw-xyz"));
     }
 
     #[test]
@@ -908,7 +939,8 @@ mod tests {
         };
         let why = build(Member::Environment, &env, ClientOptions::default(), Some("t")).unwrap_err();
         assert!(why.why.contains("AZURE_CLIENT_CERTIFICATE_PATH") && why.configured, "{why:?}");
-        let why = build(Member::WorkloadIdentity, &CredentialEnv::default(), ClientOptions::default(), None).unwrap_err();
+        let why =
+            build(Member::WorkloadIdentity, &CredentialEnv::default(), ClientOptions::default(), None).unwrap_err();
         assert!(why.why.contains("AZURE_FEDERATED_TOKEN_FILE"), "{why:?}");
     }
 
@@ -917,7 +949,10 @@ mod tests {
         let cli = fake(Ok("t"));
         let chain = ChainCredential::from_parts(
             vec![
-                (Member::Environment, Err(NotBuilt { why: "AZURE_CLIENT_CERTIFICATE_PATH: bad".into(), configured: true })),
+                (
+                    Member::Environment,
+                    Err(NotBuilt { why: "AZURE_CLIENT_CERTIFICATE_PATH: bad".into(), configured: true }),
+                ),
                 (Member::AzureCli, Ok(cli.clone() as Arc<dyn TokenCredential>)),
             ],
             false,
@@ -944,7 +979,10 @@ mod tests {
     #[test]
     fn regional_authorities_like_msal() {
         assert_eq!(regional_authority_host(None, None), None);
-        assert_eq!(regional_authority_host(None, Some("westeurope")).as_deref(), Some("https://westeurope.login.microsoft.com"));
+        assert_eq!(
+            regional_authority_host(None, Some("westeurope")).as_deref(),
+            Some("https://westeurope.login.microsoft.com")
+        );
         assert_eq!(
             regional_authority_host(Some("https://login.microsoftonline.us/"), Some("usgovvirginia")).as_deref(),
             Some("https://usgovvirginia.login.microsoftonline.us")
@@ -1052,8 +1090,9 @@ mod tests {
 
     #[test]
     fn jwt_claims_name_the_identity() {
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(br#"{"appid":"11111111-aaaa","oid":"22222222-bbbb","tid":"tenant-x","aud":"https://vault.azure.net"}"#);
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+            br#"{"appid":"11111111-aaaa","oid":"22222222-bbbb","tid":"tenant-x","aud":"https://vault.azure.net"}"#,
+        );
         let token = format!("eyJhbGciOiJub25lIn0.{payload}.sig");
         let d = describe_identity("ManagedIdentityCredential", &token);
         assert_eq!(d, "ManagedIdentityCredential, appid 11111111-aaaa, oid 22222222-bbbb, tenant tenant-x");

@@ -5,7 +5,7 @@
 //!   object id, name — read from the token's claims; the token itself is never kept or shown);
 //! - each vault: the route (direct or through the proxy in force), name resolution, the
 //!   connection or the proxy's tunnel, TLS, Key Vault's challenge, and that the token's tenant is
-//!   the vault's (see [`super::reach`]);
+//!   the vault's (see `super::reach`);
 //! - each key: that the key (and version) exists and may be read (`get`), and that `encrypt` and
 //!   `decrypt` are allowed, probed by encrypting 32 fresh random bytes and decrypting them again —
 //!   never a file's data key.
@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use azure_core::credentials::TokenCredential as _;
 use azure_security_keyvault_keys::models::{
-    EncryptionAlgorithm, KeyClientDecryptOptions, KeyClientEncryptOptions, KeyClientGetKeyOptions, KeyOperationParameters,
+    EncryptionAlgorithm, KeyClientDecryptOptions, KeyClientEncryptOptions, KeyClientGetKeyOptions,
+    KeyOperationParameters,
 };
 use azure_security_keyvault_keys::ResourceExt as _;
 use base64::Engine as _;
@@ -158,20 +159,22 @@ impl Identity {
             .or_else(|| claim("name"))
             .or_else(|| claim("app_displayname"))
             .or_else(|| claim("xms_mirid").and_then(|r| r.rsplit('/').next().map(str::to_string)));
-        Some(Identity { tenant: claim("tid"), object_id: claim("oid"), app_id: claim("appid").or_else(|| claim("azp")), name, is_user })
+        Some(Identity {
+            tenant: claim("tid"),
+            object_id: claim("oid"),
+            app_id: claim("appid").or_else(|| claim("azp")),
+            name,
+            is_user,
+        })
     }
 
     /// `tenant T, object id O, name N, app id A` (what is known).
     pub fn describe(&self) -> String {
-        let parts: Vec<String> = [
-            ("tenant", &self.tenant),
-            ("object id", &self.object_id),
-            ("name", &self.name),
-            ("app id", &self.app_id),
-        ]
-        .iter()
-        .filter_map(|(label, v)| v.as_ref().map(|v| format!("{label} {v}")))
-        .collect();
+        let parts: Vec<String> =
+            [("tenant", &self.tenant), ("object id", &self.object_id), ("name", &self.name), ("app id", &self.app_id)]
+                .iter()
+                .filter_map(|(label, v)| v.as_ref().map(|v| format!("{label} {v}")))
+                .collect();
         parts.join(", ")
     }
 }
@@ -229,9 +232,10 @@ impl Shared {
             let Some(state) = vaults.remove(v) else { continue };
             let mut checks = state.checks;
             let reachable = state.challenge.is_some();
-            if let (Some(vault_tenant), Some(token_tenant)) =
-                (state.challenge.as_ref().and_then(|c| c.tenant.clone()), identity.as_ref().and_then(|i| i.tenant.clone()))
-            {
+            if let (Some(vault_tenant), Some(token_tenant)) = (
+                state.challenge.as_ref().and_then(|c| c.tenant.clone()),
+                identity.as_ref().and_then(|i| i.tenant.clone()),
+            ) {
                 if vault_tenant.eq_ignore_ascii_case(&token_tenant) {
                     checks.push(Check::ok("tenant", format!("the token's tenant {token_tenant} is the vault's")));
                 } else {
@@ -250,7 +254,9 @@ impl Shared {
                 let checks = if !have_token {
                     ["get", "encrypt", "decrypt"].map(|n| Check::skip(n, "not checked: no Azure token".into())).to_vec()
                 } else if !reachable {
-                    ["get", "encrypt", "decrypt"].map(|n| Check::skip(n, "not checked: the vault is not reachable".into())).to_vec()
+                    ["get", "encrypt", "decrypt"]
+                        .map(|n| Check::skip(n, "not checked: the vault is not reachable".into()))
+                        .to_vec()
                 } else {
                     self.check_key(key, identity.as_ref()).await
                 };
@@ -283,7 +289,9 @@ impl Shared {
                         Check::fail(
                             "credential",
                             format!("no token within {:.0} s (tried {tried})", self.budget.as_secs_f64()),
-                            Some(format!("check the network path to the token endpoint; {TIMEOUT_VAR} sets this limit")),
+                            Some(format!(
+                                "check the network path to the token endpoint; {TIMEOUT_VAR} sets this limit"
+                            )),
                         ),
                         Check::skip("identity", "not checked: no token".into()),
                     ],
@@ -354,14 +362,18 @@ impl Shared {
                     .into_iter()
                     .map(|o| o.to_ascii_lowercase())
                     .collect();
-                let missing: Vec<&str> =
-                    ["encrypt", "decrypt"].into_iter().filter(|o| !ops.is_empty() && !ops.iter().any(|x| x == o)).collect();
+                let missing: Vec<&str> = ["encrypt", "decrypt"]
+                    .into_iter()
+                    .filter(|o| !ops.is_empty() && !ops.iter().any(|x| x == o))
+                    .collect();
                 let vflag = if resolved.is_empty() { String::new() } else { format!(" --version {resolved}") };
                 if !enabled {
                     checks.push(Check::fail(
                         "get",
                         format!("{what} exists but is disabled"),
-                        Some(format!("az keyvault key set-attributes --vault-name {vault} --name {name}{vflag} --enabled true")),
+                        Some(format!(
+                            "az keyvault key set-attributes --vault-name {vault} --name {name}{vflag} --enabled true"
+                        )),
                     ));
                 } else if !missing.is_empty() {
                     checks.push(Check::fail(
@@ -370,7 +382,10 @@ impl Shared {
                         Some(format!("az keyvault key set-attributes --vault-name {vault} --name {name}{vflag} --ops encrypt decrypt")),
                     ));
                 } else {
-                    checks.push(Check::ok("get", format!("{what} exists and is enabled{}", retried_note(done.attempts, &done.retried))));
+                    checks.push(Check::ok(
+                        "get",
+                        format!("{what} exists and is enabled{}", retried_note(done.attempts, &done.retried)),
+                    ));
                 }
             }
             Err(f) => checks.push(failed_check("get", "get", &f, &ctx, self.budget)),
@@ -436,7 +451,10 @@ impl Shared {
                 let client = &client;
                 let used_version = used_version.as_str();
                 async move {
-                    client.decrypt(name, used_version, params.try_into()?, None::<KeyClientDecryptOptions<'_>>).await?.into_model()
+                    client
+                        .decrypt(name, used_version, params.try_into()?, None::<KeyClientDecryptOptions<'_>>)
+                        .await?
+                        .into_model()
                 }
             })
             .await;
@@ -446,7 +464,10 @@ impl Shared {
                 if plain.as_slice() == probe.as_slice() {
                     checks.push(Check::ok(
                         "decrypt",
-                        format!("the vault decrypted them back to the same bytes{}", retried_note(done.attempts, &done.retried)),
+                        format!(
+                            "the vault decrypted them back to the same bytes{}",
+                            retried_note(done.attempts, &done.retried)
+                        ),
                     ));
                 } else {
                     checks.push(Check::fail(
@@ -503,7 +524,11 @@ fn grant_fix(ctx: &FixContext<'_>, permission: &str) -> String {
 
 /// A failed operation as a check line with its fix.
 fn failed_check(name: &'static str, permission: &str, f: &Failure, ctx: &FixContext<'_>, budget: Duration) -> Check {
-    let tries = if f.attempts > 1 { format!(" after {} attempts in {:.1} s", f.attempts, f.elapsed.as_secs_f64()) } else { String::new() };
+    let tries = if f.attempts > 1 {
+        format!(" after {} attempts in {:.1} s", f.attempts, f.elapsed.as_secs_f64())
+    } else {
+        String::new()
+    };
     if f.timed_out {
         return Check::fail(
             name,
@@ -594,7 +619,9 @@ mod tests {
 
     #[test]
     fn identities_come_from_the_claims() {
-        let t = jwt(r#"{"tid":"t1","oid":"o1","appid":"a1","xms_mirid":"/subscriptions/s/resourcegroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/flux-sops","idtyp":"app"}"#);
+        let t = jwt(
+            r#"{"tid":"t1","oid":"o1","appid":"a1","xms_mirid":"/subscriptions/s/resourcegroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/flux-sops","idtyp":"app"}"#,
+        );
         let id = Identity::from_token(&t).unwrap();
         assert_eq!(id.name.as_deref(), Some("flux-sops"));
         assert!(!id.is_user);
@@ -614,13 +641,30 @@ mod tests {
     fn failures_come_with_their_fix() {
         let id = Identity { object_id: Some("o-1".into()), ..Default::default() };
         let ctx = FixContext { vault: "kv1", key: "k", version: Some("v1"), identity: Some(&id) };
-        let c = failed_check("decrypt", "decrypt", &failure(Class::Denied { status: 403, detail: "no".into() }), &ctx, Duration::from_secs(30));
+        let c = failed_check(
+            "decrypt",
+            "decrypt",
+            &failure(Class::Denied { status: 403, detail: "no".into() }),
+            &ctx,
+            Duration::from_secs(30),
+        );
         assert_eq!(c.status, Status::Fail);
         assert!(c.detail.contains("keys/decrypt"), "{c:?}");
         let fix = c.fix.unwrap();
-        assert!(fix.contains("Key Vault Crypto User") && fix.contains("--assignee-object-id o-1") && fix.contains("ServicePrincipal"), "{fix}");
+        assert!(
+            fix.contains("Key Vault Crypto User")
+                && fix.contains("--assignee-object-id o-1")
+                && fix.contains("ServicePrincipal"),
+            "{fix}"
+        );
         assert!(fix.contains("az keyvault set-policy --name kv1 --object-id o-1"), "{fix}");
-        let c = failed_check("get", "get", &failure(Class::NotFound { detail: "gone".into() }), &ctx, Duration::from_secs(30));
+        let c = failed_check(
+            "get",
+            "get",
+            &failure(Class::NotFound { detail: "gone".into() }),
+            &ctx,
+            Duration::from_secs(30),
+        );
         assert!(c.detail.contains("version v1 of key k was not found"), "{c:?}");
         assert!(c.fix.unwrap().contains("az keyvault key list-versions --vault-name kv1 --name k"));
         let throttled = Failure {
@@ -630,7 +674,10 @@ mod tests {
             timed_out: false,
         };
         let c = failed_check("encrypt", "encrypt", &throttled, &ctx, Duration::from_secs(2));
-        assert!(c.detail.contains("after 4 attempts") && c.fix.as_deref().unwrap_or("").contains("throttling"), "{c:?}");
+        assert!(
+            c.detail.contains("after 4 attempts") && c.fix.as_deref().unwrap_or("").contains("throttling"),
+            "{c:?}"
+        );
     }
 
     #[test]

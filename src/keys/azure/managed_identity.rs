@@ -57,7 +57,8 @@ pub fn arc_key_dir() -> Result<std::path::PathBuf, String> {
 /// rules: the file must be directly in `dir`, end in `.key` and hold at most 4096 bytes. The
 /// returned secret is never put in a message.
 pub fn arc_key(www_authenticate: Option<&str>, dir: &std::path::Path) -> Result<String, String> {
-    let header = www_authenticate.filter(|h| !h.is_empty()).ok_or("the Arc endpoint's 401 has no WWW-Authenticate header")?;
+    let header =
+        www_authenticate.filter(|h| !h.is_empty()).ok_or("the Arc endpoint's 401 has no WWW-Authenticate header")?;
     let (_, path) = header
         .split_once("Basic realm=")
         .ok_or_else(|| format!("\"Basic realm=\" not found in the WWW-Authenticate header {header:?}"))?;
@@ -70,7 +71,11 @@ pub fn arc_key(www_authenticate: Option<&str>, dir: &std::path::Path) -> Result<
     }
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot stat the Arc key file {}: {e}", path.display()))?;
     if meta.len() > ARC_MAX_KEY_BYTES {
-        return Err(format!("the Arc key file {} has {} bytes; at most {ARC_MAX_KEY_BYTES} are accepted", path.display(), meta.len()));
+        return Err(format!(
+            "the Arc key file {} has {} bytes; at most {ARC_MAX_KEY_BYTES} are accepted",
+            path.display(),
+            meta.len()
+        ));
     }
     std::fs::read_to_string(path).map_err(|e| format!("cannot read the Arc key file {}: {e}", path.display()))
 }
@@ -89,7 +94,10 @@ pub struct HostedIdentity {
 impl fmt::Debug for HostedIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never the secret.
-        f.debug_struct("HostedIdentity").field("host", &self.host).field("endpoint", &self.endpoint.as_str()).finish_non_exhaustive()
+        f.debug_struct("HostedIdentity")
+            .field("host", &self.host)
+            .field("endpoint", &self.endpoint.as_str())
+            .finish_non_exhaustive()
     }
 }
 
@@ -105,17 +113,28 @@ impl HostedIdentity {
     ) -> Result<Self, String> {
         let endpoint = Url::parse(endpoint).map_err(|e| format!("MSI_ENDPOINT {endpoint:?} is not a URL: {e}"))?;
         if host == Host::CloudShell && client_id.is_some() {
-            return Err("Cloud Shell managed identity does not support user-assigned identities (AZURE_CLIENT_ID)".into());
+            return Err(
+                "Cloud Shell managed identity does not support user-assigned identities (AZURE_CLIENT_ID)".into()
+            );
         }
         if host == Host::ServiceFabric && client_id.is_some() {
-            return Err("Service Fabric managed identity does not support user-assigned identities (AZURE_CLIENT_ID): \
+            return Err(
+                "Service Fabric managed identity does not support user-assigned identities (AZURE_CLIENT_ID): \
                         the cluster's configuration decides the identity"
-                .into());
+                    .into(),
+            );
         }
         if host == Host::AzureArc && client_id.is_some() {
             return Err("Azure Arc managed identity does not support user-assigned identities (AZURE_CLIENT_ID)".into());
         }
-        let pipeline = Pipeline::new(option_env!("CARGO_PKG_NAME"), option_env!("CARGO_PKG_VERSION"), options, Vec::new(), Vec::new(), None);
+        let pipeline = Pipeline::new(
+            option_env!("CARGO_PKG_NAME"),
+            option_env!("CARGO_PKG_VERSION"),
+            options,
+            Vec::new(),
+            Vec::new(),
+            None,
+        );
         Ok(HostedIdentity { host, endpoint, secret, client_id, pipeline })
     }
 
@@ -123,7 +142,9 @@ impl HostedIdentity {
         match self.host {
             Host::ServiceFabric => {
                 let mut url = self.endpoint.clone();
-                url.query_pairs_mut().append_pair("api-version", "2019-07-01-preview").append_pair("resource", resource);
+                url.query_pairs_mut()
+                    .append_pair("api-version", "2019-07-01-preview")
+                    .append_pair("resource", resource);
                 let mut req = Request::new(url, Method::Get);
                 req.insert_header(HeaderName::from_static("accept"), "application/json");
                 req.insert_header(HeaderName::from_static("secret"), self.secret.clone().unwrap_or_default());
@@ -189,7 +210,10 @@ impl TokenCredential for HostedIdentity {
             let dir = arc_key_dir().map_err(|e| fail(format!("ManagedIdentityCredential (AzureArc): {e}")))?;
             let key = arc_key(header, &dir).map_err(|e| fail(format!("ManagedIdentityCredential (AzureArc): {e}")))?;
             req = self.request(resource);
-            req.insert_header(HeaderName::from_static("authorization"), format!("Basic {}", key.trim_end_matches(['\r', '\n'])));
+            req.insert_header(
+                HeaderName::from_static("authorization"),
+                format!("Basic {}", key.trim_end_matches(['\r', '\n'])),
+            );
         }
         let res = send(req).await?;
         let status = u16::from(res.status());
@@ -209,8 +233,13 @@ impl TokenCredential for HostedIdentity {
 
 /// `access_token` with `expires_on` (Unix seconds, number or string) or `expires_in`.
 pub fn parse_token(body: &[u8]) -> Result<AccessToken, String> {
-    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("the endpoint answered no token JSON ({e})"))?;
-    let token = v.get("access_token").and_then(|t| t.as_str()).filter(|t| !t.is_empty()).ok_or("no access_token in the answer")?;
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("the endpoint answered no token JSON ({e})"))?;
+    let token = v
+        .get("access_token")
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+        .ok_or("no access_token in the answer")?;
     let number = |k: &str| match v.get(k) {
         Some(serde_json::Value::Number(n)) => n.as_i64(),
         Some(serde_json::Value::String(s)) => s.trim().parse::<i64>().ok(),
@@ -230,8 +259,14 @@ mod tests {
 
     #[test]
     fn tokens_with_string_or_number_expiry() {
-        assert_eq!(parse_token(br#"{"access_token":"a","expires_on":"1893553445"}"#).unwrap().expires_on.unix_timestamp(), 1893553445);
-        assert_eq!(parse_token(br#"{"access_token":"a","expires_on":1893553445}"#).unwrap().expires_on.unix_timestamp(), 1893553445);
+        assert_eq!(
+            parse_token(br#"{"access_token":"a","expires_on":"1893553445"}"#).unwrap().expires_on.unix_timestamp(),
+            1893553445
+        );
+        assert_eq!(
+            parse_token(br#"{"access_token":"a","expires_on":1893553445}"#).unwrap().expires_on.unix_timestamp(),
+            1893553445
+        );
         assert!(parse_token(br#"{"access_token":"a","expires_in":"3600"}"#).is_ok());
         assert!(parse_token(br#"{"access_token":"a"}"#).is_err());
         assert!(parse_token(b"<html>").is_err());
@@ -239,8 +274,14 @@ mod tests {
 
     #[test]
     fn cloud_shell_has_no_user_assigned_identities() {
-        let e = HostedIdentity::new(Host::CloudShell, "http://localhost:50342/oauth2/token", None, Some("c".into()), ClientOptions::default())
-            .unwrap_err();
+        let e = HostedIdentity::new(
+            Host::CloudShell,
+            "http://localhost:50342/oauth2/token",
+            None,
+            Some("c".into()),
+            ClientOptions::default(),
+        )
+        .unwrap_err();
         assert!(e.contains("AZURE_CLIENT_ID"), "{e}");
         assert!(HostedIdentity::new(Host::AzureMl, "not a url", None, None, ClientOptions::default()).is_err());
     }
@@ -276,17 +317,33 @@ mod tests {
 
     #[test]
     fn service_fabric_requests_carry_the_secret_header() {
-        let sf = HostedIdentity::new(Host::ServiceFabric, "https://10.0.0.4:2377/metadata/identity/oauth2/token", Some("hdr".into()), None, ClientOptions::default()).unwrap();
+        let sf = HostedIdentity::new(
+            Host::ServiceFabric,
+            "https://10.0.0.4:2377/metadata/identity/oauth2/token",
+            Some("hdr".into()),
+            None,
+            ClientOptions::default(),
+        )
+        .unwrap();
         let req = sf.request("https://vault.azure.net");
         assert_eq!(req.url().query(), Some("api-version=2019-07-01-preview&resource=https%3A%2F%2Fvault.azure.net"));
         assert_eq!(req.headers().get_optional_str(&HeaderName::from_static("secret")), Some("hdr"));
         assert!(!format!("{sf:?}").contains("hdr"));
-        assert!(HostedIdentity::new(Host::ServiceFabric, "https://x/", None, Some("c".into()), ClientOptions::default()).is_err());
+        assert!(HostedIdentity::new(
+            Host::ServiceFabric,
+            "https://x/",
+            None,
+            Some("c".into()),
+            ClientOptions::default()
+        )
+        .is_err());
     }
 
     #[test]
     fn arc_has_no_user_assigned_identities() {
-        let e = HostedIdentity::new(Host::AzureArc, ARC_DEFAULT_ENDPOINT, None, Some("c".into()), ClientOptions::default()).unwrap_err();
+        let e =
+            HostedIdentity::new(Host::AzureArc, ARC_DEFAULT_ENDPOINT, None, Some("c".into()), ClientOptions::default())
+                .unwrap_err();
         assert!(e.contains("Azure Arc") && e.contains("AZURE_CLIENT_ID"), "{e}");
     }
 }

@@ -98,12 +98,18 @@ pub(super) fn vault_name(vault_url: &str) -> String {
 pub(super) async fn check(vault_url: &str, limit: Duration) -> (Vec<Check>, Option<Challenge>) {
     let mut checks = Vec::new();
     let Some((host, port)) = host_port(vault_url) else {
-        checks.push(Check::fail("url", format!("{vault_url} is not a valid URL"), Some(format!("use the form {}", super::URL_FORM))));
+        checks.push(Check::fail(
+            "url",
+            format!("{vault_url} is not a valid URL"),
+            Some(format!("use the form {}", super::URL_FORM)),
+        ));
         return (checks, None);
     };
     let connected = match route(vault_url) {
         Route::Direct { why } => direct(&host, port, &why, limit, &mut checks).await,
-        Route::Proxy { intercept, shown, var } => proxied(&host, port, &intercept, &shown, var, limit, &mut checks).await,
+        Route::Proxy { intercept, shown, var } => {
+            proxied(&host, port, &intercept, &shown, var, limit, &mut checks).await
+        }
     };
     if !connected {
         checks.push(Check::skip("https", "not checked: no connection to the vault".into()));
@@ -137,7 +143,11 @@ async fn direct(host: &str, port: u16, why: &str, limit: Duration, checks: &mut 
         }
     };
     if addrs.is_empty() {
-        checks.push(Check::fail("dns", format!("{host} resolves to no address; route: direct, {why}"), Some(dns_fix(&vault))));
+        checks.push(Check::fail(
+            "dns",
+            format!("{host} resolves to no address; route: direct, {why}"),
+            Some(dns_fix(&vault)),
+        ));
         return false;
     }
     let shown: Vec<String> = addrs.iter().take(4).map(|a| a.ip().to_string()).collect();
@@ -199,13 +209,19 @@ async fn proxied(
         Err(_) => {
             checks.push(Check::fail(
                 "proxy",
-                format!("route: through the proxy {shown} ({var}), which did not accept a connection within {:.0} s", limit.as_secs_f64()),
+                format!(
+                    "route: through the proxy {shown} ({var}), which did not accept a connection within {:.0} s",
+                    limit.as_secs_f64()
+                ),
                 Some(format!("check {var} and the network path to the proxy")),
             ));
             return false;
         }
     };
-    checks.push(Check::ok("proxy", format!("route: through the proxy {shown} ({var}); the proxy resolves {host}, not this machine")));
+    checks.push(Check::ok(
+        "proxy",
+        format!("route: through the proxy {shown} ({var}); the proxy resolves {host}, not this machine"),
+    ));
     let auth = intercept.basic_auth().and_then(|v| v.to_str().ok()).map(str::to_string);
     match tokio::time::timeout(limit, tunnel(stream, host, port, auth.as_deref())).await {
         Ok(Ok((200..=299, _))) => {
@@ -318,7 +334,10 @@ async fn https(vault_url: &str, limit: Duration) -> (Check, Option<Challenge>) {
         Ok(Err(e)) => {
             let cause = super::cause_chain(&e);
             let lower = cause.to_ascii_lowercase();
-            let fix = if ["certificate", "unknownissuer", "invalid peer", "tls handshake"].iter().any(|p| lower.contains(p)) {
+            let fix = if ["certificate", "unknownissuer", "invalid peer", "tls handshake"]
+                .iter()
+                .any(|p| lower.contains(p))
+            {
                 "the vault's certificate is not trusted here (TLS inspection by a proxy or firewall?): set SSL_CERT_FILE \
                  to a CA bundle that includes the inspecting CA"
                     .to_string()
@@ -343,12 +362,17 @@ async fn https(vault_url: &str, limit: Duration) -> (Check, Option<Challenge>) {
     match (status, header.as_deref().and_then(parse_challenge)) {
         (401, Some(c)) => {
             let tenant = c.tenant.as_deref().map(|t| format!(", tenant {t}")).unwrap_or_default();
-            (Check::ok("https", format!("TLS certificate trusted; Key Vault answered with its challenge{tenant}")), Some(c))
+            (
+                Check::ok("https", format!("TLS certificate trusted; Key Vault answered with its challenge{tenant}")),
+                Some(c),
+            )
         }
         _ => (
             Check::fail(
                 "https",
-                format!("{vault_url} answered HTTP {status} without Key Vault's challenge: it is not a Key Vault endpoint"),
+                format!(
+                    "{vault_url} answered HTTP {status} without Key Vault's challenge: it is not a Key Vault endpoint"
+                ),
                 Some("check the vault URL (az keyvault show --name <vault> --query properties.vaultUri -o tsv)".into()),
             ),
             None,
@@ -384,9 +408,16 @@ mod tests {
 
     #[test]
     fn challenges_give_tenant_and_scope() {
-        let c = parse_challenge(r#"Bearer authorization="https://login.microsoftonline.com/t-1", resource="https://vault.azure.net""#);
-        assert_eq!(c, Some(Challenge { tenant: Some("t-1".into()), scope: Some("https://vault.azure.net/.default".into()) }));
-        let c = parse_challenge(r#"Bearer authorization_uri="https://login.microsoftonline.us/t-2/", scope="https://vault.usgovcloudapi.net/.default""#);
+        let c = parse_challenge(
+            r#"Bearer authorization="https://login.microsoftonline.com/t-1", resource="https://vault.azure.net""#,
+        );
+        assert_eq!(
+            c,
+            Some(Challenge { tenant: Some("t-1".into()), scope: Some("https://vault.azure.net/.default".into()) })
+        );
+        let c = parse_challenge(
+            r#"Bearer authorization_uri="https://login.microsoftonline.us/t-2/", scope="https://vault.usgovcloudapi.net/.default""#,
+        );
         assert_eq!(c.and_then(|c| c.scope), Some("https://vault.usgovcloudapi.net/.default".into()));
         assert_eq!(parse_challenge("Basic realm=x"), None);
     }

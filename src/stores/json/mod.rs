@@ -186,9 +186,8 @@ impl<'a> Parser<'a> {
         }
         // The token is ASCII by construction.
         let text = std::str::from_utf8(&self.s[start..self.pos]).map_err(|_| self.err("invalid number"))?;
-        let value = parse_number(text, integer).ok_or_else(|| {
-            perr(format!("number at byte {start} is out of the float64 range (sops refuses it too)"))
-        })?;
+        let value = parse_number(text, integer)
+            .ok_or_else(|| perr(format!("number at byte {start} is out of the float64 range (sops refuses it too)")))?;
         Ok(Node::Scalar(Scalar { value, src: Some(Src { start, end: self.pos, style: STYLE_NUMBER, aux: 0 }) }))
     }
 
@@ -505,7 +504,13 @@ pub(crate) fn render(out: &mut Vec<u8>, node: &Node, l: &Layout<'_>, depth: usiz
 }
 
 /// Writes a mapping; `extra` is a last member (the `sops` metadata) rendered with its own layout.
-fn render_map(out: &mut Vec<u8>, m: &Mapping, l: &Layout<'_>, depth: usize, extra: Option<(&str, &Mapping)>) -> Result<()> {
+fn render_map(
+    out: &mut Vec<u8>,
+    m: &Mapping,
+    l: &Layout<'_>,
+    depth: usize,
+    extra: Option<(&str, &Mapping)>,
+) -> Result<()> {
     let entries: Vec<&Entry> = m.entries().collect();
     if entries.is_empty() && extra.is_none() {
         out.extend_from_slice(b"{}");
@@ -624,7 +629,10 @@ impl Splicer<'_> {
     /// Matches entries one to one by key position; false when the item lists differ.
     fn entries(&mut self, de: &[&Entry], se: &[&Entry]) -> Result<bool> {
         let aligned = de.len() == se.len()
-            && de.iter().zip(se).all(|(a, b)| a.key_src.is_some() && a.key_src.map(|k| k.start) == b.key_src.map(|k| k.start));
+            && de
+                .iter()
+                .zip(se)
+                .all(|(a, b)| a.key_src.is_some() && a.key_src.map(|k| k.start) == b.key_src.map(|k| k.start));
         if !aligned {
             return Ok(false);
         }
@@ -768,7 +776,14 @@ fn splice(root: &Mapping, source: &[u8], metadata: Option<&Mapping>, cfg_unit: &
             sp.edits.replace(start, end, rendered);
         }
         (None, Some(meta)) => {
-            let (start, end, ins) = sops_insertion(source, first_key, kept.last().map(|e| value_end(e)), (rs.start, rs.end), meta, cfg_unit)?;
+            let (start, end, ins) = sops_insertion(
+                source,
+                first_key,
+                kept.last().map(|e| value_end(e)),
+                (rs.start, rs.end),
+                meta,
+                cfg_unit,
+            )?;
             sp.edits.replace(start, end, ins);
         }
         (None, None) => {}
@@ -789,12 +804,8 @@ pub(crate) fn load_encrypted_json(input: &[u8]) -> Result<EncryptedFile> {
     let mut root = parse_root(input)?;
     let removal = sops_removal(&root);
     // Go's json.Unmarshal: the last `sops` member wins.
-    let meta_node = root
-        .entries()
-        .filter(|e| e.key == "sops")
-        .last()
-        .map(|e| e.value.clone())
-        .ok_or(Error::MetadataNotFound)?;
+    let meta_node =
+        root.entries().filter(|e| e.key == "sops").last().map(|e| e.value.clone()).ok_or(Error::MetadataNotFound)?;
     let Node::Map(meta) = meta_node else {
         return Err(Error::InvalidMetadata("the sops member is not an object".into()));
     };
@@ -913,7 +924,9 @@ mod tests {
 
     #[test]
     fn refuses_bad_input_without_echoing_it() {
-        for bad in ["", "[1]", "\"s\"", "{\"a\":}", "{\"a\":1,}", "{\"a\":\"secret\u{1}\"}", "{\"a\":1} x", "{\"a\":01}"] {
+        for bad in
+            ["", "[1]", "\"s\"", "{\"a\":}", "{\"a\":1,}", "{\"a\":\"secret\u{1}\"}", "{\"a\":1} x", "{\"a\":01}"]
+        {
             let err = store().load_plain(bad.as_bytes()).unwrap_err();
             assert!(!err.to_string().contains("secret"), "{err}");
             assert_eq!(err.exit_code(), 2, "{bad:?}");
@@ -932,7 +945,10 @@ mod tests {
     fn go_escaping() {
         let mut out = Vec::new();
         write_str(&mut out, "a<b>&c\u{2028}\u{2029}\"\\\n\t\u{1}\u{8}\u{c}\u{7f}é");
-        assert_eq!(String::from_utf8(out).unwrap(), concat!(r#""a\u003cb\u003e\u0026c\u2028\u2029\"\\\n\t\u0001\b\f"#, "\u{7f}é\""));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            concat!(r#""a\u003cb\u003e\u0026c\u2028\u2029\"\\\n\t\u0001\b\f"#, "\u{7f}é\"")
+        );
     }
 
     #[test]
@@ -957,13 +973,19 @@ mod tests {
             s.value = Value::Str("<y>".into());
         }
         let out = store().emit_plain(&[Document::new(m.clone())], Some(src.as_bytes())).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "{\n  \"a\": 1.0,\n  \"b\" :\"\\u003cy\\u003e\",  \"c\": [ 1 ,2 ]\n}");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\n  \"a\": 1.0,\n  \"b\" :\"\\u003cy\\u003e\",  \"c\": [ 1 ,2 ]\n}"
+        );
         // A new key re-renders its container in place.
         if let Some(Node::Seq(s)) = m.get_mut("c") {
             s.items.push(SeqItem::Node(Node::str("n")));
         }
         let out = store().emit_plain(&[Document::new(m)], Some(src.as_bytes())).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "{\n  \"a\": 1.0,\n  \"b\" :\"\\u003cy\\u003e\",  \"c\": [\n    1,\n    2,\n    \"n\"\n  ]\n}");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\n  \"a\": 1.0,\n  \"b\" :\"\\u003cy\\u003e\",  \"c\": [\n    1,\n    2,\n    \"n\"\n  ]\n}"
+        );
     }
 
     #[test]

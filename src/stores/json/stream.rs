@@ -8,9 +8,7 @@
 //! the second cannot fail half way on a syntax error. Files with more than one root `sops` member
 //! take the tree path.
 
-use super::{
-    scalar_json, sops_insertion, sops_removal_of, Member, Parser, MAX_DEPTH,
-};
+use super::{scalar_json, sops_insertion, sops_removal_of, Member, Parser, MAX_DEPTH};
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
 use crate::stores::{Rewritten, Streamed};
@@ -120,7 +118,9 @@ impl Walk<'_, '_> {
         if scalar.value == Value::Null || rw.gave_up {
             return Ok(());
         }
-        let Some(src) = scalar.src else { return Err(Error::Generic("internal error: a JSON scalar without a span".into())) };
+        let Some(src) = scalar.src else {
+            return Err(Error::Generic("internal error: a JSON scalar without a span".into()));
+        };
         // The original value, to write only what the visitor changed (as splicing does).
         let original = scalar.value.clone();
         let ctx = LeafCtx { path: &self.path, comments: &[], is_comment: false };
@@ -164,7 +164,8 @@ impl Streamed for JsonStreamed<'_> {
     fn rewrite(&self, visit: &mut dyn FnMut(&LeafCtx<'_>, Leaf) -> Result<Leaf>) -> Result<Option<Rewritten>> {
         let removal = sops_removal_of(&self.members, self.root);
         let mut rw = Rewrite { visit, out: Vec::with_capacity(self.source.len()), pos: 0, removal, gave_up: false };
-        let mut walk = Walk { path: Vec::new(), members: Vec::new(), metadata: Vec::new(), root: (0, 0), rewrite: Some(&mut rw) };
+        let mut walk =
+            Walk { path: Vec::new(), members: Vec::new(), metadata: Vec::new(), root: (0, 0), rewrite: Some(&mut rw) };
         walk.root(&mut Parser { s: self.source, pos: 0 })?;
         if rw.gave_up {
             return Ok(None);
@@ -190,7 +191,14 @@ impl Streamed for JsonStreamed<'_> {
             Some(md) => {
                 let first_key = self.members.first().map(|m| m.key_start);
                 let last_value_end = self.members.last().map(|m| m.value_end);
-                let (_, _, ins) = sops_insertion(self.source, first_key, last_value_end, self.root, &md.to_mapping(), &self.cfg_unit)?;
+                let (_, _, ins) = sops_insertion(
+                    self.source,
+                    first_key,
+                    last_value_end,
+                    self.root,
+                    &md.to_mapping(),
+                    &self.cfg_unit,
+                )?;
                 out.extend_from_slice(&ins);
                 resume
             }

@@ -1004,11 +1004,7 @@ fn random_trees_are_a_fixed_point_of_sops() {
             return s;
         }
     };
-    fn build(
-        depth: usize,
-        next: &mut dyn FnMut(usize) -> usize,
-        string: &mut StringGen,
-    ) -> Node {
+    fn build(depth: usize, next: &mut dyn FnMut(usize) -> usize, string: &mut StringGen) -> Node {
         match if depth == 0 { 2 } else { next(4) } {
             0 => {
                 let mut m = Mapping::new();

@@ -79,7 +79,14 @@ pub(crate) struct YComment {
 
 impl YNode {
     fn clone_shallow(&self) -> YNode {
-        YNode { kind: YKind::Seq { items: Vec::new(), flow: false }, start: self.start, end: self.end, col: self.col, copied: self.copied, alias: self.alias }
+        YNode {
+            kind: YKind::Seq { items: Vec::new(), flow: false },
+            start: self.start,
+            end: self.end,
+            col: self.col,
+            copied: self.copied,
+            alias: self.alias,
+        }
     }
 }
 
@@ -221,7 +228,9 @@ fn parse_error(e: &libyaml_safer::Error) -> Error {
     if let Some(ctx) = e.context() {
         msg.push_str(&format!(" ({ctx}"));
         match e.context_mark() {
-            Some(m) if at != Some(m) => msg.push_str(&format!(" that starts at line {}, column {})", m.line + 1, m.column + 1)),
+            Some(m) if at != Some(m) => {
+                msg.push_str(&format!(" that starts at line {}, column {})", m.line + 1, m.column + 1))
+            }
             _ => msg.push(')'),
         }
     }
@@ -259,10 +268,13 @@ fn check_double_quoted(t: &Text<'_>, start: usize, end: usize) -> Result<()> {
 /// after the last line break of the file) is retried with a line break added, the value that
 /// reaches the end of the file then set back to what it is without it (see `parse_events`).
 pub(crate) fn parse(t: &Text<'_>) -> Result<Vec<RawDoc>> {
-    let failed = || perr("the YAML parser stopped on a construct it cannot read (an internal parser failure; please report it)");
+    let failed =
+        || perr("the YAML parser stopped on a construct it cannot read (an internal parser failure; please report it)");
     match parse_guarded(t, None) {
         Some(r) => r,
-        None if t.b.last().is_some_and(|c| *c != b'\n') => parse_guarded(t, Some(b"\n")).unwrap_or_else(|| Err(failed())),
+        None if t.b.last().is_some_and(|c| *c != b'\n') => {
+            parse_guarded(t, Some(b"\n")).unwrap_or_else(|| Err(failed()))
+        }
         None => Err(failed()),
     }
 }
@@ -341,7 +353,11 @@ fn parse_events(t: &Text<'_>, extra: Option<&[u8]>) -> Result<Vec<RawDoc>> {
                 doc_start = if !implicit {
                     // Content begins after the `---` line.
                     let le = t.line_end(sp_end.saturating_sub(1));
-                    if le < t.b.len() { le + if t.b[le] == b'\r' { 2 } else { 1 } } else { le }
+                    if le < t.b.len() {
+                        le + if t.b[le] == b'\r' { 2 } else { 1 }
+                    } else {
+                        le
+                    }
                 } else {
                     docs.last().map_or(0, |d| d.end)
                 };
@@ -390,7 +406,13 @@ fn parse_events(t: &Text<'_>, extra: Option<&[u8]>) -> Result<Vec<RawDoc>> {
             EventData::SequenceStart { anchor, style: seq_style, .. } => {
                 let flow = seq_style == SequenceStyle::Flow;
                 // Block: the event ends at the first `-` (after it for an indentless sequence).
-                let content = if flow { sp_end.saturating_sub(1) } else if t.b.get(sp_end.saturating_sub(1)) == Some(&b'-') && sp_end > sp_start { sp_end - 1 } else { sp_end };
+                let content = if flow {
+                    sp_end.saturating_sub(1)
+                } else if t.b.get(sp_end.saturating_sub(1)) == Some(&b'-') && sp_end > sp_start {
+                    sp_end - 1
+                } else {
+                    sp_end
+                };
                 b.open(false, flow, content, anchor, sp_start)?;
             }
             EventData::MappingStart { anchor, style: map_style, .. } => {
@@ -504,7 +526,14 @@ fn mark_copied(node: &mut YNode) {
 
 impl Builder<'_> {
     /// Opens a collection whose content (first key, first `-`, or bracket) starts at `start`.
-    fn open(&mut self, is_map: bool, flow: bool, start: usize, anchor: Option<String>, event_start: usize) -> Result<()> {
+    fn open(
+        &mut self,
+        is_map: bool,
+        flow: bool,
+        start: usize,
+        anchor: Option<String>,
+        event_start: usize,
+    ) -> Result<()> {
         let t = self.t;
         if self.stack.len() >= MAX_DEPTH {
             return Err(perr(format!("line {}: exceeded max depth of {MAX_DEPTH}", t.line_of(event_start) + 1)));
@@ -539,7 +568,10 @@ impl Builder<'_> {
 
     /// For an item of a block sequence starting at `node_start`: finds its `-`.
     fn take_dash(&mut self, node_start: usize) -> Option<usize> {
-        let in_block_seq = matches!(self.stack.last(), Some(Frame::Seq { node: YNode { kind: YKind::Seq { flow: false, .. }, .. }, .. }));
+        let in_block_seq = matches!(
+            self.stack.last(),
+            Some(Frame::Seq { node: YNode { kind: YKind::Seq { flow: false, .. }, .. }, .. })
+        );
         if !in_block_seq {
             return None;
         }
@@ -569,7 +601,14 @@ impl Builder<'_> {
         found
     }
 
-    fn scalar(&mut self, value: &str, sstyle: ScalarStyle, tag: Option<&str>, sp_start: usize, sp_end: usize) -> Result<YNode> {
+    fn scalar(
+        &mut self,
+        value: &str,
+        sstyle: ScalarStyle,
+        tag: Option<&str>,
+        sp_start: usize,
+        sp_end: usize,
+    ) -> Result<YNode> {
         let t = self.t;
         let b = t.b;
         let tag_name = tag.map(go_tag);
@@ -606,7 +645,8 @@ impl Builder<'_> {
                     h += 1;
                 }
                 header_len = h - i;
-                let explicit: Option<usize> = b[i + 1..h].iter().find(|c| c.is_ascii_digit()).map(|c| (c - b'0') as usize);
+                let explicit: Option<usize> =
+                    b[i + 1..h].iter().find(|c| c.is_ascii_digit()).map(|c| (c - b'0') as usize);
                 // Content lines follow the header line.
                 let le = t.line_end(h);
                 let first_line = if le < b.len() { le + if b[le] == b'\r' { 2 } else { 1 } } else { b.len() };
@@ -632,7 +672,8 @@ impl Builder<'_> {
                     let spaces = text.iter().take_while(|c| **c == b' ').count();
                     // A line of blanks is empty unless it runs past the block's indentation:
                     // then what is past it is content (`  x\n   ` holds "x\n ").
-                    let blank = text.iter().all(|c| *c == b' ' || *c == b'\t') && indent.is_none_or(|i| text.len() <= i);
+                    let blank =
+                        text.iter().all(|c| *c == b' ' || *c == b'\t') && indent.is_none_or(|i| text.len() <= i);
                     if blank {
                         line = if lend < b.len() { lend + if b[lend] == b'\r' { 2 } else { 1 } } else { b.len() };
                         continue;
@@ -781,14 +822,20 @@ impl Builder<'_> {
                             })?,
                             // go-yaml fails unmarshalling such a key (sops: exit 2).
                             _ => {
-                                return Err(Error::parse("yaml", format!(
-                                    "the YAML key at line {} is a collection; sops supports only string keys",
-                                    t.line_of(node.start) + 1
-                                )))
+                                return Err(Error::parse(
+                                    "yaml",
+                                    format!(
+                                        "the YAML key at line {} is a collection; sops supports only string keys",
+                                        t.line_of(node.start) + 1
+                                    ),
+                                ))
                             }
                         };
                         if !keys.insert(key.clone()) {
-                            return Err(Error::DuplicateKey { key, where_: format!("line {}", t.line_of(node.start) + 1) });
+                            return Err(Error::DuplicateKey {
+                                key,
+                                where_: format!("line {}", t.line_of(node.start) + 1),
+                            });
                         }
                         *pending_key = Some(node);
                     }
@@ -932,7 +979,14 @@ fn place_comments(t: &Text<'_>, docs: &mut [RawDoc], comments: Vec<YComment>) {
         // A document whose root is a null scalar keeps its comments in an empty mapping.
         if let YKind::Scalar(s) = &root.kind {
             if s.value.is_empty() || resolve_plain(&s.value) == Resolved::Value(Value::Null) {
-                *root = YNode { kind: YKind::Map { items: Vec::new(), flow: false }, start: c.start, end: c.start, col: 0, copied: false, alias: false };
+                *root = YNode {
+                    kind: YKind::Map { items: Vec::new(), flow: false },
+                    start: c.start,
+                    end: c.start,
+                    col: 0,
+                    copied: false,
+                    alias: false,
+                };
             } else {
                 continue;
             }
@@ -962,7 +1016,8 @@ fn place_comments(t: &Text<'_>, docs: &mut [RawDoc], comments: Vec<YComment>) {
 fn innermost_feet(t: &Text<'_>, docs: &[RawDoc], comments: &[YComment]) -> HashMap<usize, usize> {
     let mut out = HashMap::new();
     let full: Vec<&YComment> = comments.iter().filter(|c| !c.trailing).collect();
-    let trailing_at: HashMap<usize, usize> = comments.iter().filter(|c| c.trailing).map(|c| (t.line_of(c.start), c.start)).collect();
+    let trailing_at: HashMap<usize, usize> =
+        comments.iter().filter(|c| c.trailing).map(|c| (t.line_of(c.start), c.start)).collect();
     let mut i = 0;
     while i < full.len() {
         // A group: comment lines with only blank lines between them.
@@ -991,7 +1046,11 @@ fn innermost_feet(t: &Text<'_>, docs: &[RawDoc], comments: &[YComment]) -> HashM
             continue;
         }
         let pos = p - 1;
-        let Some(doc) = docs.iter().find(|d| d.root.as_ref().is_some_and(|r| r.start <= pos && pos < r.end.max(r.start + 1))) else { continue };
+        let Some(doc) =
+            docs.iter().find(|d| d.root.as_ref().is_some_and(|r| r.start <= pos && pos < r.end.max(r.start + 1)))
+        else {
+            continue;
+        };
         let Some(root) = &doc.root else { continue };
         let Some((cin, next_indent)) = block_container_at(root, pos) else { continue };
         // The next token after the group, if any, and its column (`---`/`...` count as column 0).
@@ -1353,7 +1412,10 @@ fn src_of(n: &YNode, style: u8, aux: u32) -> Option<Src> {
 
 fn comment_of(t: &Text<'_>, c: &YComment) -> Comment {
     let text = t.s.get(c.start + 1..c.end).unwrap_or("").to_string();
-    Comment { text, src: Some(Src { start: c.start, end: c.end, style: if c.trailing { super::TRAILING } else { 0 }, aux: 0 }) }
+    Comment {
+        text,
+        src: Some(Src { start: c.start, end: c.end, style: if c.trailing { super::TRAILING } else { 0 }, aux: 0 }),
+    }
 }
 
 fn convert(t: &Text<'_>, n: YNode) -> Result<Node> {
@@ -1362,7 +1424,11 @@ fn convert(t: &Text<'_>, n: YNode) -> Result<Node> {
     Ok(match n.kind {
         YKind::Scalar(ref s) => {
             let value = scalar_value(s, line)?;
-            let aux = if s.style & 7 >= style::LITERAL { (s.header_len as u32) | ((s.content_indent as u32) << 8) } else { 0 };
+            let aux = if s.style & 7 >= style::LITERAL {
+                (s.header_len as u32) | ((s.content_indent as u32) << 8)
+            } else {
+                0
+            };
             Node::Scalar(Scalar { value, src: src_of(&n, s.style, aux) })
         }
         YKind::Map { items, flow } => {

@@ -60,7 +60,8 @@ impl YamlStore {
     }
 
     fn text(input: &[u8]) -> Result<&str> {
-        std::str::from_utf8(input).map_err(|e| Error::parse("yaml", format!("the file is not UTF-8 (byte {})", e.valid_up_to())))
+        std::str::from_utf8(input)
+            .map_err(|e| Error::parse("yaml", format!("the file is not UTF-8 (byte {})", e.valid_up_to())))
     }
 }
 
@@ -207,7 +208,7 @@ fn unwrap_value(doc: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The inverse of [`unwrap_value`]: a bare value (from `--extract`) as the document
+/// The inverse of `unwrap_value`: a bare value (from `--extract`) as the document
 /// `value: ...`, so it can be read back by the document reader.
 pub fn wrap_value(bare: &[u8]) -> Vec<u8> {
     if !bare.starts_with(b"-") {

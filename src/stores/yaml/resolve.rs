@@ -48,7 +48,9 @@ pub fn resolves_to_str(s: &str) -> bool {
     match s.as_bytes().first() {
         None => false,
         Some(b'.' | b'+' | b'-' | b'0'..=b'9') => matches!(resolve_plain(s), Resolved::Value(Value::Str(_))),
-        Some(_) => !matches!(s, "~" | "null" | "Null" | "NULL" | "true" | "True" | "TRUE" | "false" | "False" | "FALSE"),
+        Some(_) => {
+            !matches!(s, "~" | "null" | "Null" | "NULL" | "true" | "True" | "TRUE" | "false" | "False" | "FALSE")
+        }
     }
 }
 
@@ -170,7 +172,9 @@ pub fn parse_timestamp(s: &str) -> Option<String> {
         }
         nanos = digits.parse().ok()?;
     }
-    let time = Time::from_hms_nano(u8::try_from(hour).ok()?, u8::try_from(minute).ok()?, u8::try_from(second).ok()?, nanos).ok()?;
+    let time =
+        Time::from_hms_nano(u8::try_from(hour).ok()?, u8::try_from(minute).ok()?, u8::try_from(second).ok()?, nanos)
+            .ok()?;
     let offset = if with_zone {
         if p.i >= b.len() {
             return None;
@@ -190,7 +194,11 @@ pub fn parse_timestamp(s: &str) -> Option<String> {
                     return None;
                 }
                 let (h, m) = (h as i8, m as i8);
-                if neg { UtcOffset::from_hms(-h, -m, 0).ok()? } else { UtcOffset::from_hms(h, m, 0).ok()? }
+                if neg {
+                    UtcOffset::from_hms(-h, -m, 0).ok()?
+                } else {
+                    UtcOffset::from_hms(h, m, 0).ok()?
+                }
             }
             _ => return None,
         }
@@ -324,9 +332,42 @@ mod tests {
     #[test]
     fn resolves_to_str_agrees_with_resolve_plain() {
         let samples = [
-            "", "~", "null", "NULL", "Null", "nul", "true", "TRUE", "tRUE", "false", "yes", "on", "-", "--", "-x",
-            "+", "+1", "-7", "42", "0x1F", "08", "1e10", ".5", ".nan", ".inf", "-.inf", "+.INF", ".x", "1.2.3",
-            "2024-01-02", "2024-02-30", "18446744073709551615", "ENC[AES256_GCM,data:x,type:str]", "<<", "é", "a b",
+            "",
+            "~",
+            "null",
+            "NULL",
+            "Null",
+            "nul",
+            "true",
+            "TRUE",
+            "tRUE",
+            "false",
+            "yes",
+            "on",
+            "-",
+            "--",
+            "-x",
+            "+",
+            "+1",
+            "-7",
+            "42",
+            "0x1F",
+            "08",
+            "1e10",
+            ".5",
+            ".nan",
+            ".inf",
+            "-.inf",
+            "+.INF",
+            ".x",
+            "1.2.3",
+            "2024-01-02",
+            "2024-02-30",
+            "18446744073709551615",
+            "ENC[AES256_GCM,data:x,type:str]",
+            "<<",
+            "é",
+            "a b",
         ];
         for s in samples {
             let expected = matches!(resolve_plain(s), Resolved::Value(Value::Str(_)));

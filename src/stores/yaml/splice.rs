@@ -28,7 +28,12 @@ pub(super) type Edit = (usize, usize, String);
 /// Writes documents, splicing into `source` where possible. `metadata` is `Some` when writing an
 /// encrypted file (its `sops:` block is added to every document) and `None` for plaintext (the
 /// source's `sops:` blocks are dropped).
-pub(crate) fn emit(docs: &[Document], metadata: Option<&Metadata>, source: Option<&[u8]>, indent: usize) -> Result<Vec<u8>> {
+pub(crate) fn emit(
+    docs: &[Document],
+    metadata: Option<&Metadata>,
+    source: Option<&[u8]>,
+    indent: usize,
+) -> Result<Vec<u8>> {
     let fresh_all = || -> Result<Vec<u8>> {
         let docs: Vec<Document> = docs.iter().map(|d| with_metadata(d, metadata)).collect();
         Ok(emit::emit_documents(&docs, indent).into_bytes())
@@ -64,7 +69,11 @@ pub(crate) fn emit(docs: &[Document], metadata: Option<&Metadata>, source: Optio
                         // decrypts, as with sops, to an empty mapping: left empty, it would not
                         // even be a document.
                         let rest_blank = t.b[ol.start..a].iter().chain(&t.b[b..ol.end]).all(u8::is_ascii_whitespace);
-                        let explicit = t.s[..ol.start].trim_end_matches(['\n', '\r']).rsplit('\n').next().is_some_and(|l| l.starts_with("---"));
+                        let explicit = t.s[..ol.start]
+                            .trim_end_matches(['\n', '\r'])
+                            .rsplit('\n')
+                            .next()
+                            .is_some_and(|l| l.starts_with("---"));
                         let empty = if doc.root.items.is_empty() && rest_blank && !explicit { "{}\n" } else { "" };
                         edits.push((a, b, empty.to_string()));
                     }
@@ -99,7 +108,8 @@ pub(super) fn sops_block_insertion(t: &Text<'_>, at: usize, md: &Metadata, inden
     let mut block = format!("sops:\n{}", emit::emit_block_mapping(&md.to_mapping(), indent, indent));
     if col > 0 {
         let pad = " ".repeat(col);
-        block = block.split_inclusive('\n').map(|l| if l == "\n" { l.to_string() } else { format!("{pad}{l}") }).collect();
+        block =
+            block.split_inclusive('\n').map(|l| if l == "\n" { l.to_string() } else { format!("{pad}{l}") }).collect();
     }
     if at > 0 && t.b[at - 1] != b'\n' {
         // The file ends without a line break: keep it that way.
@@ -117,14 +127,16 @@ fn apply(text: &str, mut edits: Vec<Edit>) -> Result<Vec<u8>> {
     for (a, b, s) in edits {
         // Two edits may both remove the line break between them (a block's last line and the
         // `sops` block after it, in a file without a final line break): it goes once.
-        let a = if a < pos && b >= pos && text.as_bytes()[a..pos].iter().all(u8::is_ascii_whitespace) { pos } else { a };
+        let a =
+            if a < pos && b >= pos && text.as_bytes()[a..pos].iter().all(u8::is_ascii_whitespace) { pos } else { a };
         if a < pos || b < a || b > text.len() {
             return Err(Error::Generic("internal error: overlapping YAML edits".into()));
         }
         out.push_str(&text[pos..a]);
         // A scalar glued to its anchor (`&an:chor x` is the anchor `an` on `:chor x`) must not
         // become part of the anchor's name when its text changes.
-        let glued = a > 0 && (text.as_bytes()[a - 1].is_ascii_alphanumeric() || matches!(text.as_bytes()[a - 1], b'_' | b'-'));
+        let glued =
+            a > 0 && (text.as_bytes()[a - 1].is_ascii_alphanumeric() || matches!(text.as_bytes()[a - 1], b'_' | b'-'));
         if glued && b > a && !s.starts_with([' ', '\n']) {
             out.push(' ');
         }
@@ -176,7 +188,8 @@ fn same_sequence(t: &Text<'_>, new: &Sequence, orig: &Sequence, indent: usize, e
         return None;
     }
     // A block sequence left with comments only would read back as a null: it becomes `[]`.
-    let mut empty_marker = !new.items.iter().any(|i| matches!(i, SeqItem::Node(_))) && orig.src.is_some_and(|s| s.style == 0);
+    let mut empty_marker =
+        !new.items.iter().any(|i| matches!(i, SeqItem::Node(_))) && orig.src.is_some_and(|s| s.style == 0);
     for (n, o) in new.items.iter().zip(orig.items.iter()) {
         match (n, o) {
             (SeqItem::Node(a), SeqItem::Node(b)) => same_node(t, a, b, indent, edits)?,
@@ -190,7 +203,11 @@ fn same_sequence(t: &Text<'_>, new: &Sequence, orig: &Sequence, indent: usize, e
                 }
                 let dash = src.aux as usize - 1;
                 let text = comment_text(t, dash, &a.text);
-                edits.push((dash, src.end, if std::mem::take(&mut empty_marker) { format!("[] {text}") } else { text }));
+                edits.push((
+                    dash,
+                    src.end,
+                    if std::mem::take(&mut empty_marker) { format!("[] {text}") } else { text },
+                ));
             }
             // A comment that became a list item.
             (SeqItem::Node(Node::Scalar(a)), SeqItem::Comment(b)) => {
@@ -335,13 +352,18 @@ pub(super) fn render_scalar(t: &Text<'_>, src: &Src, v: &Value, indent: usize) -
                             s.clone()
                         } else if !strtag
                             && !s.contains('\n')
-                            && (resolve_plain(s) != Resolved::Value(Value::Str(s.clone())) || !emit::plain_in_yaml_1_1(s))
+                            && (resolve_plain(s) != Resolved::Value(Value::Str(s.clone()))
+                                || !emit::plain_in_yaml_1_1(s))
                         {
                             // go-yaml forces double quotes on a string that would read back as
                             // another type (`"1"`, `"true"`, `"null"`), as sops writes it.
                             double_quoted(s)
                         } else if flow {
-                            if s.starts_with("ENC[") && single_ok(s) { single_quoted(s) } else { quoted(s) }
+                            if s.starts_with("ENC[") && single_ok(s) {
+                                single_quoted(s)
+                            } else {
+                                quoted(s)
+                            }
                         } else if s.contains('\n') && rest_of_line_empty(t, end) {
                             if let Some(b) = new_literal(t, start, s, indent) {
                                 b
@@ -361,7 +383,11 @@ pub(super) fn render_scalar(t: &Text<'_>, src: &Src, v: &Value, indent: usize) -
         }
         other => plain_text(other),
     };
-    let text = if start == end && start > 0 && matches!(t.b[start - 1], b':' | b'-' | b'?') { format!(" {text}") } else { text };
+    let text = if start == end && start > 0 && matches!(t.b[start - 1], b':' | b'-' | b'?') {
+        format!(" {text}")
+    } else {
+        text
+    };
     if block {
         // A block scalar replaced by a one-line scalar: the header becomes the scalar, the
         // content lines go.
@@ -448,8 +474,10 @@ fn block_edits(t: &Text<'_>, src: &Src, s: &str) -> Option<Vec<Edit>> {
         }
     }
     let pad = " ".repeat(indent);
-    let lines: Vec<String> = if kind == '>' { folded_lines(body) } else { body.split('\n').map(str::to_string).collect() };
-    let content: Vec<String> = lines.iter().map(|l| if l.is_empty() { String::new() } else { format!("{pad}{l}") }).collect();
+    let lines: Vec<String> =
+        if kind == '>' { folded_lines(body) } else { body.split('\n').map(str::to_string).collect() };
+    let content: Vec<String> =
+        lines.iter().map(|l| if l.is_empty() { String::new() } else { format!("{pad}{l}") }).collect();
     let content = content.join("\n");
     let mut new_header = String::new();
     new_header.push(kind);
@@ -550,7 +578,12 @@ fn block_text_ok(body: &str) -> bool {
 /// Characters that cannot appear raw in a YAML scalar (or that readers treat specially): C0/C1
 /// controls, DEL, the byte order mark, and the line and paragraph separators.
 pub(super) fn is_special(c: char) -> bool {
-    (c as u32) < 0x20 || c == '\u{7f}' || ('\u{80}'..='\u{9f}').contains(&c) || c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}'
+    (c as u32) < 0x20
+        || c == '\u{7f}'
+        || ('\u{80}'..='\u{9f}').contains(&c)
+        || c == '\u{feff}'
+        || c == '\u{2028}'
+        || c == '\u{2029}'
 }
 
 /// True when `s` written plain reads back as the same string.

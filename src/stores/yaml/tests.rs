@@ -89,7 +89,11 @@ fn loads_every_fixture_and_decrypts_with_the_mac_checked() {
          {# doc2 head, b: \"two\", c: [[\"x\", # in nested list, \"y\"]]} --- {}"
     );
     let text = String::from_utf8(plain).unwrap();
-    assert!(text.contains("list:\n    ## before first\n    - one\n") || text.contains("list:\n    # before first\n    - one\n"), "{text}");
+    assert!(
+        text.contains("list:\n    ## before first\n    - one\n")
+            || text.contains("list:\n    # before first\n    - one\n"),
+        "{text}"
+    );
     assert!(text.ends_with("---\n"), "{text}");
     // Key groups (sh, indent 2) and every key type (allkeys) load.
     for name in ["sh.enc.yaml", "allkeys.enc.yaml"] {
@@ -110,7 +114,9 @@ fn loads_the_sops_3_7_3_layout() {
     let f = store().load_encrypted(src).unwrap();
     assert_eq!(f.metadata.version, "3.7.3");
     assert_eq!(f.metadata.key_groups[0].len(), 1);
-    assert!(matches!(&f.metadata.key_groups[0][0], MasterKeyEntry::AzureKv { version, .. } if version == "3bf1e70f408e4736ac7fadfe67ad2bdc"));
+    assert!(
+        matches!(&f.metadata.key_groups[0][0], MasterKeyEntry::AzureKv { version, .. } if version == "3bf1e70f408e4736ac7fadfe67ad2bdc")
+    );
     assert_eq!(dump(&f.documents), "{apiVersion: \"v1\", kind: \"Secret\", metadata: {name: \"aks-helloworld-one\"}, stringData: {title: \"ENC[AES256_GCM,data:tpRm7W==,iv:1DZF/7Iy,tag:ObXaChru,type:str]\"}}");
     // Decrypting drops the block and leaves every other byte.
     let out = store().emit_plain(&f.documents, Some(src)).unwrap();
@@ -293,9 +299,15 @@ fn interop_comment_placement_matches_sops() {
             hoist(&mut d.root);
         }
         let (a, b) = (dump(&mine), dump(&theirs));
-        if std::env::var_os("YAML_DUMP").is_some() { eprintln!("{}\n  {a}\n  {b}", f.display()); }
+        if std::env::var_os("YAML_DUMP").is_some() {
+            eprintln!("{}\n  {a}\n  {b}", f.display());
+        }
         if a != b {
-            failures.push(format!("{}:\n  mine: {a}\n  sops: {b}\n  sops text:\n{}", f.display(), String::from_utf8_lossy(&out.stdout).split("sops:").next().unwrap_or("")));
+            failures.push(format!(
+                "{}:\n  mine: {a}\n  sops: {b}\n  sops text:\n{}",
+                f.display(),
+                String::from_utf8_lossy(&out.stdout).split("sops:").next().unwrap_or("")
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -328,7 +340,11 @@ pub(super) fn encrypt_with(store: &YamlStore, src: &[u8], rule: Option<CryptRule
                     mac.add(&Leaf::Scalar(s.clone()), should);
                     if should {
                         let e = cipher.encrypt_leaf(&Leaf::Scalar(s.clone()), &ctx.aad());
-                        if e.is_empty() { Leaf::Scalar(s) } else { Leaf::Scalar(Scalar { value: Value::Str(e), src: s.src }) }
+                        if e.is_empty() {
+                            Leaf::Scalar(s)
+                        } else {
+                            Leaf::Scalar(Scalar { value: Value::Str(e), src: s.src })
+                        }
                     } else {
                         Leaf::Scalar(s)
                     }
@@ -336,7 +352,11 @@ pub(super) fn encrypt_with(store: &YamlStore, src: &[u8], rule: Option<CryptRule
                 Leaf::Comment(c) => {
                     if should {
                         let e = cipher.encrypt_leaf(&Leaf::Comment(c.clone()), &ctx.aad());
-                        if e.is_empty() { Leaf::Comment(c) } else { Leaf::Comment(Comment { text: e, src: c.src }) }
+                        if e.is_empty() {
+                            Leaf::Comment(c)
+                        } else {
+                            Leaf::Comment(Comment { text: e, src: c.src })
+                        }
                     } else {
                         Leaf::Comment(c)
                     }
@@ -345,7 +365,8 @@ pub(super) fn encrypt_with(store: &YamlStore, src: &[u8], rule: Option<CryptRule
         })
         .unwrap();
     }
-    let mut md = Metadata::new(vec![vec![MasterKeyEntry::Age { recipient: RECIPIENT1.into(), enc }]], None, rule, mac_only);
+    let mut md =
+        Metadata::new(vec![vec![MasterKeyEntry::Age { recipient: RECIPIENT1.into(), enc }]], None, rule, mac_only);
     md.mac = encrypt_mac(&mut cipher, &mac.finish(), md.lastmodified);
     store.emit_encrypted(&docs, &md, Some(src)).unwrap()
 }
@@ -358,7 +379,9 @@ pub(super) fn encrypt(src: &[u8]) -> Vec<u8> {
 pub(super) fn decrypt_docs(store: &YamlStore, src: &[u8]) -> (Vec<Document>, Vec<u8>) {
     let f = store.load_encrypted(src).unwrap();
     let ids = crate::keys::age::parse_identities(&std::fs::read_to_string(KEY1).unwrap(), "key1").unwrap();
-    let MasterKeyEntry::Age { enc, .. } = f.metadata.key_groups[0].iter().find(|e| matches!(e, MasterKeyEntry::Age { .. })).unwrap() else {
+    let MasterKeyEntry::Age { enc, .. } =
+        f.metadata.key_groups[0].iter().find(|e| matches!(e, MasterKeyEntry::Age { .. })).unwrap()
+    else {
         unreachable!()
     };
     let key = DataKey::from_slice(&crate::keys::age::decrypt_armored(enc, &ids).unwrap()).unwrap();
@@ -371,7 +394,10 @@ pub(super) fn decrypt_docs(store: &YamlStore, src: &[u8]) -> (Vec<Document>, Vec
             let should = rule.should_encrypt(ctx.path, ctx.comments, ctx.is_comment);
             let out = match leaf {
                 Leaf::Scalar(Scalar { value: Value::Str(s), src }) if should && is_encrypted(&s) => {
-                    match cipher.decrypt_str(&s, &ctx.aad()).map_err(|e| Error::DecryptValue { path: ctx.aad(), reason: e.to_string() })? {
+                    match cipher
+                        .decrypt_str(&s, &ctx.aad())
+                        .map_err(|e| Error::DecryptValue { path: ctx.aad(), reason: e.to_string() })?
+                    {
                         Leaf::Scalar(x) => Leaf::Scalar(Scalar { value: x.value, src }),
                         Leaf::Comment(c) => Leaf::Comment(Comment { text: c.text, src }),
                     }
@@ -379,7 +405,9 @@ pub(super) fn decrypt_docs(store: &YamlStore, src: &[u8]) -> (Vec<Document>, Vec
                 // Like sops, a comment that does not decrypt is kept as it is.
                 Leaf::Comment(c) if should && is_encrypted(&c.text) => match cipher.decrypt_str(&c.text, &ctx.aad()) {
                     Ok(Leaf::Comment(x)) => Leaf::Comment(Comment { text: x.text, src: c.src }),
-                    Ok(Leaf::Scalar(Scalar { value: Value::Str(x), .. })) => Leaf::Comment(Comment { text: x, src: c.src }),
+                    Ok(Leaf::Scalar(Scalar { value: Value::Str(x), .. })) => {
+                        Leaf::Comment(Comment { text: x, src: c.src })
+                    }
                     _ => Leaf::Comment(c),
                 },
                 other => other,
@@ -405,7 +433,11 @@ pub(super) fn corpus() -> Vec<(String, Vec<u8>)> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/yaml");
     let mut out = Vec::new();
     for sub in [dir.to_string(), format!("{dir}/comments")] {
-        let mut files: Vec<_> = std::fs::read_dir(&sub).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "yaml")).collect();
+        let mut files: Vec<_> = std::fs::read_dir(&sub)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
         files.sort();
         for f in files {
             out.push((f.display().to_string(), std::fs::read(&f).unwrap()));
@@ -442,7 +474,11 @@ fn roundtrip_corpus_byte_for_byte() {
         }
         let src = expected.into_bytes();
         if dec != src {
-            failures.push(format!("{name}:\n--- encrypted\n{}\n--- decrypted\n{}", String::from_utf8_lossy(&enc), String::from_utf8_lossy(&dec)));
+            failures.push(format!(
+                "{name}:\n--- encrypted\n{}\n--- decrypted\n{}",
+                String::from_utf8_lossy(&enc),
+                String::from_utf8_lossy(&dec)
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -461,11 +497,18 @@ fn interop_sops_decrypts_our_output() {
         let a = sops(&["decrypt", "--input-type", "yaml", "--output-type", "yaml"], &ours);
         // sops silently keeps a comment it cannot decrypt (a comment we placed at another path
         // than go-yaml does): that must never happen.
-        if String::from_utf8_lossy(&a.stderr).contains("unencrypted comment") || String::from_utf8_lossy(&a.stdout).contains("ENC[") {
-            failures.push(format!("{name}: sops could not decrypt every comment: {}", String::from_utf8_lossy(&a.stderr)));
+        if String::from_utf8_lossy(&a.stderr).contains("unencrypted comment")
+            || String::from_utf8_lossy(&a.stdout).contains("ENC[")
+        {
+            failures
+                .push(format!("{name}: sops could not decrypt every comment: {}", String::from_utf8_lossy(&a.stderr)));
         }
         if !a.status.success() {
-            failures.push(format!("{name}: sops decrypt failed: {}\n{}", String::from_utf8_lossy(&a.stderr), String::from_utf8_lossy(&ours)));
+            failures.push(format!(
+                "{name}: sops decrypt failed: {}\n{}",
+                String::from_utf8_lossy(&a.stderr),
+                String::from_utf8_lossy(&ours)
+            ));
             continue;
         }
         // sops's canonical form of the plaintext (nothing encrypted; sops 3.11 itself misplaces
@@ -497,15 +540,20 @@ fn interop_we_decrypt_sops_output() {
         assert!(theirs.status.success(), "{name}: {}", String::from_utf8_lossy(&theirs.stderr));
         let (mut docs, plain) = decrypt_docs(&store(), &theirs.stdout);
         let mut expected = store().load_plain(&src).unwrap();
-        let mut reloaded = store()
-            .load_plain(&plain)
-            .unwrap_or_else(|e| panic!("{name}: {e}\n{}\n---\n{}", String::from_utf8_lossy(&plain), String::from_utf8_lossy(&theirs.stdout)));
+        let mut reloaded = store().load_plain(&plain).unwrap_or_else(|e| {
+            panic!("{name}: {e}\n{}\n---\n{}", String::from_utf8_lossy(&plain), String::from_utf8_lossy(&theirs.stdout))
+        });
         for d in docs.iter_mut().chain(expected.iter_mut()).chain(reloaded.iter_mut()) {
             hoist(&mut d.root);
         }
         if sops_stable(&src) {
             assert_eq!(dump(&docs), dump(&expected), "{name}");
-            assert_eq!(dump(&reloaded), dump(&expected), "{name}: written plaintext\n{}", String::from_utf8_lossy(&plain));
+            assert_eq!(
+                dump(&reloaded),
+                dump(&expected),
+                "{name}: written plaintext\n{}",
+                String::from_utf8_lossy(&plain)
+            );
         } else {
             // sops's own layout moves comments here; what we decrypt still reads back.
             assert!(!reloaded.is_empty(), "{name}");

@@ -25,9 +25,7 @@ impl Output {
 
 /// Runs `cmd` with `stdin`, killing it if it is still running after `deadline`.
 pub fn run_with_deadline(mut cmd: Command, stdin: &[u8], deadline: Duration) -> Output {
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn child process");
     if let Some(mut si) = child.stdin.take() {
         let _ = si.write_all(stdin);
@@ -56,22 +54,13 @@ pub fn run_with_deadline(mut cmd: Command, stdin: &[u8], deadline: Duration) -> 
             }
         }
     };
-    Output {
-        status,
-        stdout: out_t.join().unwrap_or_default(),
-        stderr: err_t.join().unwrap_or_default(),
-    }
+    Output { status, stdout: out_t.join().unwrap_or_default(), stderr: err_t.join().unwrap_or_default() }
 }
 
 /// Whether `sops` can be run. Missing sops skips (with a notice) unless KVSOPS_REQUIRE_INTEROP=1,
 /// in which case it is a failure.
 pub fn sops_available(test: &str) -> bool {
-    let found = Command::new("sops")
-        .arg("--help")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
+    let found = Command::new("sops").arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
     if found {
         return true;
     }

@@ -45,16 +45,33 @@ fn assert_paths_agree(name: &str, plain: &[u8], kr: &Keyring) {
         let enc_fast = crate::ops::encrypt::encrypt_bytes(plain, &fast, &fast, &p, kr).expect("fast encrypt");
         assert_eq!(masked(&enc_fast), masked(&enc_tree), "{name} {rule:?}");
         for enc in [&enc_tree, &enc_fast] {
-            let dec_tree = crate::ops::decrypt::decrypt_bytes(enc, &tree, &tree, kr, Default::default()).expect("tree decrypt");
-            let dec_fast = crate::ops::decrypt::decrypt_bytes(enc, &fast, &fast, kr, Default::default()).expect("fast decrypt");
+            let dec_tree =
+                crate::ops::decrypt::decrypt_bytes(enc, &tree, &tree, kr, Default::default()).expect("tree decrypt");
+            let dec_fast =
+                crate::ops::decrypt::decrypt_bytes(enc, &fast, &fast, kr, Default::default()).expect("fast decrypt");
             assert_eq!(String::from_utf8_lossy(&dec_fast), String::from_utf8_lossy(&dec_tree), "{name} {rule:?}");
         }
     }
 }
 
 const SCALARS: &[&str] = &[
-    "\"hello\"", "\"\"", "\"caf\\u00e9 \\\"q\\\" \\n\"", "\"ENC[AES256_GCM,data:eA==,iv:x,tag:y,type:str]\"", "0", "-7",
-    "42", "1.5", "1e3", "-0", "1.0", "12345678901234567", "99999999999999999999", "true", "false", "null", "\"\\ud800\"",
+    "\"hello\"",
+    "\"\"",
+    "\"caf\\u00e9 \\\"q\\\" \\n\"",
+    "\"ENC[AES256_GCM,data:eA==,iv:x,tag:y,type:str]\"",
+    "0",
+    "-7",
+    "42",
+    "1.5",
+    "1e3",
+    "-0",
+    "1.0",
+    "12345678901234567",
+    "99999999999999999999",
+    "true",
+    "false",
+    "null",
+    "\"\\ud800\"",
 ];
 const KEYS: &[&str] = &["data", "secret", "id", "name", "x", "a_unencrypted", "sops_x", "k\\u00e9y", ""];
 
@@ -148,15 +165,24 @@ fn the_sops_member_is_removed_wherever_it_stands() {
     let kr = keyring_with(&[1]);
     let fast = JsonStore::new(None);
     let tree = TreeOnly(JsonStore::new(None));
-    let enc = crate::ops::encrypt::encrypt_bytes(b"{\n\t\"a\": \"x\",\n\t\"b\": [1, \"y\"]\n}\n", &tree, &tree, &params_key1(None, false), &kr).expect("encrypt");
+    let enc = crate::ops::encrypt::encrypt_bytes(
+        b"{\n\t\"a\": \"x\",\n\t\"b\": [1, \"y\"]\n}\n",
+        &tree,
+        &tree,
+        &params_key1(None, false),
+        &kr,
+    )
+    .expect("encrypt");
     let text = String::from_utf8(enc).expect("utf-8");
     // Move the member to the front: the removal range is then from its key to the next key.
     let at = text.find(",\n\t\"sops\": ").expect("sops member");
     let member = &text[at + 3..text.len() - 3];
     let moved = format!("{{\n\t{member},\n\t{}\n}}\n", &text[3..at]);
     for input in [text.clone(), moved] {
-        let a = crate::ops::decrypt::decrypt_bytes(input.as_bytes(), &tree, &tree, &kr, Default::default()).expect("tree");
-        let b = crate::ops::decrypt::decrypt_bytes(input.as_bytes(), &fast, &fast, &kr, Default::default()).expect("fast");
+        let a =
+            crate::ops::decrypt::decrypt_bytes(input.as_bytes(), &tree, &tree, &kr, Default::default()).expect("tree");
+        let b =
+            crate::ops::decrypt::decrypt_bytes(input.as_bytes(), &fast, &fast, &kr, Default::default()).expect("fast");
         assert_eq!(String::from_utf8_lossy(&b), String::from_utf8_lossy(&a));
     }
 }

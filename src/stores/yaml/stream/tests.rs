@@ -64,8 +64,10 @@ fn assert_paths_agree(name: &str, plain: &[u8], kr: &Keyring) {
         assert_eq!(masked_body(&enc_fast), masked_body(&enc_tree), "{name} {rule:?} mac_only={mac_only}");
         for enc in [&enc_tree, &enc_fast] {
             assert!(fast.streamed(enc).is_some(), "{name}: the encrypted file should be simple too");
-            let dec_tree = crate::ops::decrypt::decrypt_bytes(enc, &tree, &tree, kr, Default::default()).expect("tree decrypt");
-            let dec_fast = crate::ops::decrypt::decrypt_bytes(enc, &fast, &fast, kr, Default::default()).expect("fast decrypt");
+            let dec_tree =
+                crate::ops::decrypt::decrypt_bytes(enc, &tree, &tree, kr, Default::default()).expect("tree decrypt");
+            let dec_fast =
+                crate::ops::decrypt::decrypt_bytes(enc, &fast, &fast, kr, Default::default()).expect("fast decrypt");
             assert_eq!(String::from_utf8_lossy(&dec_fast), String::from_utf8_lossy(&dec_tree), "{name} {rule:?}");
             // Values spelled canonically come back byte for byte (`08` comes back as `8.0` on
             // both paths: the ENC value holds the float, not its spelling).
@@ -78,24 +80,87 @@ fn assert_paths_agree(name: &str, plain: &[u8], kr: &Keyring) {
 
 /// A value that is a plain scalar in a simple file, of every type go-yaml resolves.
 const VALUES: &[&str] = &[
-    "hello", "hello world", "admin", "p@ss-w0rd!", "a:b", "a,b", "x[0]", "x{y}", "1", "-7", "+3", "0", "0x1F", "0o17",
-    "0755", "08", "1_000", "1e10", "3.25", ".5", "-.inf", ".nan", "true", "false", "True", "yes", "on", "null", "~",
-    "2024-01-02", "2024-01-02T03:04:05Z", "2024-02-30", "3.11.0", "-x", "é", "naïve ünïcode", "a'b", "a\"b", "50%",
-    "a\\b", "$HOME", "(x)", "~x", "=", "/path/to", "9223372036854775807", "-9223372036854775808",
-    "99999999999999999999", "ENC[AES256_GCM,data:bm90IHJlYWw=,iv:x,tag:y,type:str]",
+    "hello",
+    "hello world",
+    "admin",
+    "p@ss-w0rd!",
+    "a:b",
+    "a,b",
+    "x[0]",
+    "x{y}",
+    "1",
+    "-7",
+    "+3",
+    "0",
+    "0x1F",
+    "0o17",
+    "0755",
+    "08",
+    "1_000",
+    "1e10",
+    "3.25",
+    ".5",
+    "-.inf",
+    ".nan",
+    "true",
+    "false",
+    "True",
+    "yes",
+    "on",
+    "null",
+    "~",
+    "2024-01-02",
+    "2024-01-02T03:04:05Z",
+    "2024-02-30",
+    "3.11.0",
+    "-x",
+    "é",
+    "naïve ünïcode",
+    "a'b",
+    "a\"b",
+    "50%",
+    "a\\b",
+    "$HOME",
+    "(x)",
+    "~x",
+    "=",
+    "/path/to",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "99999999999999999999",
+    "ENC[AES256_GCM,data:bm90IHJlYWw=,iv:x,tag:y,type:str]",
 ];
 
 /// Values that read back as the same typed value but are written back in another spelling.
 /// (`yes`, `on`: YAML 1.1 booleans, quoted as go-yaml writes them.)
-const NON_CANONICAL: &[&str] = &["+3", "0x1F", "0o17", "0755", "08", "1_000", "1e10", ".5", "True", "yes", "on", "~", "2024-01-02T03:04:05Z"];
+const NON_CANONICAL: &[&str] =
+    &["+3", "0x1F", "0o17", "0755", "08", "1_000", "1e10", ".5", "True", "yes", "on", "~", "2024-01-02T03:04:05Z"];
 
 fn contains_value(text: &[u8], v: &str) -> bool {
     String::from_utf8_lossy(text).lines().any(|l| l.ends_with(&format!(": {v}")))
 }
 
 const KEYS: &[&str] = &[
-    "data", "stringData", "password", "user_unencrypted", "token_secret", "name", "kind", "apiVersion", "a", "b.c",
-    "x-y", "key_12", ".dockerconfigjson", "with space", "sops_x", "tls.crt", "k8s/app", "e@mail", "x~", "a+b",
+    "data",
+    "stringData",
+    "password",
+    "user_unencrypted",
+    "token_secret",
+    "name",
+    "kind",
+    "apiVersion",
+    "a",
+    "b.c",
+    "x-y",
+    "key_12",
+    ".dockerconfigjson",
+    "with space",
+    "sops_x",
+    "tls.crt",
+    "k8s/app",
+    "e@mail",
+    "x~",
+    "a+b",
 ];
 
 fn gen_mapping(rng: &mut StdRng, out: &mut String, indent: usize, depth: usize) {
@@ -209,18 +274,26 @@ fn tampering_and_wrong_keys_fail_the_same_way_on_both_paths() {
     let text = String::from_utf8(enc).expect("utf-8");
     // Another value's ENC string in place of the password's: authentication fails at its path.
     let lines: Vec<&str> = text.lines().collect();
-    let swapped = text.replacen(lines[1].trim_start().split_once(": ").expect("entry").1, lines[2].trim_start().split_once(": ").expect("entry").1, 1);
+    let swapped = text.replacen(
+        lines[1].trim_start().split_once(": ").expect("entry").1,
+        lines[2].trim_start().split_once(": ").expect("entry").1,
+        1,
+    );
     // A value changed in the clear: the MAC no longer matches.
     let unencrypted = text.replacen("stringData:", "stringData_unencrypted:", 1);
     for bad in [swapped, unencrypted] {
-        let a = crate::ops::decrypt::decrypt_bytes(bad.as_bytes(), &tree, &tree, &kr, Default::default()).expect_err("tree");
-        let b = crate::ops::decrypt::decrypt_bytes(bad.as_bytes(), &fast, &fast, &kr, Default::default()).expect_err("fast");
+        let a = crate::ops::decrypt::decrypt_bytes(bad.as_bytes(), &tree, &tree, &kr, Default::default())
+            .expect_err("tree");
+        let b = crate::ops::decrypt::decrypt_bytes(bad.as_bytes(), &fast, &fast, &kr, Default::default())
+            .expect_err("fast");
         assert_eq!(a.to_string(), b.to_string());
         assert_eq!(a.exit_code(), b.exit_code());
     }
     let wrong = keyring_with(&[2]);
-    let a = crate::ops::decrypt::decrypt_bytes(text.as_bytes(), &tree, &tree, &wrong, Default::default()).expect_err("tree");
-    let b = crate::ops::decrypt::decrypt_bytes(text.as_bytes(), &fast, &fast, &wrong, Default::default()).expect_err("fast");
+    let a = crate::ops::decrypt::decrypt_bytes(text.as_bytes(), &tree, &tree, &wrong, Default::default())
+        .expect_err("tree");
+    let b = crate::ops::decrypt::decrypt_bytes(text.as_bytes(), &fast, &fast, &wrong, Default::default())
+        .expect_err("fast");
     assert_eq!(a.exit_code(), b.exit_code());
 }
 
