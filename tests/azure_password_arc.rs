@@ -120,7 +120,8 @@ fn username_and_password_with_sops_and_a_wrong_password_refused() {
     user_env(&mut c, &emu, wrong);
     c.args(["--verbose", "decrypt"]).arg(&f);
     let out = fails(c);
-    assert!(!String::from_utf8_lossy(&out.stderr).contains(wrong));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains("UsernamePasswordCredential") && !err.contains(wrong), "{err}");
     // The real sops refuses it as well.
     let mut c = emu_env(sb.sops(), &emu);
     user_env(&mut c, &emu, wrong);
