@@ -21,6 +21,7 @@ pub mod cli;
 pub mod credential;
 pub mod doctor;
 pub mod managed_identity;
+pub mod password;
 mod reach;
 
 use std::collections::HashMap;

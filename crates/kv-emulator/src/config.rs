@@ -42,7 +42,15 @@ pub struct Config {
     /// Application certificates (client id, DER certificate): certificate assertions of that
     /// client must be signed by the certificate's key.
     pub client_certificates: Vec<(String, Vec<u8>)>,
+    /// Users (name, password) the password grant accepts.
+    pub users: Vec<(String, String)>,
+    /// Where the Azure Arc endpoint writes key files; [`ARC_KEY_DIR`] when `None`.
+    pub arc_key_dir: Option<PathBuf>,
 }
+
+/// The directory Azure Arc's agent (HIMDS) writes its challenge key files to on Linux: the only
+/// one the Go SDK (and kvsops) read a key from.
+pub const ARC_KEY_DIR: &str = "/var/opt/azcmagent/tokens";
 
 impl Default for Config {
     fn default() -> Self {
@@ -60,6 +68,8 @@ impl Default for Config {
             keys: Vec::new(),
             auto_create: true,
             client_certificates: Vec::new(),
+            users: Vec::new(),
+            arc_key_dir: None,
         }
     }
 }

@@ -135,6 +135,85 @@ pub fn azure_ml(state: &Arc<State>, method: &Method, query: &str, headers: &Head
     hosted_token(state, resource, param(&pairs, "clientid"))
 }
 
+/// Azure Arc's agent endpoint (`IDENTITY_ENDPOINT` + `IMDS_ENDPOINT`): `GET` with `Metadata: true`,
+/// `api-version=2020-06-01` and `resource`. Without `Authorization` it writes a fresh secret to
+/// `<arc_key_dir>/<random>.key` and answers 401 with `WWW-Authenticate: Basic realm=<that file>`;
+/// with `Authorization: Basic <the file's contents>` it issues the token (each secret once).
+pub fn azure_arc(state: &Arc<State>, method: &Method, query: &str, headers: &HeaderMap) -> Outcome {
+    let op = Some(Op::Token);
+    let bad = |status: u16, message: &str| {
+        Outcome::plain(json(status, &serde_json::json!({"error": "invalid_request", "error_description": message})))
+            .op(op)
+    };
+    let metadata = headers.get("metadata").and_then(|v| v.to_str().ok()) == Some("true");
+    if method != Method::GET || !metadata {
+        return bad(400, "GET with Metadata: true");
+    }
+    let pairs = query_pairs(query);
+    if param(&pairs, "api-version") != Some("2020-06-01") {
+        return bad(400, "api-version 2020-06-01 expected");
+    }
+    let Some(resource) = param(&pairs, "resource") else {
+        return bad(400, "resource is required");
+    };
+    let authorization = headers.get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match authorization {
+        None => {
+            let mut b = [0u8; 16];
+            rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
+            let name: String = b[..8].iter().map(|x| format!("{x:02x}")).collect();
+            let secret: String = b[8..].iter().map(|x| format!("{x:02x}")).collect();
+            let dir = &state.settings.arc_key_dir;
+            let file = dir.join(format!("{name}.key"));
+            if let Err(e) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&file, &secret)) {
+                return bad(500, &format!("kv-emulator could not write the Arc key file {}: {e}", file.display()));
+            }
+            state.add_arc_secret(secret, file.clone());
+            let mut r =
+                json(401, &serde_json::json!({"error": "unauthorized", "error_description": "read the key file"}));
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&format!("Basic realm={}", file.display())) {
+                r.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, v);
+            }
+            Outcome::plain(r).op(op)
+        }
+        Some(value) => {
+            let secret = value.strip_prefix("Basic ").unwrap_or_default();
+            if secret.is_empty() || !state.take_arc_secret(secret) {
+                return bad(401, "the Authorization secret is not one this endpoint handed out");
+            }
+            hosted_token(state, resource, Some("arc"))
+        }
+    }
+}
+
+/// Service Fabric's endpoint (`IDENTITY_ENDPOINT` + `IDENTITY_HEADER` +
+/// `IDENTITY_SERVER_THUMBPRINT`): `GET` with `api-version=2019-07-01-preview`, `resource` and the
+/// `Secret` header (the emulator's `IDENTITY_HEADER`).
+pub fn service_fabric(state: &Arc<State>, method: &Method, query: &str, headers: &HeaderMap) -> Outcome {
+    let op = Some(Op::Token);
+    let secret_ok =
+        headers.get("secret").and_then(|v| v.to_str().ok()) == Some(state.settings.identity_header.as_str());
+    if method != Method::GET || !secret_ok {
+        return Outcome::plain(json(
+            401,
+            &serde_json::json!({"error": {"code": "SecretHeaderNotFound", "message": "GET with the Secret header"}}),
+        ))
+        .op(op);
+    }
+    let pairs = query_pairs(query);
+    if param(&pairs, "api-version") != Some("2019-07-01-preview") {
+        return Outcome::plain(json(400, &serde_json::json!({"error": {"code": "InvalidApiVersion", "message": "api-version 2019-07-01-preview expected"}}))).op(op);
+    }
+    let Some(resource) = param(&pairs, "resource") else {
+        return Outcome::plain(json(
+            400,
+            &serde_json::json!({"error": {"code": "MissingResource", "message": "resource is required"}}),
+        ))
+        .op(op);
+    };
+    hosted_token(state, resource, Some("servicefabric"))
+}
+
 fn hosted_token(state: &Arc<State>, resource: &str, client_id: Option<&str>) -> Outcome {
     let identity = match client_id {
         Some(id) => format!("managed-identity:{id}"),
@@ -174,6 +253,9 @@ pub fn entra(
         (&Method::GET, [tenant, ".well-known", "openid-configuration"]) => {
             Outcome::plain(json(200, &openid_configuration(host, tenant, false)))
         }
+        (&Method::GET, [_common, realm, user]) if realm.eq_ignore_ascii_case("userrealm") => {
+            Outcome::plain(json(200, &user_realm(user)))
+        }
         (&Method::POST, [tenant, "oauth2", "v2.0", "token"]) => token(state, host, tenant, body, true),
         (&Method::POST, [tenant, "oauth2", "token"]) => token(state, host, tenant, body, false),
         _ => Outcome::plain(json(
@@ -199,11 +281,14 @@ fn token(state: &Arc<State>, host: &str, tenant: &str, body: &[u8], v2: bool) ->
     let op = Some(Op::Token);
     let pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     let bad = |status: u16, error: &str, desc: &str| Outcome::plain(json(status, &aad_error(error, desc))).op(op);
+    if param(&pairs, "grant_type") == Some("password") {
+        return password_grant(state, tenant, &pairs, v2);
+    }
     if param(&pairs, "grant_type") != Some("client_credentials") {
         return bad(
             400,
             "unsupported_grant_type",
-            "AADSTS70003: kv-emulator supports only the client_credentials grant.",
+            "AADSTS70003: kv-emulator supports only the client_credentials and password grants.",
         );
     }
     let Some(client_id) = param(&pairs, "client_id") else {
@@ -264,6 +349,93 @@ fn token(state: &Arc<State>, host: &str, tenant: &str, body: &[u8], v2: bool) ->
     ))
     .op(op)
     .who(client_id, kind)
+}
+
+/// The home realm document MSAL reads before a password grant: every user here is a cloud
+/// ("Managed") account, so the password goes to the token endpoint.
+fn user_realm(user: &str) -> serde_json::Value {
+    let domain = user.rsplit_once('@').map(|(_, d)| d).unwrap_or("kv-emulator.test");
+    serde_json::json!({
+        "ver": "1.0",
+        "account_type": "Managed",
+        "domain_name": domain,
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_audience_urn": "urn:federation:MicrosoftOnline",
+    })
+}
+
+/// The resource of a v2 `scope` (the one that is a URL) or a v1 `resource`.
+fn requested_resource(pairs: &[(String, String)], v2: bool) -> Option<String> {
+    if v2 {
+        param(pairs, "scope").and_then(|s| s.split_whitespace().find(|s| s.contains("://"))).map(str::to_string)
+    } else {
+        param(pairs, "resource").map(str::to_string)
+    }
+}
+
+/// The resource owner password grant: `username` must be registered with `password`.
+fn password_grant(state: &Arc<State>, tenant: &str, pairs: &[(String, String)], v2: bool) -> Outcome {
+    let op = Some(Op::Token);
+    let kind = CredentialKind::UsernamePassword;
+    let bad = |status: u16, error: &str, desc: &str| Outcome::plain(json(status, &aad_error(error, desc))).op(op);
+    if param(pairs, "client_id").is_none() {
+        return bad(
+            400,
+            "invalid_request",
+            "AADSTS900144: The request body must contain the following parameter: 'client_id'.",
+        );
+    }
+    let (Some(user), Some(password)) = (param(pairs, "username"), param(pairs, "password")) else {
+        return bad(
+            400,
+            "invalid_request",
+            "AADSTS900144: The request body must contain the following parameters: 'username', 'password'.",
+        );
+    };
+    if !state.user_password_ok(user, password) {
+        return bad(
+            400,
+            "invalid_grant",
+            "AADSTS50126: Error validating credentials due to invalid username or password.",
+        )
+        .who(user, kind);
+    }
+    let Some(resource) = requested_resource(pairs, v2) else {
+        return bad(400, "invalid_scope", "AADSTS1002012: The provided value for scope is not valid.");
+    };
+    if let Some(o) = token_fault(state) {
+        return o.who(user, kind);
+    }
+    let (token, expires_on) = state.issue_token(user, kind, &resource, Some(tenant));
+    let lifetime = expires_on.saturating_sub(crate::state::now_unix());
+    let uid = crate::state::object_id(user);
+    // MSAL (Go) keeps the account from `client_info` and the ID token; neither is verified there.
+    let client_info = URL_SAFE_NO_PAD.encode(serde_json::json!({"uid": uid, "utid": tenant}).to_string());
+    let id_claims = serde_json::json!({
+        "aud": param(pairs, "client_id"), "iss": format!("https://login.microsoftonline.com/{tenant}/v2.0"),
+        "oid": uid, "sub": uid, "tid": tenant, "preferred_username": user, "name": user,
+        "iat": crate::state::now_unix(), "exp": expires_on, "ver": "2.0",
+    });
+    let id_token = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(id_claims.to_string())
+    );
+    Outcome::plain(json(
+        200,
+        &serde_json::json!({
+            "token_type": "Bearer",
+            // Granted as asked (MSAL refuses a response that drops a requested scope).
+            "scope": param(pairs, "scope").unwrap_or(&resource),
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+            "access_token": token,
+            "id_token": id_token,
+            "client_info": client_info,
+        }),
+    ))
+    .op(op)
+    .who(user, kind)
 }
 
 /// A client assertion is a JWT; certificate credentials put the thumbprint (`x5t`) in its header,

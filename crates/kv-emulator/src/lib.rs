@@ -176,6 +176,17 @@ impl Emulator {
         self.shared.state.register_client_certificate(client_id, cert_der.to_vec());
     }
 
+    /// Registers a user for the password grant (`AZURE_USERNAME` / `AZURE_PASSWORD`): the token
+    /// endpoint refuses any other password for that user (`invalid_grant`, AADSTS50126).
+    pub fn register_user(&self, username: &str, password: &str) {
+        self.shared.state.register_user(username, password);
+    }
+
+    /// The Azure Arc agent endpoint (`IDENTITY_ENDPOINT` for Arc; set `IMDS_ENDPOINT` too).
+    pub fn arc_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}/arc/token", self.port())
+    }
+
     /// Issues a token for `identity` without any credential (kind [`CredentialKind::Issued`]), for
     /// fake developer tools (`az`, `pwsh`) to print; `resource` e.g. `https://vault.azure.net`.
     pub fn issue_token(&self, identity: &str, resource: &str, tenant: Option<&str>) -> String {

@@ -37,6 +37,14 @@ struct Args {
     /// Accept only this client secret (default: any).
     #[arg(long)]
     client_secret: Option<String>,
+    /// Register a user for the password grant (AZURE_USERNAME / AZURE_PASSWORD), as
+    /// NAME:PASSWORD (repeatable).
+    #[arg(long = "user")]
+    users: Vec<String>,
+    /// Directory the Azure Arc endpoint writes its key files to (default
+    /// /var/opt/azcmagent/tokens, the only one clients accept on Linux).
+    #[arg(long)]
+    arc_key_dir: Option<std::path::PathBuf>,
     /// Managed identity secret (IDENTITY_HEADER; default: random).
     #[arg(long)]
     identity_header: Option<String>,
@@ -130,6 +138,16 @@ fn run(args: Args) -> Result<(), String> {
             .iter()
             .map(|spec| read_client_certificate(spec))
             .collect::<Result<Vec<_>, _>>()?,
+        users: args
+            .users
+            .iter()
+            .map(|spec| {
+                spec.split_once(':')
+                    .map(|(u, p)| (u.to_string(), p.to_string()))
+                    .ok_or_else(|| "--user wants NAME:PASSWORD".to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        arc_key_dir: args.arc_key_dir.clone(),
     };
     let prepared = server::prepare(&config).map_err(|e| e.to_string())?;
     let exports = shell_exports(&prepared.shared.env);

@@ -99,7 +99,11 @@ pub fn prepare(config: &Config) -> Result<Prepared, Error> {
         client_secret: config.client_secret.clone(),
         auto_create: config.auto_create,
         persist_dir: persist.then(|| dir.clone()),
+        arc_key_dir: config.arc_key_dir.clone().unwrap_or_else(|| config::ARC_KEY_DIR.into()),
     })?;
+    for (user, password) in &config.users {
+        state.register_user(user, password);
+    }
     for spec in &config.keys {
         let (vault, name) = config::split_key_spec(spec)
             .ok_or_else(|| Error::Config(format!("--key wants vault/name, got {spec:?}")))?;
@@ -250,6 +254,14 @@ async fn plain_request(shared: Arc<Shared>, conn: u64, req: Request<Incoming>) -
     }
     if path == "/cloudshell/token" {
         let o = identity::cloud_shell(&shared.state, &method, &parts.headers, &body);
+        return finish(&shared, e, o).await;
+    }
+    if path == "/servicefabric/token" {
+        let o = identity::service_fabric(&shared.state, &method, &query, &parts.headers);
+        return finish(&shared, e, o).await;
+    }
+    if path == "/arc/token" {
+        let o = identity::azure_arc(&shared.state, &method, &query, &parts.headers);
         return finish(&shared, e, o).await;
     }
     if path == "/azureml/token" {

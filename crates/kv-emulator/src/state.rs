@@ -88,6 +88,8 @@ pub enum CredentialKind {
     /// A `client_assertion` whose JWT header carries a certificate thumbprint (`x5t` or
     /// `x5t#S256`), verified against a certificate registered for the client.
     ClientCertificate,
+    /// The OAuth2 password grant (`AZURE_USERNAME` / `AZURE_PASSWORD`): the identity is the user.
+    UsernamePassword,
     /// Handed out by the test-support API ([`crate::Emulator::issue_token`]), e.g. for a fake
     /// `az` or `pwsh` to print.
     Issued,
@@ -243,6 +245,8 @@ pub struct Settings {
     pub auto_create: bool,
     /// Where keys are persisted (`keys.json`), if anywhere.
     pub persist_dir: Option<PathBuf>,
+    /// Where the Azure Arc endpoint writes its key files.
+    pub arc_key_dir: PathBuf,
 }
 
 /// The emulator's shared, thread-safe state.
@@ -250,6 +254,10 @@ pub struct State {
     inner: Mutex<Inner>,
     /// DER certificates registered per client id, for client-certificate assertions.
     client_certificates: Mutex<HashMap<String, Vec<Vec<u8>>>>,
+    /// Users (name → password) the password grant accepts.
+    users: Mutex<HashMap<String, String>>,
+    /// Azure Arc: secrets handed out in key files and not yet used (secret → file).
+    arc_secrets: Mutex<HashMap<String, PathBuf>>,
     connections: AtomicU64,
     /// Fixed settings.
     pub settings: Settings,
@@ -305,6 +313,10 @@ fn token_claims(
                 obj.insert("appid".into(), appid.into());
                 obj.insert("xms_mirid".into(), mirid.into());
             }
+            CredentialKind::UsernamePassword => {
+                obj.insert("upn".into(), identity.into());
+                obj.insert("idtyp".into(), "user".into());
+            }
             _ => {
                 obj.insert("appid".into(), identity.into());
                 obj.insert("app_displayname".into(), format!("kv-emulator app {identity}").into());
@@ -356,6 +368,8 @@ impl State {
         let state = State {
             inner: Mutex::new(Inner::default()),
             client_certificates: Mutex::new(HashMap::new()),
+            users: Mutex::new(HashMap::new()),
+            arc_secrets: Mutex::new(HashMap::new()),
             connections: AtomicU64::new(0),
             settings,
         };
@@ -628,6 +642,36 @@ impl State {
         m.entry(client_id.to_string()).or_default().push(der);
     }
 
+    /// Registers a user for the password grant (replacing an earlier password).
+    pub fn register_user(&self, username: &str, password: &str) {
+        let mut m = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        m.insert(username.to_ascii_lowercase(), password.to_string());
+    }
+
+    /// Whether `username` is registered with `password` (user names are case-insensitive, as UPNs).
+    pub fn user_password_ok(&self, username: &str, password: &str) -> bool {
+        let m = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(&username.to_ascii_lowercase()).is_some_and(|p| p == password)
+    }
+
+    /// Remembers an Azure Arc secret written to `file`.
+    pub fn add_arc_secret(&self, secret: String, file: PathBuf) {
+        let mut m = self.arc_secrets.lock().unwrap_or_else(|p| p.into_inner());
+        m.insert(secret, file);
+    }
+
+    /// Consumes an Azure Arc secret: true when it was handed out (its key file is removed).
+    pub fn take_arc_secret(&self, secret: &str) -> bool {
+        let mut m = self.arc_secrets.lock().unwrap_or_else(|p| p.into_inner());
+        match m.remove(secret) {
+            Some(file) => {
+                let _ = std::fs::remove_file(file);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The certificates registered for `client_id`.
     pub fn client_certificates(&self, client_id: &str) -> Vec<Vec<u8>> {
         let m = self.client_certificates.lock().unwrap_or_else(|p| p.into_inner());
@@ -712,6 +756,7 @@ mod tests {
             client_secret: None,
             auto_create: true,
             persist_dir: persist,
+            arc_key_dir: PathBuf::from(crate::config::ARC_KEY_DIR),
         }
     }
 

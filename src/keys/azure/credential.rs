@@ -2,8 +2,9 @@
 //! individual credentials of `azure_identity` 1.0 (which dropped `DefaultAzureCredential`).
 //!
 //! Order, as in azidentity 1.13 (sops 3.11): environment (service principal with a secret or a
-//! certificate), workload identity (the AKS / Flux case), managed identity (App Service, else
-//! IMDS; Cloud Shell and Azure ML in managed_identity.rs), Azure CLI, Azure Developer CLI, Azure
+//! certificate, else a user name and password: password.rs), workload identity (the AKS / Flux
+//! case), managed identity (App Service, else IMDS; Cloud Shell, Azure ML and Azure Arc in
+//! managed_identity.rs), Azure CLI, Azure Developer CLI, Azure
 //! PowerShell. `AZURE_TOKEN_CREDENTIALS` narrows it:
 //! `dev` (the three developer tools), `prod` (the first three) or one credential's name. As in
 //! Go, a credential that is not configured is skipped, one that is configured but fails stops the
@@ -67,7 +68,18 @@ pub struct CredentialEnv {
     /// the regional Entra ID endpoint (`<region>.login.microsoft.com`).
     pub regional_authority_name: Option<String>,
     pub federated_token_file: Option<String>,
+    /// `AZURE_USERNAME`: with `AZURE_PASSWORD`, the Environment credential's user (only when no
+    /// client secret or certificate is configured).
+    pub username: Option<String>,
+    /// `AZURE_PASSWORD`.
+    pub password: Option<String>,
     pub identity_endpoint: Option<String>,
+    /// `IDENTITY_HEADER`: with `IDENTITY_ENDPOINT`, App Service (or Service Fabric).
+    pub identity_header: Option<String>,
+    /// `IDENTITY_SERVER_THUMBPRINT`: with the two above, Service Fabric.
+    pub identity_server_thumbprint: Option<String>,
+    /// `IMDS_ENDPOINT`: with `IDENTITY_ENDPOINT` (and no `IDENTITY_HEADER`), Azure Arc.
+    pub imds_endpoint: Option<String>,
     pub msi_endpoint: Option<String>,
     /// `MSI_SECRET`: with `MSI_ENDPOINT`, the Azure Machine Learning managed identity.
     pub msi_secret: Option<String>,
@@ -88,6 +100,8 @@ impl fmt::Debug for CredentialEnv {
             .field("send_certificate_chain", &self.send_certificate_chain)
             .field("additionally_allowed_tenants", &self.additionally_allowed_tenants)
             .field("federated_token_file", &self.federated_token_file)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<set>"))
             .finish_non_exhaustive()
     }
 }
@@ -111,7 +125,13 @@ impl CredentialEnv {
                 .unwrap_or_default(),
             regional_authority_name: var("AZURE_REGIONAL_AUTHORITY_NAME"),
             federated_token_file: var("AZURE_FEDERATED_TOKEN_FILE"),
+            username: var("AZURE_USERNAME"),
+            // Like the certificate password: taken as it is (azidentity only asks that it be non-empty).
+            password: std::env::var("AZURE_PASSWORD").ok().filter(|p| !p.is_empty()),
             identity_endpoint: var("IDENTITY_ENDPOINT"),
+            identity_header: var("IDENTITY_HEADER"),
+            identity_server_thumbprint: var("IDENTITY_SERVER_THUMBPRINT"),
+            imds_endpoint: var("IMDS_ENDPOINT"),
             msi_endpoint: var("MSI_ENDPOINT"),
             msi_secret: var("MSI_SECRET"),
             default_identity_client_id: var("DEFAULT_IDENTITY_CLIENT_ID"),
@@ -272,7 +292,7 @@ impl ChainCredential {
                         build(member, &env, ClientOptions { retry: retry.clone(), ..Default::default() }, tenant)
                     }) as Factory
                 });
-                let imds = env.identity_endpoint.is_none() && env.msi_endpoint.is_none();
+                let imds = managed_identity_source(env) == MiSource::Imds;
                 let probe = (member == Member::ManagedIdentity && imds && !pinned).then_some(IMDS_PROBE);
                 Slot {
                     member,
@@ -563,7 +583,7 @@ fn build(member: Member, env: &CredentialEnv, client_options: ClientOptions, ten
             if let Some(why) = missing(&[("AZURE_TENANT_ID", tenant), ("AZURE_CLIENT_ID", env.client_id.as_deref())]) {
                 return Err(format!(
                     "{why} (a service principal needs AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET or \
-                     AZURE_CLIENT_CERTIFICATE_PATH)"
+                     AZURE_CLIENT_CERTIFICATE_PATH; a user AZURE_USERNAME and AZURE_PASSWORD instead)"
                 )
                 .into());
             }
@@ -584,9 +604,11 @@ fn build(member: Member, env: &CredentialEnv, client_options: ClientOptions, ten
                     // Configured: an unusable certificate is an error, never a fallthrough to the
                     // next credential (which would run as another identity).
                     let configured = |why: String| NotBuilt { why, configured: true };
-                    let certificate =
-                        super::certificate::ClientCertificate::load(path, env.client_certificate_password.as_deref())
-                            .map_err(configured)?;
+                    let certificate = super::certificate::ClientCertificate::load(
+                        path,
+                        env.client_certificate_password.as_deref(),
+                    )
+                    .map_err(configured)?;
                     let assertion = super::certificate::CertificateAssertion {
                         certificate,
                         client_id: client.clone(),
@@ -602,7 +624,23 @@ fn build(member: Member, env: &CredentialEnv, client_options: ClientOptions, ten
                     .map(|c| c as Arc<dyn TokenCredential>)
                     .map_err(|e| configured(format!("AZURE_CLIENT_CERTIFICATE_PATH: {}", one_line(&e.to_string()))))
                 }
-                (None, None) => Err("AZURE_CLIENT_SECRET and AZURE_CLIENT_CERTIFICATE_PATH not set".into()),
+                (None, None) => match (&env.username, &env.password) {
+                    // Configured: a bad user name or password is an error, never a fallthrough.
+                    // MSAL (Go) has regions for confidential clients only: a user's password goes
+                    // to the global authority whatever AZURE_REGIONAL_AUTHORITY_NAME says.
+                    (Some(user), Some(password)) => super::password::UsernamePassword::new(
+                        std::env::var("AZURE_AUTHORITY_HOST").ok().as_deref(),
+                        tenant,
+                        client,
+                        user,
+                        password,
+                        client_options,
+                    )
+                    .map(|c| Arc::new(c) as Arc<dyn TokenCredential>)
+                    .map_err(|why| NotBuilt { why, configured: true }),
+                    _ => Err("AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH and AZURE_USERNAME with AZURE_PASSWORD not set"
+                        .into()),
+                },
             }
         }
         Member::WorkloadIdentity => {
@@ -622,7 +660,27 @@ fn build(member: Member, env: &CredentialEnv, client_options: ClientOptions, ten
             options.credential_options.client_options = with_region(env, client_options).0;
             WorkloadIdentityCredential::new(Some(options)).map(|c| c as Arc<dyn TokenCredential>).map_err(sdk)
         }
-        Member::ManagedIdentity if env.identity_endpoint.is_none() && env.msi_endpoint.is_some() => {
+        Member::ManagedIdentity if managed_identity_source(env) == MiSource::ServiceFabric => {
+            use super::managed_identity::{Host, HostedIdentity};
+            let endpoint = env.identity_endpoint.as_deref().unwrap_or_default();
+            HostedIdentity::new(
+                Host::ServiceFabric,
+                endpoint,
+                env.identity_header.clone(),
+                env.client_id.clone(),
+                client_options,
+            )
+            .map(|c| Arc::new(c) as Arc<dyn TokenCredential>)
+            .map_err(NotBuilt::from)
+        }
+        Member::ManagedIdentity if managed_identity_source(env) == MiSource::AzureArc => {
+            use super::managed_identity::{Host, HostedIdentity, ARC_DEFAULT_ENDPOINT};
+            let endpoint = env.identity_endpoint.as_deref().unwrap_or(ARC_DEFAULT_ENDPOINT);
+            HostedIdentity::new(Host::AzureArc, endpoint, None, env.client_id.clone(), client_options)
+                .map(|c| Arc::new(c) as Arc<dyn TokenCredential>)
+                .map_err(NotBuilt::from)
+        }
+        Member::ManagedIdentity if managed_identity_source(env) == MiSource::MsiEndpoint => {
             use super::managed_identity::{Host, HostedIdentity};
             let endpoint = env.msi_endpoint.as_deref().unwrap_or_default();
             let (host, client_id) = match &env.msi_secret {
@@ -654,6 +712,50 @@ fn build(member: Member, env: &CredentialEnv, client_options: ClientOptions, ten
         }))
         .map(|c| c as Arc<dyn TokenCredential>)
         .map_err(sdk),
+    }
+}
+
+/// Where the managed identity comes from, decided as MSAL (Go) 1.6 does for azidentity 1.13.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MiSource {
+    /// `IDENTITY_ENDPOINT` + `IDENTITY_HEADER` (`azure_identity`).
+    AppService,
+    /// The same plus `IDENTITY_SERVER_THUMBPRINT`.
+    ServiceFabric,
+    /// `MSI_ENDPOINT`: Azure ML with `MSI_SECRET`, else Cloud Shell.
+    MsiEndpoint,
+    /// `IDENTITY_ENDPOINT` + `IMDS_ENDPOINT`, or the Arc agent installed.
+    AzureArc,
+    /// None of these: the instance metadata service (`azure_identity`).
+    Imds,
+}
+
+/// The managed identity source for these variables (and, for Arc, the agent on disk).
+pub fn managed_identity_source(env: &CredentialEnv) -> MiSource {
+    if env.identity_endpoint.is_some() && env.identity_header.is_some() {
+        if env.identity_server_thumbprint.is_some() {
+            MiSource::ServiceFabric
+        } else {
+            MiSource::AppService
+        }
+    } else if env.msi_endpoint.is_some() {
+        MiSource::MsiEndpoint
+    } else if (env.identity_endpoint.is_some() && env.imds_endpoint.is_some()) || arc_agent_installed() {
+        MiSource::AzureArc
+    } else {
+        MiSource::Imds
+    }
+}
+
+/// Whether the Azure Arc agent (HIMDS) is installed here.
+fn arc_agent_installed() -> bool {
+    if cfg!(target_os = "linux") {
+        std::path::Path::new(super::managed_identity::ARC_HIMDS_LINUX).exists()
+    } else if cfg!(windows) {
+        std::env::var_os("ProgramData")
+            .is_some_and(|pd| std::path::Path::new(&pd).join("AzureConnectedMachineAgent").join("himds.exe").exists())
+    } else {
+        false
     }
 }
 
@@ -757,6 +859,70 @@ mod tests {
         assert_eq!(select_members(Some("AzureCLICredential")).unwrap(), (vec![Member::AzureCli], true));
         let err = select_members(Some("AzureCliCred")).unwrap_err();
         assert!(err.contains("AZURE_TOKEN_CREDENTIALS") && err.contains("WorkloadIdentityCredential"), "{err}");
+    }
+
+    #[test]
+    fn managed_identity_sources_like_msal() {
+        let env = |f: &dyn Fn(&mut CredentialEnv)| {
+            let mut e = CredentialEnv::default();
+            f(&mut e);
+            managed_identity_source(&e)
+        };
+        let ep = Some("http://127.0.0.1:1/".to_string());
+        assert_eq!(
+            env(&|e| {
+                e.identity_endpoint = ep.clone();
+                e.identity_header = Some("h".into())
+            }),
+            MiSource::AppService
+        );
+        assert_eq!(
+            env(&|e| {
+                e.identity_endpoint = ep.clone();
+                e.identity_header = Some("h".into());
+                e.identity_server_thumbprint = Some("AB".into());
+            }),
+            MiSource::ServiceFabric
+        );
+        assert_eq!(
+            env(&|e| {
+                e.identity_endpoint = ep.clone();
+                e.imds_endpoint = ep.clone()
+            }),
+            MiSource::AzureArc
+        );
+        assert_eq!(
+            env(&|e| {
+                e.msi_endpoint = ep.clone();
+                e.identity_endpoint = ep.clone()
+            }),
+            MiSource::MsiEndpoint
+        );
+        if !std::path::Path::new(super::super::managed_identity::ARC_HIMDS_LINUX).exists() {
+            assert_eq!(env(&|_| ()), MiSource::Imds);
+        }
+    }
+
+    #[test]
+    fn environment_credential_takes_a_user_only_without_secret_or_certificate() {
+        let mut env = CredentialEnv {
+            tenant_id: Some("t1".into()),
+            client_id: Some("app".into()),
+            username: Some("u@example.test".into()),
+            password: Some("pw".into()),
+            ..Default::default()
+        };
+        let built = build(Member::Environment, &env, ClientOptions::default(), Some("t1")).unwrap();
+        assert!(format!("{built:?}").contains("UsernamePassword"), "{built:?}");
+        env.client_secret = Some("s".into());
+        let built = build(Member::Environment, &env, ClientOptions::default(), Some("t1")).unwrap();
+        assert!(!format!("{built:?}").contains("UsernamePassword"), "{built:?}");
+        env.client_secret = None;
+        env.password = None;
+        let e = build(Member::Environment, &env, ClientOptions::default(), Some("t1")).unwrap_err();
+        assert!(e.why.contains("AZURE_USERNAME with AZURE_PASSWORD") && !e.configured, "{}", e.why);
+        assert!(!format!("{:?}", CredentialEnv { password: Some("pw-xyz".into()), ..Default::default() })
+            .contains("pw-xyz"));
     }
 
     #[test]
