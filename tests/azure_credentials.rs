@@ -20,23 +20,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
+use common::azure::{emu_env, handover, Tool};
 use common::*;
 use kv_emulator::{CredentialKind, Emulator};
 use rsa::pkcs8::{EncodePrivateKey as _, LineEnding};
 
 const SECRET: &str = "password: pw-cred-1\n";
 const APP: &str = "0c0c0c0c-1111-4222-8333-c3c3c3c3c3c3";
-
-/// The emulator's environment without the managed identity endpoint (so it is not what answers).
-fn emu_env(mut c: Command, emu: &Emulator) -> Command {
-    for (k, v) in emu.env() {
-        if !k.starts_with("IDENTITY_") {
-            c.env(k, v);
-        }
-    }
-    c.env("KVSOPS_AZURE_TIMEOUT", "10");
-    c
-}
 
 /// A self-signed certificate and its RSA key: (certificate DER, certificate PEM, PKCS#8 key DER and PEM).
 fn certificate(cn: &str) -> (Vec<u8>, String, Vec<u8>, String) {
@@ -69,19 +59,9 @@ fn cert_env(c: &mut Command, emu: &Emulator, path: &Path, password: Option<&str>
     }
 }
 
-/// Encrypts a fresh file with kvsops under `credential`'s environment and checks sops decrypts it
-/// with the same environment; returns the file.
+/// kvsops encrypts a fresh file under `set`'s credential, sops decrypts it; returns the file.
 fn round_trip(sb: &Sandbox, emu: &Emulator, name: &str, set: &dyn Fn(&mut Command)) -> PathBuf {
-    let f = sb.write(name, SECRET);
-    let mut c = emu_env(sb.kvsops(), emu);
-    set(&mut c);
-    c.args(["encrypt", "-i", "--azure-kv", &emu.key_url("team", "cred")]).arg(&f);
-    ok(c);
-    let mut c = emu_env(sb.sops(), emu);
-    set(&mut c);
-    c.arg("decrypt").arg(&f);
-    assert_eq!(String::from_utf8(ok(c)).unwrap(), SECRET, "sops decrypts what kvsops encrypted ({name})");
-    f
+    handover(sb, emu, (Tool::Kvsops, Tool::Sops), &emu.key_url("team", "cred"), (name, SECRET), set)
 }
 
 #[test]

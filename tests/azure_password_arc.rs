@@ -17,6 +17,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
+use common::azure::{emu_env, handover, Tool};
 use common::*;
 use kv_emulator::{CredentialKind, Emulator};
 
@@ -24,17 +25,6 @@ const SECRET: &str = "password: pw-mi-1\n";
 const APP: &str = "0d0d0d0d-1111-4222-8333-d3d3d3d3d3d3";
 const USER: &str = "alice@kv-emulator.test";
 const PASSWORD: &str = "c0rrect h0rse&battery";
-
-/// The emulator's environment without the App Service endpoint (so it is not what answers).
-fn emu_env(mut c: Command, emu: &Emulator) -> Command {
-    for (k, v) in emu.env() {
-        if !k.starts_with("IDENTITY_") {
-            c.env(k, v);
-        }
-    }
-    c.env("KVSOPS_AZURE_TIMEOUT", "10");
-    c
-}
 
 fn user_env(c: &mut Command, emu: &Emulator, password: &str) {
     c.env("AZURE_TENANT_ID", emu.tenant())
@@ -46,25 +36,9 @@ fn user_env(c: &mut Command, emu: &Emulator, password: &str) {
 /// kvsops encrypts a fresh file with `set`'s variables, sops decrypts it; then sops encrypts one
 /// and kvsops decrypts it. Returns the files.
 fn both_ways(sb: &Sandbox, emu: &Emulator, name: &str, set: &dyn Fn(&mut Command)) -> (PathBuf, PathBuf) {
-    let f = sb.write(&format!("kvsops-{name}"), SECRET);
-    let mut c = emu_env(sb.kvsops(), emu);
-    set(&mut c);
-    c.args(["encrypt", "-i", "--azure-kv", &emu.key_url("team", "mi")]).arg(&f);
-    ok(c);
-    let mut c = emu_env(sb.sops(), emu);
-    set(&mut c);
-    c.arg("decrypt").arg(&f);
-    assert_eq!(String::from_utf8(ok(c)).unwrap(), SECRET, "sops decrypts what kvsops encrypted ({name})");
-
-    let g = sb.write(&format!("sops-{name}"), SECRET);
-    let mut c = emu_env(sb.sops(), emu);
-    set(&mut c);
-    c.args(["encrypt", "-i", "--azure-kv", &emu.key_url("team", "mi")]).arg(&g);
-    ok(c);
-    let mut c = emu_env(sb.kvsops(), emu);
-    set(&mut c);
-    c.arg("decrypt").arg(&g);
-    assert_eq!(String::from_utf8(ok(c)).unwrap(), SECRET, "kvsops decrypts what sops encrypted ({name})");
+    let url = emu.key_url("team", "mi");
+    let f = handover(sb, emu, (Tool::Kvsops, Tool::Sops), &url, (&format!("kvsops-{name}"), SECRET), set);
+    let g = handover(sb, emu, (Tool::Sops, Tool::Kvsops), &url, (&format!("sops-{name}"), SECRET), set);
     (f, g)
 }
 

@@ -2,6 +2,8 @@
 //! kubectl) in an isolated environment, and the throwaway keys of the fixtures.
 #![allow(dead_code)]
 
+pub mod azure;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
