@@ -69,24 +69,8 @@ pub fn managed_identity(state: &Arc<State>, method: &Method, query: &str, header
     };
     let user_assigned =
         ["client_id", "object_id", "principal_id", "mi_res_id", "msi_res_id"].iter().find_map(|k| param(&pairs, k));
-    let identity = match user_assigned {
-        Some(id) => format!("managed-identity:{id}"),
-        None => "managed-identity".to_string(),
-    };
-    if let Some(o) = token_fault(state) {
-        return o.who(&identity, CredentialKind::ManagedIdentity);
-    }
-    let (token, expires_on) = state.issue_token(&identity, CredentialKind::ManagedIdentity, resource, None);
-    let mut body = serde_json::json!({
-        "access_token": token,
-        "expires_on": expires_on.to_string(),
-        "resource": resource,
-        "token_type": "Bearer",
-    });
-    if let (Some(id), Some(obj)) = (user_assigned, body.as_object_mut()) {
-        obj.insert("client_id".into(), serde_json::Value::String(id.to_string()));
-    }
-    Outcome::plain(json(200, &body)).op(op).who(&identity, CredentialKind::ManagedIdentity)
+    // App Service names the user-assigned identity it answered for.
+    hosted_token(state, resource, user_assigned, user_assigned)
 }
 
 /// Cloud Shell's endpoint (`MSI_ENDPOINT`): `POST` with `Metadata: true` and `resource=` in a form.
@@ -104,7 +88,7 @@ pub fn cloud_shell(state: &Arc<State>, method: &Method, headers: &HeaderMap, bod
     let Some(resource) = param(&pairs, "resource") else {
         return Outcome::plain(json(400, &serde_json::json!({"error": "invalid_resource"}))).op(op);
     };
-    hosted_token(state, resource, None)
+    hosted_token(state, resource, None, None)
 }
 
 /// Azure ML's endpoint (`MSI_ENDPOINT` + `MSI_SECRET`): `GET` with `api-version=2017-09-01`,
@@ -132,7 +116,7 @@ pub fn azure_ml(state: &Arc<State>, method: &Method, query: &str, headers: &Head
         return Outcome::plain(json(400, &serde_json::json!({"statusCode": 400, "message": "resource is required"})))
             .op(op);
     };
-    hosted_token(state, resource, param(&pairs, "clientid"))
+    hosted_token(state, resource, param(&pairs, "clientid"), None)
 }
 
 /// Azure Arc's agent endpoint (`IDENTITY_ENDPOINT` + `IMDS_ENDPOINT`): `GET` with `Metadata: true`,
@@ -181,7 +165,7 @@ pub fn azure_arc(state: &Arc<State>, method: &Method, query: &str, headers: &Hea
             if secret.is_empty() || !state.take_arc_secret(secret) {
                 return bad(401, "the Authorization secret is not one this endpoint handed out");
             }
-            hosted_token(state, resource, Some("arc"))
+            hosted_token(state, resource, Some("arc"), None)
         }
     }
 }
@@ -211,10 +195,17 @@ pub fn service_fabric(state: &Arc<State>, method: &Method, query: &str, headers:
         ))
         .op(op);
     };
-    hosted_token(state, resource, Some("servicefabric"))
+    hosted_token(state, resource, Some("servicefabric"), None)
 }
 
-fn hosted_token(state: &Arc<State>, resource: &str, client_id: Option<&str>) -> Outcome {
+/// A managed identity's token answer: for the identity `client_id` (the system-assigned one when
+/// `None`), with `reported_client_id` in the body when the host names it.
+fn hosted_token(
+    state: &Arc<State>,
+    resource: &str,
+    client_id: Option<&str>,
+    reported_client_id: Option<&str>,
+) -> Outcome {
     let identity = match client_id {
         Some(id) => format!("managed-identity:{id}"),
         None => "managed-identity".to_string(),
@@ -223,12 +214,15 @@ fn hosted_token(state: &Arc<State>, resource: &str, client_id: Option<&str>) -> 
         return o.who(&identity, CredentialKind::ManagedIdentity);
     }
     let (token, expires_on) = state.issue_token(&identity, CredentialKind::ManagedIdentity, resource, None);
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "access_token": token,
         "expires_on": expires_on.to_string(),
         "resource": resource,
         "token_type": "Bearer",
     });
+    if let (Some(id), Some(obj)) = (reported_client_id, body.as_object_mut()) {
+        obj.insert("client_id".into(), serde_json::Value::String(id.to_string()));
+    }
     Outcome::plain(json(200, &body)).op(Some(Op::Token)).who(&identity, CredentialKind::ManagedIdentity)
 }
 

@@ -144,7 +144,7 @@ impl TokenCredential for UsernamePassword {
         if !(200..300).contains(&status) {
             return Err(fail(describe_error(status, &body, &self.username)));
         }
-        parse_token(&body).map_err(fail)
+        super::managed_identity::parse_token(&body).map_err(fail)
     }
 }
 
@@ -159,11 +159,6 @@ fn describe_error(status: u16, body: &[u8], username: &str) -> String {
         (Some(e), None) => format!("authenticating {username} failed: HTTP {status} {e}"),
         _ => format!("authenticating {username} failed: HTTP {status}"),
     }
-}
-
-/// `access_token` with `expires_in` (seconds, number or string).
-fn parse_token(body: &[u8]) -> Result<AccessToken, String> {
-    super::managed_identity::parse_token(body)
 }
 
 #[cfg(test)]
