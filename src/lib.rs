@@ -29,6 +29,9 @@ pub mod ops;
 pub mod rules;
 pub mod stack;
 pub mod stores;
+/// Test-only: the one rule for tests that need a real tool (not part of the library).
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod timefmt;
 pub mod tree;
 

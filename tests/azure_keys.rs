@@ -5,6 +5,8 @@
 //! environment is set once for the whole binary and the emulator tests run one at a time (faults
 //! are global to the emulator).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -17,6 +19,8 @@ use kvsops::keys::azure::{decode_enc, AzureConfig, AzureSource};
 use kvsops::keys::{KeySource, KeySpec, MasterKeyEntry};
 use kvsops::mac::{encrypt_mac, MacHasher};
 use kvsops::tree::{Leaf, Scalar, Value};
+
+use common::{have, sops_program};
 
 const VAULT: &str = "kvsops-test";
 const GOV_AUTHORITY: &str = "login.microsoftonline.us";
@@ -343,18 +347,9 @@ fn no_usable_credential_lists_every_reason() {
 
 // ---- interop with the real sops ----
 
-/// The real sops, if installed; a missing sops fails only when KVSOPS_REQUIRE_INTEROP is set.
+/// The real sops, if installed (see `common::have`).
 fn sops() -> Option<PathBuf> {
-    let found =
-        std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("sops")).find(|f| f.is_file()));
-    if found.is_none() {
-        assert!(
-            std::env::var_os("KVSOPS_REQUIRE_INTEROP").is_none(),
-            "sops is not on PATH and KVSOPS_REQUIRE_INTEROP is set"
-        );
-        eprintln!("notice: sops not on PATH; skipping the sops interop test");
-    }
-    found
+    have("sops").then(sops_program)
 }
 
 fn run_sops(sops: &Path, dir: &Path, args: &[&str]) -> String {

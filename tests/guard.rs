@@ -32,7 +32,11 @@ fn scrub(cmd: &mut Command) {
 }
 
 impl Repo {
-    fn new() -> Self {
+    /// A fresh repository, or `None` (the test skips) without `git`; see `common::have`.
+    fn new() -> Option<Self> {
+        if !have("git") {
+            return None;
+        }
         let sb = Sandbox::new();
         sb.write(".sops.yaml", RULES.replace("AGE", KEY1_RECIPIENT));
         let r = Repo { sb };
@@ -40,7 +44,7 @@ impl Repo {
         r.git_ok(&["config", "user.name", "Guard Test"]);
         r.git_ok(&["config", "user.email", "guard@example.invalid"]);
         r.git_ok(&["config", "commit.gpgsign", "false"]);
-        r
+        Some(r)
     }
 
     fn path(&self) -> &Path {
@@ -104,7 +108,7 @@ impl Repo {
 
 #[test]
 fn plaintext_under_a_rule_is_rejected_encrypted_accepted_outside_ignored() {
-    let r = Repo::new();
+    let Some(r) = Repo::new() else { return };
     r.sb.write("secrets/db.yaml", secret("hunter2-very-secret", "admin"));
     r.sb.write("apps/leak.yaml", secret("not-under-a-rule", "x"));
     r.sb.write("apps/readme.md", "# hello\n");
@@ -137,7 +141,7 @@ fn plaintext_under_a_rule_is_rejected_encrypted_accepted_outside_ignored() {
 
 #[test]
 fn one_value_back_in_plaintext_is_named_and_a_changed_rule_is_reported() {
-    let r = Repo::new();
+    let Some(r) = Repo::new() else { return };
     let f = r.encrypted("secrets/db.yaml", "hunter2-very-secret", "admin");
     let enc = std::fs::read_to_string(&f).unwrap();
     let tampered: String = enc
@@ -178,7 +182,7 @@ fn one_value_back_in_plaintext_is_named_and_a_changed_rule_is_reported() {
 
 #[test]
 fn parse_failures_are_reported() {
-    let r = Repo::new();
+    let Some(r) = Repo::new() else { return };
     r.sb.write("secrets/bad.yaml", "a: [1, 2\nb: {\n");
     let (code, out, err) = r.check(&["secrets/bad.yaml"]);
     assert_eq!(code, 1, "{err}");
@@ -187,7 +191,7 @@ fn parse_failures_are_reported() {
 
 #[test]
 fn staged_plaintext_is_rejected_even_when_the_working_tree_is_encrypted() {
-    let r = Repo::new();
+    let Some(r) = Repo::new() else { return };
     r.sb.write("secrets/db.yaml", secret("hunter2-very-secret", "admin"));
     r.git_ok(&["add", "secrets/db.yaml"]);
     r.encrypt("secrets/db.yaml");
@@ -203,7 +207,7 @@ fn staged_plaintext_is_rejected_even_when_the_working_tree_is_encrypted() {
 
 #[test]
 fn renames_deletions_spaces_and_non_utf8_names() {
-    let r = Repo::new();
+    let Some(r) = Repo::new() else { return };
     r.encrypted("secrets/a.yaml", "one", "u");
     r.sb.write("apps/plain.yaml", secret("p", "u"));
     r.git_ok(&["add", "-A"]);
@@ -245,7 +249,7 @@ fn renames_deletions_spaces_and_non_utf8_names() {
 
 #[test]
 fn installed_hook_blocks_a_plaintext_commit_from_a_subdirectory() {
-    let r = Repo::new();
+    let Some(r) = Repo::new() else { return };
     r.sb.write("README.md", "hi\n");
     r.git_ok(&["add", "README.md"]);
     r.git_ok(&["commit", "-q", "-m", "init"]);
@@ -286,7 +290,7 @@ fn installed_hook_blocks_a_plaintext_commit_from_a_subdirectory() {
 
 #[test]
 fn hook_install_respects_foreign_hooks_and_core_hooks_path() {
-    let r = Repo::new();
+    let Some(r) = Repo::new() else { return };
     r.git_ok(&["config", "core.hooksPath", ".githooks"]);
     ok(r.kv(&["hook", "install"]));
     let hook = r.path().join(".githooks/pre-commit");
@@ -336,7 +340,7 @@ fn setup_git_drivers(r: &Repo) {
 
 #[test]
 fn merge_driver_merges_different_keys_and_real_sops_decrypts_the_result() {
-    let r = Repo::new();
+    let Some(r) = Repo::new() else { return };
     setup_git_drivers(&r);
     let f = r.encrypted("secrets/db.yaml", "base-password", "base-user");
     r.git_ok(&["add", "-A"]);
@@ -386,7 +390,7 @@ fn merge_driver_merges_different_keys_and_real_sops_decrypts_the_result() {
 
 #[test]
 fn merge_driver_reports_a_real_conflict_by_key_path_and_keeps_ours() {
-    let r = Repo::new();
+    let Some(r) = Repo::new() else { return };
     setup_git_drivers(&r);
     let f = r.encrypted("secrets/db.yaml", "base-password", "u");
     r.git_ok(&["add", "-A"]);
@@ -409,7 +413,7 @@ fn merge_driver_reports_a_real_conflict_by_key_path_and_keeps_ours() {
 
 #[test]
 fn textconv_prints_undecryptable_files_as_they_are() {
-    let r = Repo::new();
+    let Some(r) = Repo::new() else { return };
     let f = r.encrypted("secrets/db.yaml", "pw", "u");
     let raw = std::fs::read(&f).unwrap();
     let mut c = r.kv(&["diff-textconv", "secrets/db.yaml"]);
@@ -426,7 +430,7 @@ fn textconv_prints_undecryptable_files_as_they_are() {
 
 #[test]
 fn merge_driver_merges_json_edited_with_set_and_keeps_our_ciphertext() {
-    let r = Repo::new();
+    let Some(r) = Repo::new() else { return };
     r.sb.write(
         ".sops.yaml",
         format!("creation_rules:\n  - path_regex: secrets/.*\\.json$\n    age: {KEY1_RECIPIENT}\n"),

@@ -144,7 +144,7 @@ fn text(b: &[u8]) -> String {
 }
 
 fn needs_sops() -> bool {
-    have(&sops_program().display().to_string())
+    have("sops")
 }
 
 /// kvsops (client, no key of its own) → sops keyservice (holds the age identity): encrypt and

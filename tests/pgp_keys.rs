@@ -6,6 +6,8 @@
 //! `sops` for the interop tests) a test is skipped with a notice, unless KVSOPS_REQUIRE_INTEROP is
 //! set, in which case a missing tool fails it.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -16,19 +18,7 @@ use kvsops::mac::{encrypt_mac, MacHasher};
 use kvsops::metadata::Metadata;
 use kvsops::tree::{Leaf, Mapping, Node, Scalar, SeqItem, Value};
 
-/// True when `tool` runs; otherwise a skip notice, or a panic when interop is required.
-fn have(tool: &str) -> bool {
-    let ok = Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
-    if ok {
-        return true;
-    }
-    let required = std::env::var("KVSOPS_REQUIRE_INTEROP").is_ok_and(|v| !v.is_empty() && v != "0");
-    if required {
-        panic!("`{tool}` is not on PATH, and KVSOPS_REQUIRE_INTEROP is set");
-    }
-    eprintln!("SKIPPED: `{tool}` is not on PATH (set KVSOPS_REQUIRE_INTEROP=1 to make this a failure)");
-    false
-}
+use common::{have, sops_program};
 
 /// A throwaway GnuPG home; its gpg-agent is stopped and the directory removed on drop.
 struct GpgHome {
@@ -75,7 +65,7 @@ impl GpgHome {
 
     /// Runs the real sops in `dir` with this keyring.
     fn sops(&self, dir: &Path, args: &[&str]) -> Output {
-        Command::new("sops")
+        Command::new(sops_program())
             .current_dir(dir)
             .env("GNUPGHOME", self.path())
             .env_remove("SOPS_PGP_FP")

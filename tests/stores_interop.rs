@@ -7,6 +7,8 @@
 //! Tests that run `sops` are skipped with a notice when it is not on PATH, unless
 //! KVSOPS_REQUIRE_INTEROP=1 makes that a failure.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -22,6 +24,8 @@ use kvsops::stores::ini::IniStore;
 use kvsops::stores::json::JsonStore;
 use kvsops::stores::Store;
 use kvsops::tree::{Leaf, MapItem, Mapping, Node, Scalar, Value};
+
+use common::{have, sops_program};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sops-3.11");
 
@@ -93,17 +97,6 @@ fn decrypt_docs(store: &dyn Store, input: &[u8]) -> Result<(Vec<kvsops::tree::Do
 // ---------------------------------------------------------------------------------------------
 // The real sops
 
-fn sops_available() -> bool {
-    let found = Command::new("sops").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    if !found {
-        if std::env::var("KVSOPS_REQUIRE_INTEROP").map(|v| v == "1").unwrap_or(false) {
-            panic!("sops is not on PATH and KVSOPS_REQUIRE_INTEROP=1");
-        }
-        eprintln!("NOTICE: sops not on PATH; interop test skipped");
-    }
-    found
-}
-
 struct SopsRun {
     code: i32,
     stdout: Vec<u8>,
@@ -114,7 +107,7 @@ fn sops(args: &[&str], content: &[u8], file_name: &str) -> SopsRun {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(file_name);
     std::fs::write(&path, content).unwrap();
-    let out = Command::new("sops")
+    let out = Command::new(sops_program())
         .args(args)
         .arg(&path)
         .current_dir(dir.path())
@@ -220,7 +213,7 @@ fn dotenv_ini_binary_fixtures_decrypt() {
 
 #[test]
 fn fixture_decryptions_match_sops_byte_for_byte() {
-    if !sops_available() {
+    if !have("sops") {
         return;
     }
     let cases: [(&dyn Store, &str, &str); 5] = [
@@ -298,7 +291,7 @@ fn old_json_layout_with_null_lists_and_no_final_newline_reads() {
     assert_eq!(scalar(&docs[0].root, &["data", "password"]), Value::Str("hunter2".into()));
     // The layout is kept: no final newline in, none out.
     assert_eq!(text(&decrypt(&store, old.as_bytes()).unwrap()), text(&plain).trim_end_matches('\n'));
-    if sops_available() {
+    if have("sops") {
         let run = sops_decrypt(old.as_bytes(), "json");
         assert_eq!(run.code, 0, "{}", run.stderr);
         assert_eq!(text(&run.stdout), text(&plain));
@@ -328,7 +321,7 @@ fn sops_reads(store: &dyn Store, kind: &str, plain: &[u8], expected: &[u8]) {
 
 #[test]
 fn sops_decrypts_what_kvsops_writes() {
-    if !sops_available() {
+    if !have("sops") {
         return;
     }
     let json = JsonStore::new(None);
@@ -362,7 +355,7 @@ fn sops_decrypts_what_kvsops_writes() {
 
 #[test]
 fn kvsops_decrypts_what_sops_writes() {
-    if !sops_available() {
+    if !have("sops") {
         return;
     }
     let cases: [(&dyn Store, &str, Vec<u8>); 6] = [
@@ -409,7 +402,7 @@ fn tamper(store: &dyn Store, plain: &[u8], key_name: &str, aad: &str, kind: &str
         Err(Error::MacMismatch { .. }) => {}
         other => panic!("{kind}: expected a MAC mismatch, got {:?}", other.map(|b| text(&b))),
     }
-    if sops_available() {
+    if have("sops") {
         let run = sops_decrypt(tampered.as_bytes(), kind);
         assert_eq!(run.code, 51, "{kind}: {}", run.stderr);
     }

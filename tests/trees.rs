@@ -22,8 +22,12 @@ fn config(recipients: &str) -> String {
 }
 
 /// A git work tree with a config, three secret files in two directories, a git-ignored file the
-/// rule would match, a file no rule matches, and (when `broken`) a file that does not parse.
-fn tree(broken: bool) -> Sandbox {
+/// rule would match, a file no rule matches, and (when `broken`) a file that does not parse; `None`
+/// (the test skips) without `git`, see `common::have`.
+fn tree(broken: bool) -> Option<Sandbox> {
+    if !have("git") {
+        return None;
+    }
     let sb = Sandbox::new();
     sb.write(".sops.yaml", config(KEY1_RECIPIENT));
     sb.write(".gitignore", "secrets/local.yaml\n");
@@ -38,7 +42,7 @@ fn tree(broken: bool) -> Sandbox {
     let mut git = Command::new("git");
     git.current_dir(sb.path()).args(["init", "-q"]);
     ok(git);
-    sb
+    Some(sb)
 }
 
 fn read(sb: &Sandbox, rel: &str) -> String {
@@ -64,7 +68,7 @@ fn sops_decrypts(sb: &Sandbox, rel: &str, output_type: &str) -> String {
 
 #[test]
 fn encrypt_in_place_on_a_tree_encrypts_what_the_rules_match_and_reports_the_broken_file() {
-    let sb = tree(true);
+    let Some(sb) = tree(true) else { return };
     let mut c = sb.kvsops();
     c.args(["encrypt", "-i", "secrets"]);
     let out = c.output().expect("spawn");
@@ -134,7 +138,7 @@ fn encrypt_in_place_on_a_tree_encrypts_what_the_rules_match_and_reports_the_brok
 
 #[test]
 fn updatekeys_on_a_tree_rewraps_every_governed_file() {
-    let sb = tree(false);
+    let Some(sb) = tree(false) else { return };
     let mut c = sb.kvsops();
     c.args(["encrypt", "-i", "secrets"]);
     ok(c);
@@ -165,7 +169,7 @@ fn decrypt_in_place_on_a_tree_sops_encrypted() {
     if !have("sops") {
         return;
     }
-    let sb = tree(false);
+    let Some(sb) = tree(false) else { return };
     for rel in ["secrets/a.yaml", "secrets/sub/b.json", "secrets/c.env"] {
         let mut c = sb.sops();
         c.args(["encrypt", "-i", rel]);
@@ -217,7 +221,7 @@ fn a_tree_outside_git_is_walked_and_a_directory_needs_in_place_and_a_rule() {
 /// On a terminal a progress line is drawn (and cleared); through a pipe it never is.
 #[test]
 fn a_progress_line_only_on_a_terminal() {
-    let sb = tree(false);
+    let Some(sb) = tree(false) else { return };
     let bin = env!("CARGO_BIN_EXE_kvsops");
     if !have("script") {
         return;
@@ -241,7 +245,7 @@ fn a_progress_line_only_on_a_terminal() {
     assert!(out.status.success(), "{drawn}");
     assert!(drawn.contains("/3 files"), "progress line: {drawn:?}");
     // Through a pipe: only the summary.
-    let sb = tree(false);
+    let Some(sb) = tree(false) else { return };
     let mut c = sb.kvsops();
     c.args(["encrypt", "-i", "secrets"]);
     let out = c.output().expect("spawn");
@@ -269,7 +273,7 @@ fn on_terminal(sb: &Sandbox, args: &str) -> (bool, String) {
 /// terminal, and a summary even when every file is fine.
 #[test]
 fn check_on_a_tree_reports_a_summary_and_draws_progress_on_a_terminal() {
-    let sb = tree(false);
+    let Some(sb) = tree(false) else { return };
     // `check` guards what commits hold: the tracked files.
     let mut git = Command::new("git");
     git.current_dir(sb.path()).args(["add", "-A"]);

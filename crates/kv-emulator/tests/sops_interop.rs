@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{run_with_deadline, sops_available, Output};
+use common::{have, run_with_deadline, sops_program, Output};
 use kv_emulator::{Config, CredentialKind, Emulator, Fault, LogEntry, Op};
 
 const PLAIN: &str = "greeting: hello\npassword: s3cr3t\n";
@@ -16,7 +16,7 @@ const DEADLINE: Duration = Duration::from_secs(60);
 /// Runs sops in `dir` with a clean environment: PATH, a private HOME, the emulator's variables
 /// and `extra`.
 fn sops(emu: &Emulator, dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new("sops");
+    let mut cmd = Command::new(sops_program());
     cmd.args(args).current_dir(dir).env_clear();
     if let Some(path) = std::env::var_os("PATH") {
         cmd.env("PATH", path);
@@ -50,7 +50,7 @@ fn tokens_fetched(log: &[LogEntry]) -> usize {
 
 #[test]
 fn sops_encrypts_with_the_current_version_and_decrypts() {
-    if !sops_available("sops_encrypts_with_the_current_version_and_decrypts") {
+    if !have("sops") {
         return;
     }
     let emu = Emulator::start();
@@ -88,7 +88,7 @@ fn sops_encrypts_with_the_current_version_and_decrypts() {
 
 #[test]
 fn sops_encrypts_with_an_explicit_version_after_rotation() {
-    if !sops_available("sops_encrypts_with_an_explicit_version_after_rotation") {
+    if !have("sops") {
         return;
     }
     let emu = Emulator::start();
@@ -112,7 +112,7 @@ fn sops_encrypts_with_an_explicit_version_after_rotation() {
 
 #[test]
 fn sops_decrypt_fails_clearly_under_an_injected_403() {
-    if !sops_available("sops_decrypt_fails_clearly_under_an_injected_403") {
+    if !have("sops") {
         return;
     }
     let emu = Emulator::start();
@@ -134,7 +134,7 @@ fn sops_decrypt_fails_clearly_under_an_injected_403() {
 
 #[test]
 fn sops_rides_out_throttling() {
-    if !sops_available("sops_rides_out_throttling") {
+    if !have("sops") {
         return;
     }
     let emu = Emulator::start();
@@ -154,7 +154,7 @@ fn sops_rides_out_throttling() {
 
 #[test]
 fn sops_client_secret_and_workload_identity_go_through_entra_id() {
-    if !sops_available("sops_client_secret_and_workload_identity_go_through_entra_id") {
+    if !have("sops") {
         return;
     }
     let emu = Emulator::start_with(Config { client_secret: Some("right-secret".into()), ..Config::default() }).unwrap();
@@ -207,7 +207,7 @@ fn sops_client_secret_and_workload_identity_go_through_entra_id() {
 
 #[test]
 fn sops_is_forbidden_for_a_denied_identity() {
-    if !sops_available("sops_is_forbidden_for_a_denied_identity") {
+    if !have("sops") {
         return;
     }
     let emu =
@@ -222,7 +222,7 @@ fn sops_is_forbidden_for_a_denied_identity() {
 
 #[test]
 fn sops_honours_a_custom_authority_host() {
-    if !sops_available("sops_honours_a_custom_authority_host") {
+    if !have("sops") {
         return;
     }
     let emu = Emulator::start_with(Config { authority_hosts: vec!["login.example.test".into()], ..Config::default() })
@@ -250,7 +250,7 @@ fn sops_honours_a_custom_authority_host() {
 
 #[test]
 fn sops_reports_key_not_found_without_auto_create() {
-    if !sops_available("sops_reports_key_not_found_without_auto_create") {
+    if !have("sops") {
         return;
     }
     let emu = Emulator::start_with(Config { auto_create: false, ..Config::default() }).unwrap();

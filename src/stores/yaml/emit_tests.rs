@@ -806,19 +806,6 @@ fn block_mapping_is_shifted_to_its_base_column() {
 // ---------------------------------------------------------------------------------------------
 // Interop: the real sops reads our output and writes it back unchanged.
 
-fn sops_available() -> bool {
-    let found =
-        std::process::Command::new("sops").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    if !found {
-        assert!(
-            std::env::var_os("KVSOPS_REQUIRE_INTEROP").is_none(),
-            "sops is required (KVSOPS_REQUIRE_INTEROP is set)"
-        );
-        eprintln!("skipping interop test: sops is not on PATH");
-    }
-    found
-}
-
 /// Runs the real sops in a temporary directory whose `.sops.yaml` sets the YAML indent.
 struct SopsDir {
     dir: tempfile::TempDir,
@@ -833,7 +820,7 @@ impl SopsDir {
     }
 
     fn run(&self, args: &[&str]) -> String {
-        let out = std::process::Command::new("sops")
+        let out = std::process::Command::new(crate::testing::sops_program())
             .args(["--config", ".sops.yaml"])
             .args(args)
             .current_dir(self.dir.path())
@@ -861,7 +848,7 @@ impl SopsDir {
 
 #[test]
 fn sops_reads_our_output_and_writes_it_back_unchanged() {
-    if !sops_available() || !fixtures().join("key1.txt").exists() {
+    if !crate::testing::have("sops") || !fixtures().join("key1.txt").exists() {
         return;
     }
     let strings = [
@@ -918,7 +905,7 @@ fn sops_reads_our_output_and_writes_it_back_unchanged() {
 
 #[test]
 fn sops_decrypts_the_values_we_write_instead_of_its_broken_ones() {
-    if !sops_available() || !fixtures().join("key1.txt").exists() {
+    if !crate::testing::have("sops") || !fixtures().join("key1.txt").exists() {
         return;
     }
     let mut item = Mapping::new();
@@ -945,7 +932,7 @@ type StringGen<'a> = dyn FnMut(&mut dyn FnMut(usize) -> usize) -> String + 'a;
 #[test]
 #[ignore]
 fn random_trees_are_a_fixed_point_of_sops() {
-    if !sops_available() || !fixtures().join("key1.txt").exists() {
+    if !crate::testing::have("sops") || !fixtures().join("key1.txt").exists() {
         return;
     }
     let pool: Vec<&str> = vec![

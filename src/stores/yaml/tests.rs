@@ -187,19 +187,6 @@ fn aliases_are_expanded_and_keep_the_place_of_their_name() {
     assert!(x.src.is_none(), "what the copy holds has no place in the text");
 }
 
-/// Interop tests run the real `sops`; they are skipped (with a notice) only when it is missing
-/// and KVSOPS_REQUIRE_INTEROP is unset.
-pub(super) fn sops_available(test: &str) -> bool {
-    let found = std::process::Command::new("sops").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !found {
-        if std::env::var_os("KVSOPS_REQUIRE_INTEROP").is_some() {
-            panic!("{test}: `sops` is not on PATH and KVSOPS_REQUIRE_INTEROP is set");
-        }
-        eprintln!("{test}: skipped, `sops` is not on PATH");
-    }
-    found
-}
-
 pub(super) const KEY1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sops-3.11/key1.txt");
 pub(super) const RECIPIENT1: &str = "age16rgx9xmhnd8afawnn75f8lvcnjx6luphk8uapvsuy78a4pdat4wq2tkw9v";
 
@@ -208,7 +195,7 @@ pub(super) fn sops(args: &[&str], input: &[u8]) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("in.yaml");
     std::fs::File::create(&path).unwrap().write_all(input).unwrap();
-    std::process::Command::new("sops")
+    std::process::Command::new(crate::testing::sops_program())
         .args(args)
         .arg(&path)
         .env("SOPS_AGE_KEY_FILE", KEY1)
@@ -276,7 +263,7 @@ fn sops_stable(src: &[u8]) -> bool {
 /// its own canonical layout (nothing encrypted), and both layouts load to the same tree.
 #[test]
 fn interop_comment_placement_matches_sops() {
-    if !sops_available("interop_comment_placement_matches_sops") {
+    if !crate::testing::have("sops") {
         return;
     }
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/yaml/comments");
@@ -488,7 +475,7 @@ fn roundtrip_corpus_byte_for_byte() {
 /// encryption of the same plaintext: same values, types and comments.
 #[test]
 fn interop_sops_decrypts_our_output() {
-    if !sops_available("interop_sops_decrypts_our_output") {
+    if !crate::testing::have("sops") {
         return;
     }
     let mut failures = Vec::new();
@@ -532,7 +519,7 @@ fn interop_sops_decrypts_our_output() {
 /// and the plaintext we write for it loads back to the same tree.
 #[test]
 fn interop_we_decrypt_sops_output() {
-    if !sops_available("interop_we_decrypt_sops_output") {
+    if !crate::testing::have("sops") {
         return;
     }
     for (name, src) in corpus() {
@@ -578,7 +565,7 @@ fn aliases_are_written_out_in_place_and_the_rest_is_spliced() {
     let (dec_docs, plain) = decrypt_docs(&store(), &enc);
     assert_eq!(dump(&dec_docs), "{# kept, # kept too, a: int:1} --- {base: {x: \"secret\"}, copy: {x: \"secret\"}}");
     assert!(String::from_utf8_lossy(&plain).starts_with("# kept\na: 1 # kept too\n---\n"));
-    if sops_available("unspliceable_documents_are_written_fresh") {
+    if crate::testing::have("sops") {
         let out = sops(&["decrypt"], &enc);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }

@@ -1,10 +1,16 @@
-//! Helpers shared by the integration tests: bounded child processes and the sops skip rule.
+//! Helpers shared by the integration tests: bounded child processes, and the workspace's one rule
+//! for tests that need a real tool (kvsops's src/testing.rs: skip with a notice, or fail when
+//! KVSOPS_REQUIRE_INTEROP is set).
 
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "../../../../src/testing.rs"]
+mod testing;
+pub use testing::{have, sops_program};
 
 /// What a bounded child process did.
 pub struct Output {
@@ -55,22 +61,4 @@ pub fn run_with_deadline(mut cmd: Command, stdin: &[u8], deadline: Duration) -> 
         }
     };
     Output { status, stdout: out_t.join().unwrap_or_default(), stderr: err_t.join().unwrap_or_default() }
-}
-
-/// Whether `sops` can be run. Missing sops skips (with a notice) unless KVSOPS_REQUIRE_INTEROP=1,
-/// in which case it is a failure.
-pub fn sops_available(test: &str) -> bool {
-    let found = Command::new("sops").arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
-    if found {
-        return true;
-    }
-    if std::env::var("KVSOPS_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
-        panic!("{test}: `sops` is not on PATH and KVSOPS_REQUIRE_INTEROP=1");
-    }
-    // Written to the real stderr, not through eprintln!, which the test harness captures.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: `sops` is not on PATH (set KVSOPS_REQUIRE_INTEROP=1 to make this a failure)"
-    );
-    false
 }
