@@ -297,7 +297,7 @@ fn a_passphrase_protected_ssh_key_is_asked_for_once_and_only_for_its_own_files()
     if !have("ssh-keygen") {
         return;
     }
-    let home = tempfile::tempdir().unwrap();
+    let home = Sandbox::new();
     let public = ssh_keygen(&home.path().join(".ssh/id_ed25519"), "ed25519", "correct horse");
     let x25519 = age::x25519::Identity::generate();
     let plain_source = AgeSource::with_env(AgeEnv::default());

@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -20,7 +18,7 @@ use kvsops::keys::{KeySource, KeySpec, MasterKeyEntry};
 use kvsops::mac::{encrypt_mac, MacHasher};
 use kvsops::tree::{Leaf, Scalar, Value};
 
-use common::{have, sops_program};
+use common::{have, Sandbox};
 
 const VAULT: &str = "kvsops-test";
 const GOV_AUTHORITY: &str = "login.microsoftonline.us";
@@ -301,8 +299,8 @@ fn azure_authority_host_selects_the_sovereign_cloud_login() {
 fn workload_identity_comes_before_managed_identity() {
     let (_g, emu) = exclusive();
     let (url, _) = new_key(emu, "wi");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let token_file = dir.path().join("azure-identity-token");
+    let sb = Sandbox::new();
+    let token_file = sb.path().join("azure-identity-token");
     // What the AKS webhook projects: a service-account JWT (its content is the emulator's to judge).
     std::fs::write(&token_file, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6Zmx1eC1zeXN0ZW06a3VzdG9taXplLWNvbnRyb2xsZXIifQ.c2ln")
         .expect("write token file");
@@ -347,13 +345,12 @@ fn no_usable_credential_lists_every_reason() {
 
 // ---- interop with the real sops ----
 
-/// The real sops, if installed (see `common::have`).
-fn sops() -> Option<PathBuf> {
-    have("sops").then(sops_program)
-}
-
-fn run_sops(sops: &Path, dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(sops).args(args).current_dir(dir).output().expect("run sops");
+/// The real sops in `sb`, pointed at the emulator (its variables passed to the child, as the
+/// shared environment of this binary is not the sops process's concern).
+fn run_sops(sb: &Sandbox, emu: &Emulator, args: &[&str]) -> String {
+    let mut c = sb.sops();
+    c.envs(emu.env().iter().map(|(k, v)| (k, v))).env("NO_PROXY", "127.0.0.1,localhost").args(args);
+    let out = c.output().expect("run sops");
     assert!(out.status.success(), "sops {args:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8")
 }
@@ -377,26 +374,30 @@ fn sops_yaml(key: &DataKey, entry: &MasterKeyEntry) -> String {
 
 #[test]
 fn sops_decrypts_a_data_key_kvsops_wrapped() {
-    let Some(sops) = sops() else { return };
+    if !have("sops") {
+        return;
+    }
     let (_g, emu) = exclusive();
     let (url, _) = new_key(emu, "interop1");
     let src = source(Duration::from_secs(10));
     let key = DataKey::generate();
     let entry = src.wrap(&spec_of(&url), key.as_bytes()).expect("wrap");
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("s.enc.yaml"), sops_yaml(&key, &entry)).expect("write");
-    let out = run_sops(&sops, dir.path(), &["decrypt", "s.enc.yaml"]);
+    let sb = Sandbox::new();
+    sb.write("s.enc.yaml", sops_yaml(&key, &entry));
+    let out = run_sops(&sb, emu, &["decrypt", "s.enc.yaml"]);
     assert_eq!(out, "s: hello\n");
 }
 
 #[test]
 fn kvsops_unwraps_a_data_key_sops_wrapped() {
-    let Some(sops) = sops() else { return };
+    if !have("sops") {
+        return;
+    }
     let (_g, emu) = exclusive();
     let (url, v1) = new_key(emu, "interop2");
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("plain.yaml"), "s: hello\n").expect("write");
-    let out = run_sops(&sops, dir.path(), &["encrypt", "--azure-kv", &url, "plain.yaml"]);
+    let sb = Sandbox::new();
+    sb.write("plain.yaml", "s: hello\n");
+    let out = run_sops(&sb, emu, &["encrypt", "--azure-kv", &url, "plain.yaml"]);
     // A line scan is enough for the one entry sops writes.
     let field = |key: &str| -> String {
         out.lines()

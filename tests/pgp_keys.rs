@@ -18,7 +18,7 @@ use kvsops::mac::{encrypt_mac, MacHasher};
 use kvsops::metadata::Metadata;
 use kvsops::tree::{Leaf, Mapping, Node, Scalar, SeqItem, Value};
 
-use common::{have, sops_program};
+use common::{have, Sandbox};
 
 /// A throwaway GnuPG home; its gpg-agent is stopped and the directory removed on drop.
 struct GpgHome {
@@ -63,18 +63,9 @@ impl GpgHome {
         PgpSource::new("gpg", Some(self.path().to_path_buf()))
     }
 
-    /// Runs the real sops in `dir` with this keyring.
-    fn sops(&self, dir: &Path, args: &[&str]) -> Output {
-        Command::new(sops_program())
-            .current_dir(dir)
-            .env("GNUPGHOME", self.path())
-            .env_remove("SOPS_PGP_FP")
-            .env_remove("SOPS_AGE_RECIPIENTS")
-            .env_remove("SOPS_CONFIG")
-            .env_remove("SOPS_GPG_EXEC")
-            .args(args)
-            .output()
-            .unwrap()
+    /// Runs the real sops in the sandbox `sb` with this keyring.
+    fn sops(&self, sb: &Sandbox, args: &[&str]) -> Output {
+        sb.sops().env("GNUPGHOME", self.path()).args(args).output().unwrap()
     }
 }
 
@@ -187,9 +178,9 @@ fn unwraps_what_sops_wrapped() {
     }
     let home = GpgHome::new();
     let fp = home.generate_key("t@example.invalid");
-    let work = tempfile::tempdir().unwrap();
+    let work = Sandbox::new();
     std::fs::write(work.path().join("plain.yaml"), "hello: world\ncount: 3\n").unwrap();
-    let out = home.sops(work.path(), &["encrypt", "--pgp", &fp, "plain.yaml"]);
+    let out = home.sops(&work, &["encrypt", "--pgp", &fp, "plain.yaml"]);
     assert!(out.status.success(), "sops encrypt: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
 
@@ -325,13 +316,13 @@ fn sops_decrypts_what_kvsops_wrapped() {
     }
     let home = GpgHome::new();
     let fp = home.generate_key("t@example.invalid");
-    let work = tempfile::tempdir().unwrap();
+    let work = Sandbox::new();
     let key = DataKey::generate();
     let entry = home.source().wrap(&KeySpec::Pgp(fp.clone()), key.as_bytes()).unwrap();
     let file = work.path().join("kv.enc.yaml");
     write_sops_file(&file, &key, vec![vec![entry]], None);
 
-    let out = home.sops(work.path(), &["decrypt", "kv.enc.yaml"]);
+    let out = home.sops(&work, &["decrypt", "kv.enc.yaml"]);
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(out.status.success(), "sops decrypt: {}\n{text}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8(out.stdout).unwrap(), PLAIN, "{text}");
@@ -339,7 +330,7 @@ fn sops_decrypts_what_kvsops_wrapped() {
     // Without the secret key sops cannot get the data key (exit 128).
     assert_eq!(value_after(&text, "          fp: "), fp);
     home.delete_secret_key(&fp);
-    let out = home.sops(work.path(), &["decrypt", "kv.enc.yaml"]);
+    let out = home.sops(&work, &["decrypt", "kv.enc.yaml"]);
     assert_eq!(out.status.code(), Some(128), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -355,13 +346,13 @@ fn sops_combines_shamir_shares_that_kvsops_split_and_wrapped() {
     let src = home.source();
     let groups: Vec<Vec<MasterKeyEntry>> =
         fps.iter().zip(&shares).map(|(fp, share)| vec![src.wrap(&KeySpec::Pgp(fp.clone()), share).unwrap()]).collect();
-    let work = tempfile::tempdir().unwrap();
+    let work = Sandbox::new();
     let file = work.path().join("sh.enc.yaml");
     write_sops_file(&file, &key, groups, Some(2));
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("    shamir_threshold: 2\n    key_groups:\n"), "{text}");
 
-    let decrypt = || home.sops(work.path(), &["decrypt", "sh.enc.yaml"]);
+    let decrypt = || home.sops(&work, &["decrypt", "sh.enc.yaml"]);
     let out = decrypt();
     assert!(out.status.success(), "sops decrypt: {}\n{text}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8(out.stdout).unwrap(), PLAIN);
@@ -389,14 +380,14 @@ fn shamir_shares_sops_wrapped_for_pgp_groups_combine() {
     }
     let home = GpgHome::new();
     let fps: Vec<String> = (1..=3).map(|i| home.generate_key(&format!("g{i}@example.invalid"))).collect();
-    let work = tempfile::tempdir().unwrap();
+    let work = Sandbox::new();
     let config = format!(
         "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n{}",
         fps.iter().map(|fp| format!("      - pgp:\n          - {fp}\n")).collect::<String>()
     );
     std::fs::write(work.path().join(".sops.yaml"), config).unwrap();
     std::fs::write(work.path().join("plain.yaml"), "hello: world\n").unwrap();
-    let out = home.sops(work.path(), &["encrypt", "plain.yaml"]);
+    let out = home.sops(&work, &["encrypt", "plain.yaml"]);
     assert!(out.status.success(), "sops encrypt: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     let blocks = pgp_blocks(&text);

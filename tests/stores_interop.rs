@@ -9,9 +9,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use kvsops::cipher::{Cipher, DataKey};
 use kvsops::error::Error;
 use kvsops::keys::{age as agekeys, MasterKeyEntry};
@@ -25,29 +22,24 @@ use kvsops::stores::json::JsonStore;
 use kvsops::stores::Store;
 use kvsops::tree::{Leaf, MapItem, Mapping, Node, Scalar, Value};
 
-use common::{have, sops_program};
+use common::{have, key1_file, Sandbox};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sops-3.11");
-
+/// The bytes of a fixture sops 3.11 wrote (testdata/sops-3.11/).
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(FIXTURES).join(name)).unwrap()
+    std::fs::read(common::testdata("sops-3.11").join(name)).unwrap()
 }
 
+/// The bytes of a file under testdata/.
 fn testdata(rel: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(rel)).unwrap()
-}
-
-fn key_file() -> PathBuf {
-    Path::new(FIXTURES).join("key1.txt")
+    std::fs::read(common::testdata(rel)).unwrap()
 }
 
 fn recipient() -> String {
-    let text = std::fs::read_to_string(key_file()).unwrap();
-    text.lines().find_map(|l| l.strip_prefix("# public key: ")).unwrap().trim().to_string()
+    common::recipient_of(&key1_file())
 }
 
 fn identities() -> Vec<age::x25519::Identity> {
-    agekeys::parse_identities(&std::fs::read_to_string(key_file()).unwrap(), "key1.txt").unwrap()
+    agekeys::parse_identities(&std::fs::read_to_string(key1_file()).unwrap(), "key1.txt").unwrap()
 }
 
 /// Encrypts like ops: load_plain, refuse metadata, walk, MAC, metadata, emit with the source.
@@ -103,18 +95,11 @@ struct SopsRun {
     stderr: String,
 }
 
+/// The real sops on `content` (written to `file_name` in a fresh sandbox), with key1.
 fn sops(args: &[&str], content: &[u8], file_name: &str) -> SopsRun {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(file_name);
-    std::fs::write(&path, content).unwrap();
-    let out = Command::new(sops_program())
-        .args(args)
-        .arg(&path)
-        .current_dir(dir.path())
-        .env("SOPS_AGE_KEY_FILE", key_file())
-        .env_remove("SOPS_AGE_KEY")
-        .output()
-        .unwrap();
+    let sb = Sandbox::new();
+    let path = sb.write(file_name, content);
+    let out = sb.sops().args(args).arg(&path).env("SOPS_AGE_KEY_FILE", key1_file()).output().unwrap();
     SopsRun {
         code: out.status.code().unwrap_or(-1),
         stdout: out.stdout,

@@ -36,6 +36,7 @@ pub fn recipient_of(key_file: &Path) -> String {
 // when KVSOPS_REQUIRE_INTEROP is set.
 #[path = "../../src/testing.rs"]
 mod testing;
+#[allow(unused_imports)]
 pub use testing::{available, have, interop_required, sops_program};
 
 /// An isolated working directory: no user config, no user keys, no .sops.yaml above it.
