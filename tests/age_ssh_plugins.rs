@@ -7,7 +7,7 @@
 //! Keys are made by `ssh-keygen` and the plugin in each test; HOME is the test's sandbox. Without
 //! `sops` or `ssh-keygen` a test is skipped, or fails when KVSOPS_REQUIRE_INTEROP is set.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -20,7 +20,7 @@ use kvsops::keys::{KeySource, KeySpec, MasterKeyEntry};
 const PLAIN: &str = "stringData:\n    password: hunter2-very-secret\n";
 
 /// The directory of the test plugin binary `age-plugin-kvtest`, built on first use when the test
-/// run did not build it (`cargo test --test age_ssh_plugins` builds only kvsops's targets).
+/// run did not build it (`cargo test --test integration` builds only kvsops's targets).
 fn plugin_dir() -> PathBuf {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {

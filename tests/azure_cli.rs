@@ -8,7 +8,7 @@
 //! - every fault (403, 404, persistent 500, throttling) gives a clear error and leaves the file untouched;
 //! - a batch of files is decrypted with one token.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

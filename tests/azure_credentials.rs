@@ -14,7 +14,7 @@
 //!
 //! Each time, what kvsops encrypted the real sops decrypts with the same credential.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

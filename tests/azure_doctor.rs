@@ -3,7 +3,7 @@
 //! token never appears in the output; the probe never decrypts a file's data key; the real sops
 //! fails where doctor does (403, 404, an unresolvable vault) and works with a key doctor passed.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

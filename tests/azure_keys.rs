@@ -1,11 +1,12 @@
 //! Azure Key Vault master keys end to end, through the Key Vault emulator (crates/kv-emulator) with
 //! the managed-identity (App Service) credential, and against the real `sops` where it is installed.
 //!
-//! The emulator is reached the way real Key Vault is (HTTPS_PROXY + SSL_CERT_FILE), so the process
-//! environment is set once for the whole binary and the emulator tests run one at a time (faults
-//! are global to the emulator).
+//! The emulator is reached the way real Key Vault is (HTTPS_PROXY + SSL_CERT_FILE), which the
+//! library reads from its process environment: so each test runs alone in a child process of the
+//! test binary (`common::in_own_process`), where the environment is set once for the emulator of
+//! that process; the emulator tests also take a lock (faults are global to the emulator).
 
-mod common;
+use crate::common;
 
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -18,7 +19,7 @@ use kvsops::keys::{KeySource, KeySpec, MasterKeyEntry};
 use kvsops::mac::{encrypt_mac, MacHasher};
 use kvsops::tree::{Leaf, Scalar, Value};
 
-use common::{have, Sandbox};
+use common::{have, in_own_process, Sandbox};
 
 const VAULT: &str = "kvsops-test";
 const GOV_AUTHORITY: &str = "login.microsoftonline.us";
@@ -89,6 +90,9 @@ fn parts(e: &MasterKeyEntry) -> (&str, &str, &str, &str) {
 
 #[test]
 fn wrap_without_version_records_the_current_version_and_unwraps() {
+    if !in_own_process() {
+        return;
+    }
     let (_g, emu) = exclusive();
     let (url, _v1) = new_key(emu, "nover");
     let (_, v2) = new_key(emu, "nover"); // a rotation: v2 is current
@@ -114,6 +118,9 @@ fn wrap_without_version_records_the_current_version_and_unwraps() {
 
 #[test]
 fn wrap_with_a_version_uses_it_after_rotation_and_one_token_serves_all_operations() {
+    if !in_own_process() {
+        return;
+    }
     let (_g, emu) = exclusive();
     let (url, v1) = new_key(emu, "pinned");
     new_key(emu, "pinned"); // rotated after the rule was written
@@ -131,6 +138,9 @@ fn wrap_with_a_version_uses_it_after_rotation_and_one_token_serves_all_operation
 
 #[test]
 fn parallel_callers_share_the_source() {
+    if !in_own_process() {
+        return;
+    }
     let (_g, emu) = exclusive();
     let (url, _) = new_key(emu, "parallel");
     let src = source(Duration::from_secs(20));
@@ -153,6 +163,9 @@ fn parallel_callers_share_the_source() {
 
 #[test]
 fn forbidden_names_the_identity_the_permission_and_the_role() {
+    if !in_own_process() {
+        return;
+    }
     let (_g, emu) = exclusive();
     let (url, v1) = new_key(emu, "denied");
     let src = source(Duration::from_secs(10));
@@ -177,6 +190,9 @@ fn forbidden_names_the_identity_the_permission_and_the_role() {
 
 #[test]
 fn a_missing_version_is_reported_with_vault_key_and_version() {
+    if !in_own_process() {
+        return;
+    }
     let (_g, emu) = exclusive();
     let (url, _) = new_key(emu, "missing");
     let src = source(Duration::from_secs(10));
@@ -194,6 +210,9 @@ fn a_missing_version_is_reported_with_vault_key_and_version() {
 
 #[test]
 fn throttling_and_server_errors_are_retried() {
+    if !in_own_process() {
+        return;
+    }
     let (_g, emu) = exclusive();
     let (url, _) = new_key(emu, "flaky");
     let src = source(Duration::from_secs(15));
@@ -209,6 +228,9 @@ fn throttling_and_server_errors_are_retried() {
 
 #[test]
 fn a_persistent_server_error_fails_within_the_budget() {
+    if !in_own_process() {
+        return;
+    }
     let (_g, emu) = exclusive();
     let (url, _) = new_key(emu, "down");
     let src = source(Duration::from_secs(2));
@@ -226,6 +248,9 @@ fn a_persistent_server_error_fails_within_the_budget() {
 
 #[test]
 fn an_unreachable_vault_fails_within_the_budget_and_names_the_vault() {
+    if !in_own_process() {
+        return;
+    }
     emulator(); // same process environment as the other tests
                 // Nothing listens on port 1: every attempt is refused, and is retried until the budget ends.
     let src = source(Duration::from_secs(2));
@@ -261,6 +286,9 @@ fn source_with(env: CredentialEnv) -> AzureSource {
 
 #[test]
 fn a_service_principal_in_the_environment_comes_before_managed_identity() {
+    if !in_own_process() {
+        return;
+    }
     let (_g, emu) = exclusive();
     let (url, _) = new_key(emu, "sp");
     let env = CredentialEnv {
@@ -277,6 +305,9 @@ fn a_service_principal_in_the_environment_comes_before_managed_identity() {
 
 #[test]
 fn azure_authority_host_selects_the_sovereign_cloud_login() {
+    if !in_own_process() {
+        return;
+    }
     let (_g, emu) = exclusive();
     let (url, _) = new_key(emu, "gov");
     let env = CredentialEnv {
@@ -297,6 +328,9 @@ fn azure_authority_host_selects_the_sovereign_cloud_login() {
 
 #[test]
 fn workload_identity_comes_before_managed_identity() {
+    if !in_own_process() {
+        return;
+    }
     let (_g, emu) = exclusive();
     let (url, _) = new_key(emu, "wi");
     let sb = Sandbox::new();
@@ -316,6 +350,9 @@ fn workload_identity_comes_before_managed_identity() {
 
 #[test]
 fn azure_token_credentials_pins_one_credential() {
+    if !in_own_process() {
+        return;
+    }
     let (_g, emu) = exclusive();
     let (url, _) = new_key(emu, "pin");
     let env = CredentialEnv {
@@ -331,6 +368,9 @@ fn azure_token_credentials_pins_one_credential() {
 
 #[test]
 fn no_usable_credential_lists_every_reason() {
+    if !in_own_process() {
+        return;
+    }
     let (_g, emu) = exclusive();
     let (url, _) = new_key(emu, "nocred");
     // `dev` = the two CLIs; neither is logged in (or installed) here.
@@ -374,6 +414,9 @@ fn sops_yaml(key: &DataKey, entry: &MasterKeyEntry) -> String {
 
 #[test]
 fn sops_decrypts_a_data_key_kvsops_wrapped() {
+    if !in_own_process() {
+        return;
+    }
     if !have("sops") {
         return;
     }
@@ -390,6 +433,9 @@ fn sops_decrypts_a_data_key_kvsops_wrapped() {
 
 #[test]
 fn kvsops_unwraps_a_data_key_sops_wrapped() {
+    if !in_own_process() {
+        return;
+    }
     if !have("sops") {
         return;
     }

@@ -12,7 +12,7 @@
 //!
 //! Each time, what kvsops encrypts the real sops decrypts with the same variables, and the reverse.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

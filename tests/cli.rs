@@ -1,7 +1,7 @@
 //! The command line behaves as sops's does: exit codes, config discovery, in-place safety, the legacy
 //! flag form, stdin, --extract, --output.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -3,7 +3,7 @@
 //! kvsops's, which equals it except where the table says why not). Also: `decrypt --extract`
 //! prints exactly the bytes sops prints.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -6,7 +6,7 @@
 //! whole Secret manifest encrypted by kvsops, built by kustomize, then decrypted per resource as
 //! JSON by sops.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -10,7 +10,7 @@
 //! Every test runs `sops`; it is skipped with a notice when `sops` is not on PATH, unless
 //! KVSOPS_REQUIRE_INTEROP=1 makes that a failure.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

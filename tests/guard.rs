@@ -3,7 +3,7 @@
 //! `git commit`, renames/deletions/odd names, textconv diffs and the merge driver (whose result the
 //! real `sops` must decrypt).
 
-mod common;
+use crate::common;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

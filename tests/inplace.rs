@@ -6,7 +6,7 @@
 //! Tests that need another user run it with `setpriv` and are skipped (saying so) when not root.
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};

@@ -2,7 +2,7 @@
 //! `kvsops keyservice`, over unix sockets and TCP on 127.0.0.1, with the age identity only in the
 //! server's environment; and what a client does when its service is down.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};

@@ -2,7 +2,7 @@
 //! exec-file, groups), run as the binary on YAML files, with the real `sops` as the judge of what
 //! they write.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! a deterministic pseudo-random generator, goes through every store's loaders and writers. (The
 //! cargo-fuzz targets in fuzz/ explore further; this runs on every CI run.)
 
-mod common;
+use crate::common;
 
 use kvsops::stores::{Format, StoreSettings};
 

@@ -6,7 +6,7 @@
 //! `sops` for the interop tests) a test is skipped with a notice, unless KVSOPS_REQUIRE_INTEROP is
 //! set, in which case a missing tool fails it.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -7,7 +7,7 @@
 //! Tests that run `sops` are skipped with a notice when it is not on PATH, unless
 //! KVSOPS_REQUIRE_INTEROP=1 makes that a failure.
 
-mod common;
+use crate::common;
 
 use kvsops::cipher::{Cipher, DataKey};
 use kvsops::error::Error;

@@ -4,7 +4,7 @@
 //! real sops decrypts every file kvsops encrypted in a tree, and kvsops decrypts a tree sops
 //! encrypted.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

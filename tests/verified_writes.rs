@@ -3,7 +3,7 @@
 //! a value). The fault is injected with `KVSOPS_DEBUG_CORRUPT_OUTPUT=FROM=>TO`, which debug builds
 //! (the ones tests run) apply to the output just before it is read back, as a store bug would.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

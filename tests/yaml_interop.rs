@@ -5,7 +5,7 @@
 //! - kvsops encrypts exactly the leaves sops encrypts, for every crypt rule;
 //! - tampering fails with sops's exit codes.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

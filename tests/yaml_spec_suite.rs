@@ -12,7 +12,7 @@
 //!
 //! A listed case that starts to agree fails the test too, so the lists only ever shrink.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
