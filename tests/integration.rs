@@ -18,6 +18,7 @@ mod azure_doctor;
 mod azure_keys;
 mod azure_password_arc;
 mod cli;
+mod error_messages;
 mod exit_codes;
 mod flux_scenario;
 mod formats_cli;
