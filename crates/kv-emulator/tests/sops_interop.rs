@@ -1,7 +1,7 @@
 //! Acceptance: the real `sops` 3.11 (Go SDK) encrypts and decrypts against the emulator,
 //! configured only by the emulator's environment.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 #[path = "../../../../src/testing.rs"]
 mod testing;
-pub use testing::{have, sops_program};
+pub use testing::{have, in_own_process, sops_program};
 
 /// What a bounded child process did.
 pub struct Output {
