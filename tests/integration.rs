@@ -33,3 +33,8 @@ mod trees;
 mod verified_writes;
 mod yaml_interop;
 mod yaml_spec_suite;
+
+#[test]
+fn every_test_file_is_a_module_of_this_binary() {
+    common::testing::assert_every_test_file_is_a_module(&common::root().join("tests"), "integration.rs");
+}

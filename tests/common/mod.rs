@@ -35,7 +35,7 @@ pub fn recipient_of(key_file: &Path) -> String {
 // tests and the emulator's tests): `have("gpg")` is false after a skip notice, or fails the test
 // when KVSOPS_REQUIRE_INTEROP is set.
 #[path = "../../src/testing.rs"]
-mod testing;
+pub mod testing;
 #[allow(unused_imports)]
 pub use testing::{available, have, in_own_process, interop_required, sops_program};
 

@@ -9,3 +9,9 @@ mod azure_sdk;
 mod binary;
 mod reqwest_client;
 mod sops_interop;
+
+#[test]
+fn every_test_file_is_a_module_of_this_binary() {
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    common::testing::assert_every_test_file_is_a_module(&tests, "integration.rs");
+}

@@ -9,7 +9,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 #[path = "../../../../src/testing.rs"]
-mod testing;
+pub mod testing;
 pub use testing::{have, in_own_process, sops_program};
 
 /// What a bounded child process did.
