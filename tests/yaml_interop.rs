@@ -136,6 +136,43 @@ fn leaf_states(n: &Node, path: String, out: &mut Vec<(String, bool)>) {
     }
 }
 
+/// Each comment, in order, with the path of the branch holding it (its AAD: list items add
+/// nothing to it) and whether it is encrypted; sops writes a list's comments as
+/// `- ENC[...,type:comment]` items.
+fn comment_states(n: &Node, path: String, out: &mut Vec<(String, bool)>) {
+    let encrypted = |text: &str| text.starts_with("ENC[AES256_GCM,");
+    match n {
+        Node::Map(m) => {
+            for item in &m.items {
+                match item {
+                    MapItem::Entry(e) => comment_states(&e.value, format!("{path}.{}", e.key), out),
+                    MapItem::Comment(c) => out.push((path.clone(), encrypted(&c.text))),
+                }
+            }
+        }
+        Node::Seq(s) => {
+            for item in &s.items {
+                match item {
+                    SeqItem::Node(Node::Scalar(x)) if matches!(&x.value, Value::Str(v) if v.starts_with("ENC[") && v.ends_with(",type:comment]")) => {
+                        out.push((path.clone(), true))
+                    }
+                    SeqItem::Node(x) => comment_states(x, path.clone(), out),
+                    SeqItem::Comment(c) => out.push((path.clone(), encrypted(&c.text))),
+                }
+            }
+        }
+        Node::Scalar(_) => {}
+    }
+}
+
+fn comments_states_of(docs: &[Document]) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    for (i, d) in docs.iter().enumerate() {
+        comment_states(&Node::Map(d.root.clone()), format!("doc{i}"), &mut out);
+    }
+    out
+}
+
 fn states_of(docs: &[Document]) -> Vec<(String, bool)> {
     let mut out = Vec::new();
     for (i, d) in docs.iter().enumerate() {
@@ -259,6 +296,109 @@ fn sops_output_decrypts_with_kvsops() {
     }
 }
 
+/// An anchor and its aliases under different crypt rules: sops expands every alias, so each copy
+/// is encrypted (or not) by its own path. kvsops keeps an alias only while the anchored node still
+/// holds what the copy holds, and writes it out expanded otherwise.
+#[test]
+fn aliases_of_an_anchor_encrypted_alone_are_written_out() {
+    if !have("sops") {
+        return;
+    }
+    let sb = Sandbox::new();
+    let store = yaml_store();
+    let original = b"password: &pw\n  inner: a\n  n: 1\ncopy: *pw\nlist: [*pw, 2]\nname: &n joe\nuser: *n\n";
+    let file = sb.write("anchors.yaml", original);
+    let want = store.load_plain(original).unwrap();
+    for regex in ["^password$", "^copy$", "^(list|user)$", "^name$"] {
+        let flags = ["--encrypted-regex", regex];
+        let enc = sb.write("anchors.enc.yaml", kvsops_encrypt(&sb, &file, &flags));
+        let ours = store.load_encrypted(&std::fs::read(&enc).unwrap()).unwrap();
+        let theirs = store.load_encrypted(&sops_encrypt(&sb, &file, &flags)).unwrap();
+        assert_eq!(states_of(&ours.documents), states_of(&theirs.documents), "encrypted leaves, {regex}");
+        for tool in [sb.sops(), sb.kvsops()] {
+            let got = store.load_plain(&decrypt_with(tool, &enc)).unwrap();
+            assert_eq!(data_of(&got), data_of(&want), "decrypted data, {regex}");
+        }
+    }
+}
+
+/// Chart-like values files from scripts/gen-values.py (comments above and beside values,
+/// commented-out blocks, indentless and flow lists closed at the key's column, block scalars with
+/// indicators, anchors, aliases and merge keys, tags, every quoting style): both ways with sops,
+/// every comment decryptable by sops, the same leaves and comments encrypted.
+#[test]
+fn generated_values_files_interoperate_with_sops() {
+    if !have("sops") || !have("python3") {
+        return;
+    }
+    let sb = Sandbox::new();
+    let store = yaml_store();
+    for seed in ["11", "12", "13"] {
+        let mut gen = std::process::Command::new("python3");
+        gen.arg(root().join("scripts/gen-values.py")).args(["--seed", seed, "--bytes", "120000"]);
+        let original = ok(gen);
+        let file = sb.write(&format!("values-{seed}.yaml"), &original);
+        let want = store.load_plain(&original).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        for flags in [vec![], vec!["--encrypted-regex", "(?i)(password|token|secret|key|tls)"]] {
+            let what = format!("seed {seed} {flags:?}");
+            let ours = kvsops_encrypt(&sb, &file, &flags);
+            let enc = sb.write("values.enc.yaml", &ours);
+            // sops decrypts every value and every comment (an undecryptable comment is only
+            // warned about, and left as ENC text).
+            let mut c = sb.sops();
+            c.env("SOPS_AGE_KEY_FILE", key1_file()).arg("decrypt").arg(&enc);
+            let out = c.output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{what}: sops decrypt failed: {stderr}");
+            assert!(!stderr.contains("possibly unencrypted comment"), "{what}: sops could not decrypt comments");
+            let by_kvsops = store.load_plain(&decrypt_with(sb.kvsops(), &enc)).unwrap();
+            assert_eq!(data_of(&by_kvsops), data_of(&want), "kvsops decrypt of its own output, {what}");
+            match store.load_plain(&out.stdout) {
+                Ok(by_sops) => {
+                    assert_eq!(data_of(&by_sops), data_of(&want), "sops decrypt of kvsops output, {what}");
+                    assert_eq!(comments_of(&by_kvsops), comments_of(&by_sops), "comments, {what}");
+                }
+                Err(_) => {
+                    // go-yaml's emitter can write a block scalar whose first line is indented
+                    // further (`|4-`) at an indentation its own reader then refuses: sops cannot
+                    // read what it printed either.
+                    let printed = sb.write("printed-by-sops.yaml", &out.stdout);
+                    let mut c = sb.sops();
+                    c.arg("-e").arg("--age").arg(KEY1_RECIPIENT).arg(&printed);
+                    assert!(!c.output().unwrap().status.success(), "{what}: sops reads its output, kvsops does not");
+                }
+            }
+            // The same leaves and comments encrypted as sops.
+            let theirs_bytes = sops_encrypt(&sb, &file, &flags);
+            let senc = sb.write("values.sops.yaml", &theirs_bytes);
+            let Ok(theirs) = store.load_encrypted(&theirs_bytes) else {
+                // go-yaml's emitter can write a block scalar whose first line is indented further
+                // (`|4-`) at an indentation its own reader then refuses: sops cannot decrypt such
+                // a file either. kvsops refuses it the same way, and never writes one.
+                let mut c = sb.sops();
+                c.env("SOPS_AGE_KEY_FILE", key1_file()).arg("decrypt").arg(&senc);
+                assert!(!c.output().unwrap().status.success(), "{what}: sops reads its output, kvsops does not");
+                continue;
+            };
+            let ours = store.load_encrypted(&ours).unwrap();
+            assert_eq!(states_of(&ours.documents), states_of(&theirs.documents), "encrypted leaves, {what}");
+            // The same comments left in clear (as sets: sops copies the comments of an anchored
+            // node into each alias it expands, kvsops writes such an alias without them).
+            let clear = |docs: &[Document]| {
+                let mut all = Vec::new();
+                for d in docs {
+                    comments(&Node::Map(d.root.clone()), &mut all);
+                }
+                all.into_iter().filter(|c| !c.starts_with("ENC[")).collect::<std::collections::BTreeSet<_>>()
+            };
+            assert_eq!(clear(&ours.documents), clear(&theirs.documents), "comments left in clear, {what}");
+            // And what sops wrote, kvsops decrypts to the same data.
+            let got = store.load_plain(&decrypt_with(sb.kvsops(), &senc)).unwrap();
+            assert_eq!(data_of(&got), data_of(&want), "kvsops decrypt of sops output, {what}");
+        }
+    }
+}
+
 #[test]
 fn kvsops_encrypts_exactly_the_leaves_sops_encrypts() {
     if !have("sops") {
@@ -272,6 +412,11 @@ fn kvsops_encrypts_exactly_the_leaves_sops_encrypts() {
             let ours = store.load_encrypted(&kvsops_encrypt(&sb, &file, &flags)).unwrap();
             let theirs = store.load_encrypted(&sops_encrypt(&sb, &file, &flags)).unwrap();
             assert_eq!(states_of(&ours.documents), states_of(&theirs.documents), "encrypted leaves, {what}");
+            // A comment is encrypted or not by the path of the branch go-yaml puts it in: the
+            // same comments, in order, are encrypted as with sops. (Only the flags: sops writes
+            // some comments where reading them back places them elsewhere.)
+            let flags = |docs: &[Document]| comments_states_of(docs).into_iter().map(|(_, e)| e).collect::<Vec<_>>();
+            assert_eq!(flags(&ours.documents), flags(&theirs.documents), "encrypted comments, {what}");
             assert_eq!(ours.metadata.rule, theirs.metadata.rule, "recorded rule, {what}");
         }
     }

@@ -37,6 +37,8 @@ pub(crate) struct YNode {
     pub copied: bool,
     /// The root of such a copy: `start..end` is the alias (`*name`) it stands for.
     pub alias: bool,
+    /// For the root of a copy: where the anchored node it copies starts.
+    pub origin: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -86,6 +88,7 @@ impl YNode {
             col: self.col,
             copied: self.copied,
             alias: self.alias,
+            origin: self.origin,
         }
     }
 }
@@ -382,6 +385,7 @@ fn parse_events(t: &Text<'_>, extra: Option<&[u8]>) -> Result<Vec<RawDoc>> {
                 b.count(1 + weight);
                 mark_copied(&mut node);
                 node.alias = true;
+                node.origin = node.start;
                 node.start = sp_start;
                 node.end = sp_end;
                 node.col = t.col(sp_start);
@@ -546,7 +550,7 @@ impl Builder<'_> {
         }
         let col = t.col(start);
         let kind = if is_map { YKind::Map { items: Vec::new(), flow } } else { YKind::Seq { items: Vec::new(), flow } };
-        let node = YNode { kind, start, end: start, col, copied: false, alias: false };
+        let node = YNode { kind, start, end: start, col, copied: false, alias: false, origin: 0 };
         if let Some(anchor) = anchor {
             self.anchor_stack.push((anchor, self.stack.len()));
         }
@@ -786,6 +790,7 @@ impl Builder<'_> {
             col,
             copied: false,
             alias: false,
+            origin: 0,
         })
     }
 
@@ -975,6 +980,7 @@ fn place_comments(t: &Text<'_>, docs: &mut [RawDoc], comments: Vec<YComment>) {
             col: 0,
             copied: false,
             alias: false,
+            origin: 0,
         });
         // A document whose root is a null scalar keeps its comments in an empty mapping.
         if let YKind::Scalar(s) = &root.kind {
@@ -986,6 +992,7 @@ fn place_comments(t: &Text<'_>, docs: &mut [RawDoc], comments: Vec<YComment>) {
                     col: 0,
                     copied: false,
                     alias: false,
+                    origin: 0,
                 };
             } else {
                 continue;
@@ -994,7 +1001,13 @@ fn place_comments(t: &Text<'_>, docs: &mut [RawDoc], comments: Vec<YComment>) {
         if c.trailing {
             let index = targets[di].get_or_insert_with(|| trailing_targets(root));
             if let Some(target) = trailing_target(t, index, &c) {
-                insert_trailing(root, target, c.clone());
+                let Target::Scalar(end) = target else {
+                    insert_trailing(root, target, c.clone());
+                    continue;
+                };
+                if !after_value_properties(t, end, c.start) || !insert_collection_head(root, end, c.clone()) {
+                    insert_trailing(root, target, c.clone());
+                }
                 continue;
             }
         }
@@ -1004,7 +1017,7 @@ fn place_comments(t: &Text<'_>, docs: &mut [RawDoc], comments: Vec<YComment>) {
             }
         }
         let col = t.col(c.start);
-        place_full(root, c, col);
+        place_full(t, root, c, col);
     }
 }
 
@@ -1187,6 +1200,55 @@ fn insert_at_end(node: &mut YNode, start: usize, c: YComment) -> bool {
     }
 }
 
+/// Whether only `:` and an anchor or tag stand between a key ending at `end` and a line comment
+/// at `comment`: `key: &a  # c` (go-yaml then gives the comment to the value, not the key).
+fn after_value_properties(t: &Text<'_>, end: usize, comment: usize) -> bool {
+    let Some(between) = t.b.get(end..comment) else { return false };
+    let Some(rest) = between.trim_ascii_start().strip_prefix(b":") else { return false };
+    let rest = rest.trim_ascii();
+    !rest.is_empty()
+        && rest.split(|c| c.is_ascii_whitespace()).filter(|w| !w.is_empty()).all(|w| w[0] == b'&' || w[0] == b'!')
+}
+
+/// Puts a line comment that follows a value's properties first in that value, when it is a block
+/// collection of the pair whose key ends at `key_end`: go-yaml makes it the collection's line
+/// comment, which sops reads into the collection (and writes as its first head comment).
+fn insert_collection_head(node: &mut YNode, key_end: usize, c: YComment) -> bool {
+    if node.copied {
+        return false;
+    }
+    let pos = key_end.saturating_sub(1);
+    match &mut node.kind {
+        YKind::Scalar(_) => false,
+        YKind::Map { items, .. } => {
+            let Some(i) = last_item_at(items, pos, pair_start) else { return false };
+            let MItem::Pair(k, v) = &mut items[i] else { return false };
+            if k.end == key_end && !k.copied {
+                if v.copied || v.start < key_end {
+                    return false;
+                }
+                return match &mut v.kind {
+                    YKind::Map { items, flow: false } => {
+                        items.insert(0, MItem::Comment(c));
+                        true
+                    }
+                    YKind::Seq { items, flow: false } => {
+                        items.insert(0, SItem::Comment(c));
+                        true
+                    }
+                    _ => false,
+                };
+            }
+            insert_collection_head(v, key_end, c)
+        }
+        YKind::Seq { items, .. } => {
+            let Some(i) = last_item_at(items, pos, seq_item_start) else { return false };
+            let SItem::Node(n, _) = &mut items[i] else { return false };
+            insert_collection_head(n, key_end, c)
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Target {
     /// Before the item whose scalar (key, value or item) ends here.
@@ -1318,19 +1380,32 @@ fn insert_trailing(node: &mut YNode, target: Target, c: YComment) -> bool {
 
 /// Places a full-line comment: inside the item before it when the comment lies within that
 /// item's value or is indented at least as deep as the value's block; otherwise between items.
-fn place_full(node: &mut YNode, c: YComment, col: usize) {
+///
+/// An indentless block sequence (`key:` then `- x` at the key's own column) opens no indentation
+/// level of its own in go-yaml's scanner, so a comment after its last item that is followed by the
+/// next key of the same mapping is that key's head comment, whatever its column, unless it reaches
+/// into a block collection that the last item itself opens.
+fn place_full(t: &Text<'_>, node: &mut YNode, c: YComment, col: usize) {
     let p = c.start;
     match &mut node.kind {
         YKind::Scalar(_) => {}
         YKind::Map { items, .. } => {
             let idx = items.iter().position(|it| it.start() > p).unwrap_or(items.len());
+            let sibling_follows = items[idx..].iter().any(|it| matches!(it, MItem::Pair(..)));
             let prev = items[..idx].iter_mut().rev().find_map(|it| match it {
-                MItem::Pair(_, v) => Some(v),
+                MItem::Pair(k, v) => Some((k.start, v)),
                 MItem::Comment(_) => None,
             });
-            if let Some(v) = prev {
-                if descend(v, p, col) {
-                    place_full(v, c, col);
+            if let Some((key_start, v)) = prev {
+                if sibling_follows && p >= v.end && is_indentless_seq(t, v, key_start) {
+                    if let Some(last) = last_block_item(v) {
+                        if descend(last, p, col) {
+                            place_full(t, last, c, col);
+                            return;
+                        }
+                    }
+                } else if descend(v, p, col) {
+                    place_full(t, v, c, col);
                     return;
                 }
             }
@@ -1344,13 +1419,28 @@ fn place_full(node: &mut YNode, c: YComment, col: usize) {
             });
             if let Some(v) = prev {
                 if descend(v, p, col) {
-                    place_full(v, c, col);
+                    place_full(t, v, c, col);
                     return;
                 }
             }
             items.insert(idx, SItem::Comment(c));
         }
     }
+}
+
+/// A block sequence written at the column of the key it is the value of.
+fn is_indentless_seq(t: &Text<'_>, v: &YNode, key_start: usize) -> bool {
+    matches!(v.kind, YKind::Seq { flow: false, .. }) && !v.copied && v.end > v.start && v.col == t.col(key_start)
+}
+
+/// The last item of a sequence, when it is a block collection of its own.
+fn last_block_item(v: &mut YNode) -> Option<&mut YNode> {
+    let YKind::Seq { items, .. } = &mut v.kind else { return None };
+    let last = items.iter_mut().rev().find_map(|it| match it {
+        SItem::Node(n, _) => Some(n),
+        SItem::Comment(_) => None,
+    })?;
+    matches!(last.kind, YKind::Map { flow: false, .. } | YKind::Seq { flow: false, .. }).then_some(last)
 }
 
 fn descend(v: &YNode, p: usize, col: usize) -> bool {
@@ -1402,7 +1492,9 @@ pub(crate) fn to_documents(t: &Text<'_>, raw: Vec<RawDoc>) -> Result<Vec<Documen
 
 fn src_of(n: &YNode, style: u8, aux: u32) -> Option<Src> {
     if n.alias {
-        Some(Src { start: n.start, end: n.end, style: ALIAS, aux: 0 })
+        // `aux`: where the anchored node starts (the splicer keeps the alias only while that
+        // node still holds what the alias's copy holds); `u32::MAX` when out of range.
+        Some(Src { start: n.start, end: n.end, style: ALIAS, aux: u32::try_from(n.origin).unwrap_or(u32::MAX) })
     } else if n.copied {
         None
     } else {

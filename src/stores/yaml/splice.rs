@@ -16,6 +16,8 @@
 //! Numbers, booleans and timestamps come back in a canonical spelling that reads back as the same
 //! typed value (`1.0` stays a float, a midnight UTC time is written as a date).
 
+use std::collections::HashMap;
+
 use super::load::Text;
 use super::resolve::{plain_text, resolve_plain, resolves_to_str, Resolved};
 use super::{emit, style, ALIAS, FLOW, STR_TAG};
@@ -24,6 +26,57 @@ use crate::metadata::Metadata;
 use crate::tree::{Comment, Document, MapItem, Mapping, Node, SeqItem, Sequence, Src, Value};
 
 pub(super) type Edit = (usize, usize, String);
+
+/// The edits of one document, and what its anchored nodes now hold.
+struct Edits<'a> {
+    list: Vec<Edit>,
+    /// Starts of the nodes an alias copies (from the source), and the new node found there.
+    anchored: HashMap<usize, Option<&'a Node>>,
+}
+
+impl<'a> Edits<'a> {
+    fn new(orig: &Mapping) -> Self {
+        let mut anchored = HashMap::new();
+        collect_alias_origins_map(orig, &mut anchored);
+        Edits { list: Vec::new(), anchored }
+    }
+
+    fn push(&mut self, e: Edit) {
+        self.list.push(e);
+    }
+
+    fn extend(&mut self, e: impl IntoIterator<Item = Edit>) {
+        self.list.extend(e);
+    }
+}
+
+/// Records where each alias's anchored node starts (recursion as deep as the reader allows; see
+/// `crate::stack`).
+fn collect_alias_origins_map(m: &Mapping, out: &mut HashMap<usize, Option<&Node>>) {
+    for item in &m.items {
+        if let MapItem::Entry(e) = item {
+            collect_alias_origins(&e.value, out);
+        }
+    }
+}
+
+fn collect_alias_origins(n: &Node, out: &mut HashMap<usize, Option<&Node>>) {
+    if let Some(src) = alias_src(n) {
+        out.insert(src.aux as usize, None);
+        return;
+    }
+    match n {
+        Node::Map(m) => collect_alias_origins_map(m, out),
+        Node::Seq(s) => {
+            for item in &s.items {
+                if let SeqItem::Node(x) = item {
+                    collect_alias_origins(x, out);
+                }
+            }
+        }
+        Node::Scalar(_) => {}
+    }
+}
 
 /// Writes documents, splicing into `source` where possible. `metadata` is `Some` when writing an
 /// encrypted file (its `sops:` block is added to every document) and `None` for plaintext (the
@@ -51,11 +104,11 @@ pub(crate) fn emit(
         if ol.start != dl.start || ol.end != dl.end {
             return fresh_all();
         }
-        let mut doc_edits = Vec::new();
+        let mut doc_edits = Edits::new(&o.root);
         let spliceable = o.root.src.is_none_or(|s| s.style == 0)
             && same_mapping(&t, &doc.root, &o.root, indent, &mut doc_edits).is_some();
         if spliceable {
-            edits.extend(doc_edits);
+            edits.extend(doc_edits.list);
             match metadata {
                 Some(md) => {
                     // At the root mapping's column: an indented file keeps its `sops` key a key
@@ -154,7 +207,13 @@ fn same_src(a: Option<Src>, b: Option<Src>) -> Option<Src> {
     }
 }
 
-fn same_mapping(t: &Text<'_>, new: &Mapping, orig: &Mapping, indent: usize, edits: &mut Vec<Edit>) -> Option<()> {
+fn same_mapping<'a>(
+    t: &Text<'_>,
+    new: &'a Mapping,
+    orig: &Mapping,
+    indent: usize,
+    edits: &mut Edits<'a>,
+) -> Option<()> {
     if orig.src.is_some() {
         same_src(new.src, orig.src)?;
     }
@@ -182,7 +241,13 @@ fn same_mapping(t: &Text<'_>, new: &Mapping, orig: &Mapping, indent: usize, edit
     Some(())
 }
 
-fn same_sequence(t: &Text<'_>, new: &Sequence, orig: &Sequence, indent: usize, edits: &mut Vec<Edit>) -> Option<()> {
+fn same_sequence<'a>(
+    t: &Text<'_>,
+    new: &'a Sequence,
+    orig: &Sequence,
+    indent: usize,
+    edits: &mut Edits<'a>,
+) -> Option<()> {
     same_src(new.src, orig.src)?;
     if new.items.len() != orig.items.len() {
         return None;
@@ -228,7 +293,7 @@ fn same_sequence(t: &Text<'_>, new: &Sequence, orig: &Sequence, indent: usize, e
     Some(())
 }
 
-fn same_comment(t: &Text<'_>, new: &Comment, orig: &Comment, edits: &mut Vec<Edit>) -> Option<()> {
+fn same_comment(t: &Text<'_>, new: &Comment, orig: &Comment, edits: &mut Edits<'_>) -> Option<()> {
     let src = same_src(new.src, orig.src)?;
     if new.text != orig.text {
         edits.push((src.start, src.end, comment_text(t, src.start, &new.text)));
@@ -251,19 +316,26 @@ fn comment_text(t: &Text<'_>, at: usize, text: &str) -> String {
     out
 }
 
-fn same_node(t: &Text<'_>, new: &Node, orig: &Node, indent: usize, edits: &mut Vec<Edit>) -> Option<()> {
+fn same_node<'a>(t: &Text<'_>, new: &'a Node, orig: &Node, indent: usize, edits: &mut Edits<'a>) -> Option<()> {
     if let Some(alias) = alias_src(orig) {
-        // An alias (`*name`) stands for a copy of its anchor's node. Unchanged, it stays; changed
-        // (encrypted: its values now carry their own paths), the copy is written in its place,
+        // An alias (`*name`) stands for a copy of its anchor's node. It stays while that node
+        // still holds what the copy now holds; otherwise (encrypted: the copy's values carry their
+        // own paths; or only one of the two was encrypted) the copy is written in its place,
         // inline, as sops writes aliases out expanded (in flow style, valid in block and flow
         // context alike).
         if alias_src(new).map(|s| (s.start, s.end)) != Some((alias.start, alias.end)) {
             return None;
         }
-        if new != orig {
+        let anchored_now = edits.anchored.get(&(alias.aux as usize)).copied().flatten();
+        if new != orig || anchored_now.is_none_or(|a| !same_content(a, new)) {
             edits.push((alias.start, alias.end, inline(new, true)?));
         }
         return Some(());
+    }
+    if let Some(src) = node_src(orig) {
+        if let Some(slot) = edits.anchored.get_mut(&src.start) {
+            *slot = Some(new);
+        }
     }
     match (new, orig) {
         (Node::Map(a), Node::Map(b)) => {
@@ -282,12 +354,40 @@ fn same_node(t: &Text<'_>, new: &Node, orig: &Node, indent: usize, edits: &mut V
     }
 }
 
-fn alias_src(n: &Node) -> Option<Src> {
-    let src = match n {
+fn node_src(n: &Node) -> Option<Src> {
+    match n {
         Node::Map(m) => m.src,
         Node::Seq(s) => s.src,
         Node::Scalar(s) => s.src,
-    }?;
+    }
+}
+
+/// Same keys, values and comments, wherever they were read from.
+fn same_content(a: &Node, b: &Node) -> bool {
+    match (a, b) {
+        (Node::Scalar(x), Node::Scalar(y)) => x.value.same(&y.value),
+        (Node::Map(x), Node::Map(y)) => {
+            x.items.len() == y.items.len()
+                && x.items.iter().zip(&y.items).all(|(i, j)| match (i, j) {
+                    (MapItem::Entry(e), MapItem::Entry(f)) => e.key == f.key && same_content(&e.value, &f.value),
+                    (MapItem::Comment(c), MapItem::Comment(d)) => c.text == d.text,
+                    _ => false,
+                })
+        }
+        (Node::Seq(x), Node::Seq(y)) => {
+            x.items.len() == y.items.len()
+                && x.items.iter().zip(&y.items).all(|(i, j)| match (i, j) {
+                    (SeqItem::Node(m), SeqItem::Node(n)) => same_content(m, n),
+                    (SeqItem::Comment(c), SeqItem::Comment(d)) => c.text == d.text,
+                    _ => false,
+                })
+        }
+        _ => false,
+    }
+}
+
+fn alias_src(n: &Node) -> Option<Src> {
+    let src = node_src(n)?;
     (src.style & ALIAS != 0).then_some(src)
 }
 
