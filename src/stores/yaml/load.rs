@@ -959,11 +959,65 @@ fn find_comments(t: &Text<'_>, scalars: &[(usize, usize)]) -> Vec<YComment> {
     out
 }
 
+/// For each full-line comment that go-yaml makes the head comment of the next token, where that
+/// token starts. Those are the comments of a group (comment lines with only blank lines between
+/// them) that come after a blank line following an earlier comment of the group: the lines before
+/// it are feet of the blocks the group closes (placed by column, see [`place_full`]), the blank
+/// line ends them. `None` for other comments, and at the end of the text or before a `---`/`...`
+/// line or a top-level `sops:` key.
+fn next_tokens(t: &Text<'_>, comments: &[YComment]) -> Vec<Option<usize>> {
+    let mut out = vec![None; comments.len()];
+    // Forward: which comments follow a blank line after an earlier comment of their group.
+    let mut heads = vec![false; comments.len()];
+    let mut prev: Option<usize> = None;
+    let mut in_tail = false;
+    for (i, c) in comments.iter().enumerate() {
+        if c.trailing {
+            prev = None;
+            continue;
+        }
+        match prev {
+            Some(j) if t.b[comments[j].end..c.start].iter().all(u8::is_ascii_whitespace) => {
+                in_tail |= t.line_of(c.start) > t.line_of(comments[j].start) + 1;
+            }
+            _ => in_tail = false,
+        }
+        heads[i] = in_tail;
+        prev = Some(i);
+    }
+    // Backward: the token after each group.
+    let mut next: Option<usize> = None;
+    for i in (0..comments.len()).rev() {
+        let c = &comments[i];
+        if c.trailing {
+            continue;
+        }
+        // The first byte after this comment that is neither blank nor the next comment line.
+        let mut n = c.end;
+        while n < t.b.len() && t.b[n].is_ascii_whitespace() {
+            n += 1;
+        }
+        let follows_comment = comments.get(i + 1).is_some_and(|d| d.start == n && !d.trailing);
+        if !follows_comment {
+            // A document's `sops` block counts as its end too: the comments before it read back
+            // from an encrypted file where they were read from the plaintext.
+            let marker = t.col(n) == 0
+                && (t.b[n..].starts_with(b"---") || t.b[n..].starts_with(b"...") || t.b[n..].starts_with(b"sops:"));
+            next = (n < t.b.len() && !marker).then_some(n);
+        }
+        if heads[i] {
+            out[i] = next;
+        }
+    }
+    out
+}
+
 fn place_comments(t: &Text<'_>, docs: &mut [RawDoc], comments: Vec<YComment>) {
     let innermost = innermost_feet(t, docs, &comments);
+    let next_tokens = next_tokens(t, &comments);
     // Where a line comment can attach, per document: built once (comments do not move scalars).
     let mut targets: Vec<Option<Vec<(usize, Target)>>> = vec![None; docs.len()];
-    for c in comments {
+    for (c, next) in comments.into_iter().zip(next_tokens) {
         let di = docs
             .iter()
             .position(|d| c.start >= d.start && c.start < d.end)
@@ -1017,7 +1071,8 @@ fn place_comments(t: &Text<'_>, docs: &mut [RawDoc], comments: Vec<YComment>) {
             }
         }
         let col = t.col(c.start);
-        place_full(t, root, c, col);
+        let next = next.filter(|&n| n < root.end);
+        place_full(t, root, c, col, next);
     }
 }
 
@@ -1378,15 +1433,17 @@ fn insert_trailing(node: &mut YNode, target: Target, c: YComment) -> bool {
     }
 }
 
-/// Places a full-line comment: inside the item before it when the comment lies within that
-/// item's value or is indented at least as deep as the value's block; otherwise between items.
-///
-/// An indentless block sequence (`key:` then `- x` at the key's own column) opens no indentation
-/// level of its own in go-yaml's scanner, so a comment after its last item that is followed by the
-/// next key of the same mapping is that key's head comment, whatever its column, unless it reaches
-/// into a block collection that the last item itself opens.
-fn place_full(t: &Text<'_>, node: &mut YNode, c: YComment, col: usize) {
+/// Places a full-line comment that is not a foot (see [`innermost_feet`]). go-yaml makes it the
+/// head comment of the next token, so it goes into the collection holding that token: inside the
+/// item before it when the token lies within that item's value. At the end of a document (no
+/// next token), it goes inside the item before it when it is indented at least as deep as the
+/// value's block.
+fn place_full(t: &Text<'_>, node: &mut YNode, c: YComment, col: usize, next: Option<usize>) {
     let p = c.start;
+    let inside = |v: &YNode| match next {
+        Some(n) => !v.copied && !matches!(v.kind, YKind::Scalar(_)) && n < v.end,
+        None => descend(v, p, col),
+    };
     match &mut node.kind {
         YKind::Scalar(_) => {}
         YKind::Map { items, .. } => {
@@ -1397,15 +1454,15 @@ fn place_full(t: &Text<'_>, node: &mut YNode, c: YComment, col: usize) {
                 MItem::Comment(_) => None,
             });
             if let Some((key_start, v)) = prev {
-                if sibling_follows && p >= v.end && is_indentless_seq(t, v, key_start) {
+                if next.is_none() && sibling_follows && p >= v.end && is_indentless_seq(t, v, key_start) {
                     if let Some(last) = last_block_item(v) {
                         if descend(last, p, col) {
-                            place_full(t, last, c, col);
+                            place_full(t, last, c, col, next);
                             return;
                         }
                     }
-                } else if descend(v, p, col) {
-                    place_full(t, v, c, col);
+                } else if inside(v) {
+                    place_full(t, v, c, col, next);
                     return;
                 }
             }
@@ -1418,8 +1475,8 @@ fn place_full(t: &Text<'_>, node: &mut YNode, c: YComment, col: usize) {
                 SItem::Comment(_) => None,
             });
             if let Some(v) = prev {
-                if descend(v, p, col) {
-                    place_full(t, v, c, col);
+                if inside(v) {
+                    place_full(t, v, c, col, next);
                     return;
                 }
             }
