@@ -7,8 +7,8 @@ use std::process::Command;
 use super::args::{ChangeArgs, GlobalArgs, KeyArgs, LegacyArgs, RuleArgs};
 use super::{at, Failure};
 use crate::error::{Error, Result};
-use crate::fsio::{self, Sensitivity};
 use crate::ops::edit::{EditOptions, EditorUi, Start};
+use crate::platform::fsio::{self, Sensitivity};
 
 /// The change flags of the legacy form.
 pub(super) fn legacy_change(l: &LegacyArgs) -> ChangeArgs {
@@ -116,7 +116,7 @@ impl EditorUi for SystemEditor {
             .spawn()
             .map_err(|e| Error::Editor(format!("{}: {e}", program.display())))?;
         let status = {
-            let _tracked = crate::ops::signals::track_child(child.id());
+            let _tracked = crate::platform::signals::track_child(child.id());
             child.wait().map_err(|e| Error::Editor(format!("{}: {e}", program.display())))?
         };
         if !status.success() {

@@ -10,9 +10,9 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::error::{Error, Result};
-use crate::fsio::{self, Sensitivity};
 use crate::ops::decrypt::{decrypt_bytes, DecryptOptions};
 use crate::ops::merge::{is_sops_file, merge_encrypted, MergeOutcome};
+use crate::platform::fsio::{self, Sensitivity};
 use crate::stores::Format;
 
 use super::args::{GlobalArgs, IoArgs};

@@ -5,7 +5,7 @@ use std::path::Path;
 use super::args::{GroupsCommand, IoArgs, KeyArgs};
 use super::{at, Failure};
 use crate::error::Result;
-use crate::fsio::{self, Sensitivity};
+use crate::platform::fsio::{self, Sensitivity};
 use crate::stores::Format;
 
 fn joined(v: &[String]) -> Option<String> {

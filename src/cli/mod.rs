@@ -21,12 +21,12 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
-use crate::fsio::{self, Sensitivity};
 use crate::keys::{KeySpec, KeySpecGroup, Keyring};
 use crate::ops;
 use crate::ops::decrypt::DecryptOptions;
 use crate::ops::encrypt::EncryptParams;
 use crate::ops::verify::Verified;
+use crate::platform::fsio::{self, Sensitivity};
 use crate::rules::{CryptRule, RuleKind};
 use crate::stores::{Format, Store, StoreSettings};
 

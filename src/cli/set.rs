@@ -6,9 +6,9 @@ use std::path::Path;
 use super::args::{ChangeArgs, GlobalArgs, LegacyArgs};
 use super::{at, Failure};
 use crate::error::{Error, Result};
-use crate::fsio::{self, Sensitivity};
 use crate::ops::decrypt::DecryptOptions;
 use crate::ops::treepath::Step;
+use crate::platform::fsio::{self, Sensitivity};
 use crate::tree::Node;
 
 fn parse_index(index: &str) -> Result<Vec<Step>> {

@@ -27,8 +27,8 @@ use crate::stores::{contains, EncryptedFile, Format, Store};
 use crate::tree::{walk_leaves, Document, Leaf, Mapping, MisplacedComment, Node, Scalar, Value};
 
 use super::display_path;
-use super::git;
 use super::listing::{self, Tracked};
+use crate::platform::git;
 
 /// At most this many plaintext key paths are listed for a file that is not encrypted at all.
 const MAX_LISTED_PLAIN_KEYS: usize = 20;
@@ -110,7 +110,7 @@ impl<'a> Checker<'a> {
 
     /// Whether (and why) a file must be read; `None` means it can be skipped unread.
     fn scope(&self, c: &Candidate) -> Option<Scope> {
-        if c.rule_path.file_name().is_some_and(crate::fsio::is_temp_name) {
+        if c.rule_path.file_name().is_some_and(crate::platform::fsio::is_temp_name) {
             return Some(Scope::Leftover);
         }
         if c.rule_path.file_name().is_some_and(|n| n == CONFIG_FILE_NAME) {

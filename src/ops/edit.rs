@@ -6,7 +6,7 @@
 //! values, `mac` and `lastmodified`, nothing else. The edited plaintext is the new layout; the
 //! store splices ENC strings into it. The temporary directory (0700, file 0600, named after the
 //! target so editors pick the syntax) is removed on every path, including signals
-//! ([`super::signals`]). A file that does not exist starts from sops's example content.
+//! ([`crate::platform::signals`]). A file that does not exist starts from sops's example content.
 //!
 //! The interaction (running the editor, asking whether to reopen it) is behind [`EditorUi`] so
 //! the command line supplies the real editor and tests a scripted one.
@@ -21,9 +21,9 @@ use super::rewrite::{relayout, seal};
 use super::verify::{self, Fidelity};
 use crate::cipher::{Cipher, DataKey};
 use crate::error::{Error, Result};
-use crate::fsio::PrivateTempFile;
 use crate::keys::Keyring;
 use crate::metadata::Metadata;
+use crate::platform::fsio::PrivateTempFile;
 use crate::stores::{Format, Store};
 use crate::tree::{Comment, Document, MapItem, Mapping, Node, Scalar, SeqItem, Sequence, Value};
 

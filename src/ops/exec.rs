@@ -106,7 +106,7 @@ pub fn run_with_env(command: &str, pairs: &[(String, OsString)], opts: EnvOption
     if opts.background {
         return Ok(0);
     }
-    let _tracked = super::signals::track_child(child.id());
+    let _tracked = crate::platform::signals::track_child(child.id());
     let status = child.wait().map_err(spawn_error)?;
     Ok(exit_code(status))
 }
@@ -126,7 +126,7 @@ pub struct FileOptions {
 /// the exit code. The private directory is removed when the command has finished.
 pub fn run_with_file(command: &str, plaintext: Vec<u8>, opts: &FileOptions) -> Result<i32> {
     // 0700, registered for removal on signals before it exists, removed when dropped.
-    let dir = crate::fsio::PrivateDir::create("kvsops-exec-")?;
+    let dir = crate::platform::fsio::PrivateDir::create("kvsops-exec-")?;
     set_private(dir.path())?;
     let name = match &opts.filename {
         Some(n) => Path::new(n)
@@ -162,7 +162,7 @@ pub fn run_with_file(command: &str, plaintext: Vec<u8>, opts: &FileOptions) -> R
         return Ok(0);
     }
     let status = {
-        let _tracked = super::signals::track_child(child.id());
+        let _tracked = crate::platform::signals::track_child(child.id());
         child.wait().map_err(spawn_error)?
     };
     if !opts.no_fifo {

@@ -137,7 +137,7 @@ pub fn ls_untracked_temp_files(cwd: &Path, dirs: &[OsString]) -> Result<Vec<Path
     }
     Ok(split_z(&out.stdout)
         .map(path_from_bytes)
-        .filter(|p| p.file_name().is_some_and(crate::fsio::is_temp_name))
+        .filter(|p| p.file_name().is_some_and(crate::platform::fsio::is_temp_name))
         .collect())
 }
 
