@@ -10,6 +10,7 @@ mod exec;
 pub mod gitdiff;
 mod groups;
 mod keyservice;
+mod mergedriver;
 mod rotate;
 mod set;
 mod updatekeys;
@@ -176,7 +177,7 @@ fn run(mut cli: Cli) -> std::result::Result<i32, Failure> {
             gitdiff::textconv_cmd(&global, input_type.as_deref(), &file)
         }
         Some(Command::MergeDriver { global, base, ours, theirs, path }) => {
-            gitdiff::merge_driver_cmd(&global, &base, &ours, &theirs, path.as_deref())
+            mergedriver::merge_driver_cmd(&global, &base, &ours, &theirs, path.as_deref())
         }
         Some(Command::Edit { global, keys, rules, change, show_master_keys, file }) => {
             edit::run(&global, &keys, &rules, &change, show_master_keys, &file)

@@ -39,6 +39,26 @@ pub fn is_sops_file(store: &dyn Store, input: &[u8]) -> bool {
     store.load_encrypted(input).is_ok()
 }
 
+/// Which merge two sides call for: decided by which of them are encrypted files of the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeKind {
+    /// Neither side is encrypted: a plain file, merged line by line (`git merge-file`).
+    Lines,
+    /// Only one side is encrypted (`ours` tells which): a conflict to settle by hand.
+    OneSideEncrypted { ours: bool },
+    /// Both sides are encrypted: [`merge_encrypted`], value by value.
+    Values,
+}
+
+/// The merge `ours` and `theirs` call for.
+pub fn merge_kind(store: &dyn Store, ours: &[u8], theirs: &[u8]) -> MergeKind {
+    match (is_sops_file(store, ours), is_sops_file(store, theirs)) {
+        (false, false) => MergeKind::Lines,
+        (true, true) => MergeKind::Values,
+        (ours, _) => MergeKind::OneSideEncrypted { ours },
+    }
+}
+
 fn key_specs(md: &Metadata) -> Vec<Vec<KeySpec>> {
     md.key_groups.iter().map(|g| g.iter().map(|e| e.spec()).collect()).collect()
 }

@@ -1,5 +1,6 @@
-//! The few git plumbing calls the guard needs: which files git tracks, what is staged, the staged
-//! blobs themselves, and where the hooks live.
+//! The few git plumbing calls kvsops needs: which files git tracks, what is staged, the staged
+//! blobs themselves, where the hooks live (for `check` and the hook), and `git merge-file` (for the
+//! merge driver's plain files).
 //!
 //! Everything goes through the `git` binary's porcelain-free plumbing with `-z`, and paths are kept
 //! as raw bytes turned into `OsStr`s, so names with spaces, newlines or non-UTF-8 bytes survive.
@@ -284,6 +285,20 @@ pub fn hooks_dir(cwd: &Path) -> Result<PathBuf> {
     }
     let p = path_from_bytes(&out);
     Ok(if p.is_absolute() { p } else { cwd.join(p) })
+}
+
+/// git's own three-way line merge of `ours`, `base` and `theirs` into `ours`, conflict markers
+/// and all, each side labelled `label (ours)`/`(base)`/`(theirs)`. True when it merged cleanly.
+pub fn merge_file(base: &Path, ours: &Path, theirs: &Path, label: &str) -> Result<bool> {
+    let status = Command::new("git")
+        .arg("merge-file")
+        .args(["-L", &format!("{label} (ours)"), "-L", &format!("{label} (base)"), "-L", &format!("{label} (theirs)")])
+        .arg(ours)
+        .arg(base)
+        .arg(theirs)
+        .status()
+        .map_err(|e| Error::Generic(format!("cannot run git merge-file: {e}")))?;
+    Ok(status.success())
 }
 
 #[cfg(test)]
