@@ -8,6 +8,7 @@
 
 pub mod binary;
 pub mod dotenv;
+pub(crate) mod example;
 pub mod ini;
 pub mod json;
 mod splice;
@@ -16,7 +17,7 @@ pub mod yaml;
 use std::path::Path;
 
 use crate::error::Result;
-use crate::metadata::Metadata;
+use crate::metadata::{has_sops_key, Metadata};
 use crate::tree::{Document, Leaf, LeafCtx, Mapping, Node};
 
 /// The file formats sops knows.
@@ -62,6 +63,12 @@ impl Format {
             Format::Ini => "ini",
             Format::Binary => "binary",
         }
+    }
+
+    /// Whether files of this format record an encryption rule and `mac_only_encrypted`: all but
+    /// binary, whose one value is always encrypted (sops 3.11 writes neither for it).
+    pub fn records_rule(self) -> bool {
+        self != Format::Binary
     }
 
     /// The store for this format with the given settings.
@@ -145,6 +152,18 @@ pub trait Store: Send + Sync {
             }
         };
         self.emit_plain(&[Document::new(root)], None)
+    }
+
+    /// True when a plaintext root already carries sops metadata in this format's spelling (a
+    /// top-level `sops` key; a `[sops]` section in INI), so encrypting it is refused (exit 203).
+    fn holds_metadata(&self, root: &Mapping) -> bool {
+        has_sops_key(root)
+    }
+
+    /// sops's example content for a new file of this format (`EmitExample`), which `edit` opens
+    /// when the file does not exist.
+    fn example(&self) -> Vec<Document> {
+        example::example(self.format())
     }
 
     /// True when the bytes hold this format's Flux detection marker (the file is encrypted).
