@@ -94,7 +94,7 @@ pub fn run_with_env(command: &str, pairs: &[(String, OsString)], opts: EnvOption
     cmd.envs(pairs.iter().map(|(k, v)| (k, v)));
     if opts.same_process {
         if opts.background {
-            return Err(Error::Conflict("--same-process cannot be used with --background".into()));
+            return Err(Error::Conflict("a command cannot replace this process and run in the background".into()));
         }
         #[cfg(unix)]
         {
@@ -132,7 +132,7 @@ pub fn run_with_file(command: &str, plaintext: Vec<u8>, opts: &FileOptions) -> R
         Some(n) => Path::new(n)
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
-            .ok_or_else(|| Error::Conflict(format!("--filename {n:?} is not a file name")))?,
+            .ok_or_else(|| Error::Conflict(format!("{n:?} is not a file name")))?,
         None => FALLBACK_FILENAME.to_string(),
     };
     let path = if opts.no_fifo {
@@ -221,7 +221,7 @@ fn make_fifo(path: &Path) -> Result<()> {
 
 #[cfg(not(unix))]
 fn make_fifo(_path: &Path) -> Result<()> {
-    Err(Error::Unsupported("FIFOs need a Unix system; use --no-fifo".into()))
+    Err(Error::Unsupported("FIFOs need a Unix system".into()))
 }
 
 /// Lets a writer still blocked on opening the FIFO (the command never read it) finish: open and
