@@ -40,6 +40,10 @@
 //!
 //! Modules: `reader` (the scanner), `writer` (fresh output), `splicer` (layout-kept output and the
 //! `sops` member's bytes), `stream` (the one-pass path); this module holds the [`Store`] glue.
+//!
+//! [`Src`]: crate::tree::Src
+//! [`Value::Int`]: crate::tree::Value::Int
+//! [`Value::Float`]: crate::tree::Value::Float
 
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
