@@ -71,7 +71,7 @@ fn shell(command: &str) -> Command {
 }
 
 fn spawn_error(e: std::io::Error) -> Error {
-    Error::Generic(format!("could not start /bin/sh: {e}"))
+    Error::Spawn { what: "could not start /bin/sh", source: e }
 }
 
 /// How `exec-env` runs its command.
@@ -150,7 +150,7 @@ pub fn run_with_file(command: &str, plaintext: Vec<u8>, opts: &FileOptions) -> R
                     let _ = f.write_all(&data);
                 }
             })
-            .map_err(|e| Error::Generic(format!("could not start the FIFO writer: {e}")))?;
+            .map_err(|source| Error::Spawn { what: "could not start the FIFO writer", source })?;
         path
     };
     let placeholdered = command.replace("{}", &path.to_string_lossy());
@@ -210,8 +210,7 @@ fn write_private_file(dir: &Path, name: &str, exact: bool, data: &[u8]) -> Resul
 #[allow(unsafe_code)]
 fn make_fifo(path: &Path) -> Result<()> {
     use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| Error::Conflict("the FIFO path contains a NUL byte".into()))?;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::NulInPath { what: "FIFO" })?;
     // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
     if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
         return Err(Error::io(path, std::io::Error::last_os_error()));

@@ -80,8 +80,8 @@ pub fn merge_encrypted(
     keyring: &Keyring,
 ) -> Result<MergeReport> {
     let opts = DecryptOptions::default();
-    let side = |name: &str, input: &[u8]| -> Result<Decrypted> {
-        decrypt_file(input, store, keyring, opts).map_err(|e| Error::Generic(format!("cannot decrypt {name}: {e}")))
+    let side = |side: &'static str, input: &[u8]| -> Result<Decrypted> {
+        decrypt_file(input, store, keyring, opts).map_err(|e| Error::MergeSide { side, source: Box::new(e) })
     };
     let ours_d = side("our version", ours)?;
     let theirs_d = side("their version", theirs)?;

@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, GitError, Result};
 
 /// Turns raw path bytes from git into a path without loss (on Unix).
 pub fn path_from_bytes(bytes: &[u8]) -> PathBuf {
@@ -40,8 +40,8 @@ pub fn path_bytes(path: &Path) -> Vec<u8> {
     }
 }
 
-fn git_error(what: &str, detail: impl std::fmt::Display) -> Error {
-    Error::Generic(format!("git {what}: {detail}"))
+fn git_error(command: &str, cause: GitError) -> Error {
+    Error::Git { command: command.to_string(), cause }
 }
 
 /// Runs `git` in `dir` and returns its standard output; a failure carries git's own message.
@@ -51,10 +51,10 @@ pub fn run_git(dir: &Path, args: &[&str]) -> Result<Vec<u8>> {
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| git_error(args.first().copied().unwrap_or(""), format!("cannot run git: {e}")))?;
+        .map_err(|e| git_error(args.first().copied().unwrap_or(""), GitError::Run(e)))?;
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stderr);
-        return Err(git_error(args.first().copied().unwrap_or(""), msg.trim()));
+        return Err(git_error(args.first().copied().unwrap_or(""), GitError::Failed(msg.trim().to_string())));
     }
     Ok(out.stdout)
 }
@@ -92,9 +92,9 @@ pub fn ls_files(cwd: &Path, pathspecs: &[OsString]) -> Result<Vec<PathBuf>> {
     } else {
         cmd.args(pathspecs);
     }
-    let out = cmd.output().map_err(|e| git_error("ls-files", format!("cannot run git: {e}")))?;
+    let out = cmd.output().map_err(|e| git_error("ls-files", GitError::Run(e)))?;
     if !out.status.success() {
-        return Err(git_error("ls-files", String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(git_error("ls-files", GitError::Failed(String::from_utf8_lossy(&out.stderr).trim().to_string())));
     }
     Ok(split_z(&out.stdout).map(path_from_bytes).collect())
 }
@@ -109,9 +109,9 @@ pub fn ls_files_not_ignored(cwd: &Path, pathspecs: &[OsString]) -> Result<Vec<Pa
         .args(pathspecs)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| git_error("ls-files", format!("cannot run git: {e}")))?;
+        .map_err(|e| git_error("ls-files", GitError::Run(e)))?;
     if !out.status.success() {
-        return Err(git_error("ls-files", String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(git_error("ls-files", GitError::Failed(String::from_utf8_lossy(&out.stderr).trim().to_string())));
     }
     Ok(split_z(&out.stdout).map(path_from_bytes).collect())
 }
@@ -132,9 +132,9 @@ pub fn ls_untracked_temp_files(cwd: &Path, dirs: &[OsString]) -> Result<Vec<Path
             cmd.arg(spec);
         }
     }
-    let out = cmd.output().map_err(|e| git_error("ls-files", format!("cannot run git: {e}")))?;
+    let out = cmd.output().map_err(|e| git_error("ls-files", GitError::Run(e)))?;
     if !out.status.success() {
-        return Err(git_error("ls-files", String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(git_error("ls-files", GitError::Failed(String::from_utf8_lossy(&out.stderr).trim().to_string())));
     }
     Ok(split_z(&out.stdout)
         .map(path_from_bytes)
@@ -161,7 +161,7 @@ fn is_regular_mode(mode: &str) -> bool {
 /// Parses `git diff --cached --raw -z` output: the staged additions, modifications, renames, copies
 /// and type changes to regular files. Deletions and unmerged entries are skipped.
 pub fn parse_raw_diff(bytes: &[u8]) -> Result<Vec<StagedFile>> {
-    let bad = || git_error("diff", "unexpected --raw output");
+    let bad = || git_error("diff", GitError::Output("unexpected --raw output".into()));
     let mut fields = bytes.split(|b| *b == 0);
     let mut out = Vec::new();
     while let Some(header) = fields.next() {
@@ -223,9 +223,9 @@ pub fn read_blobs(toplevel: &Path, ids: &[String]) -> Result<Vec<Vec<u8>>> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| git_error("cat-file", format!("cannot run git: {e}")))?;
-    let mut stdin = child.stdin.take().ok_or_else(|| git_error("cat-file", "no stdin"))?;
-    let stdout = child.stdout.take().ok_or_else(|| git_error("cat-file", "no stdout"))?;
+        .map_err(|e| git_error("cat-file", GitError::Run(e)))?;
+    let mut stdin = child.stdin.take().ok_or_else(|| git_error("cat-file", GitError::Output("no stdin".into())))?;
+    let stdout = child.stdout.take().ok_or_else(|| git_error("cat-file", GitError::Output("no stdout".into())))?;
     let request: Vec<u8> = ids.iter().flat_map(|id| format!("{id}\n").into_bytes()).collect();
     // Write from another thread: git answers while we are still asking, and pipes are small.
     let writer = std::thread::spawn(move || {
@@ -240,7 +240,7 @@ pub fn read_blobs(toplevel: &Path, ids: &[String]) -> Result<Vec<Vec<u8>>> {
         let mut header = Vec::new();
         match reader.read_until(b'\n', &mut header) {
             Ok(0) | Err(_) => {
-                result = Err(git_error("cat-file", "output ended early"));
+                result = Err(git_error("cat-file", GitError::Output("output ended early".into())));
                 break;
             }
             Ok(_) => {}
@@ -252,12 +252,12 @@ pub fn read_blobs(toplevel: &Path, ids: &[String]) -> Result<Vec<Vec<u8>>> {
             _ => None,
         };
         let Some(size) = size else {
-            result = Err(git_error("cat-file", format!("cannot read staged object {id}: {header}")));
+            result = Err(git_error("cat-file", GitError::Output(format!("cannot read staged object {id}: {header}"))));
             break;
         };
         let mut data = vec![0u8; size + 1];
         if reader.read_exact(&mut data).is_err() {
-            result = Err(git_error("cat-file", "output ended early"));
+            result = Err(git_error("cat-file", GitError::Output("output ended early".into())));
             break;
         }
         data.pop();
@@ -265,10 +265,10 @@ pub fn read_blobs(toplevel: &Path, ids: &[String]) -> Result<Vec<Vec<u8>>> {
     }
     drop(reader);
     let _ = writer.join();
-    let status = child.wait().map_err(|e| git_error("cat-file", e))?;
+    let status = child.wait().map_err(|e| git_error("cat-file", GitError::Wait(e)))?;
     result?;
     if !status.success() {
-        return Err(git_error("cat-file", "failed"));
+        return Err(git_error("cat-file", GitError::Failed("failed".into())));
     }
     Ok(blobs)
 }
@@ -281,7 +281,7 @@ pub fn hooks_dir(cwd: &Path) -> Result<PathBuf> {
         out.pop();
     }
     if out.is_empty() {
-        return Err(git_error("rev-parse", "no hooks path"));
+        return Err(git_error("rev-parse", GitError::Output("no hooks path".into())));
     }
     let p = path_from_bytes(&out);
     Ok(if p.is_absolute() { p } else { cwd.join(p) })
@@ -297,7 +297,7 @@ pub fn merge_file(base: &Path, ours: &Path, theirs: &Path, label: &str) -> Resul
         .arg(base)
         .arg(theirs)
         .status()
-        .map_err(|e| Error::Generic(format!("cannot run git merge-file: {e}")))?;
+        .map_err(|source| Error::Spawn { what: "cannot run git merge-file", source })?;
     Ok(status.success())
 }
 
