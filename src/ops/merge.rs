@@ -440,4 +440,15 @@ mod tests {
         let (_, conflicts) = merge_documents(Some(&base), &ours, &theirs);
         assert_eq!(conflicts, ["l: both sides changed it differently"]);
     }
+
+    #[test]
+    fn the_kind_of_merge_follows_which_sides_are_encrypted() {
+        use crate::ops::testkit::{encrypt_json, keyring1, TestStore};
+        let enc = encrypt_json(r#"{"a": "x"}"#, &keyring1());
+        let plain = br#"{"a": "x"}"#.as_slice();
+        assert_eq!(merge_kind(&TestStore, plain, plain), MergeKind::Lines);
+        assert_eq!(merge_kind(&TestStore, &enc, plain), MergeKind::OneSideEncrypted { ours: true });
+        assert_eq!(merge_kind(&TestStore, plain, &enc), MergeKind::OneSideEncrypted { ours: false });
+        assert_eq!(merge_kind(&TestStore, &enc, &enc), MergeKind::Values);
+    }
 }

@@ -331,4 +331,25 @@ mod tests {
         assert!(parse_raw_diff(b"nonsense\0x\0").is_err());
         assert!(parse_raw_diff(b"").unwrap().is_empty());
     }
+
+    #[test]
+    fn merge_file_merges_clean_changes_and_marks_conflicts() {
+        let dir = crate::platform::fsio::PrivateDir::create("kvsops-merge-test-").unwrap();
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let base = write("base", "a\nb\nc\n");
+        let ours = write("ours", "A\nb\nc\n");
+        let theirs = write("theirs", "a\nb\nC\n");
+        assert!(merge_file(&base, &ours, &theirs, "f.txt").unwrap());
+        assert_eq!(std::fs::read_to_string(&ours).unwrap(), "A\nb\nC\n");
+
+        let ours = write("ours", "a\nX\nc\n");
+        let theirs = write("theirs", "a\nY\nc\n");
+        assert!(!merge_file(&base, &ours, &theirs, "f.txt").unwrap());
+        let merged = std::fs::read_to_string(&ours).unwrap();
+        assert!(merged.contains("<<<<<<< f.txt (ours)") && merged.contains(">>>>>>> f.txt (theirs)"), "{merged}");
+    }
 }
