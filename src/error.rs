@@ -147,6 +147,12 @@ pub enum Error {
     #[error("{0}")]
     Generic(String),
 
+    /// A value the output format cannot hold (binary data, not UTF-8, in JSON, dotenv or INI):
+    /// a limit of the format, not a kvsops bug. `detail` names the type, never the value. The
+    /// command line adds which flag helps.
+    #[error("the value at {key_path}: {detail}; nothing was written")]
+    OutputCannotHold { key_path: String, detail: String },
+
     /// A program kvsops runs could not be started (`/bin/sh` for exec-env/exec-file, `git
     /// merge-file`, the thread that feeds exec-file's FIFO). `what` says which.
     #[error("{what}: {source}")]
@@ -216,6 +222,7 @@ impl Error {
             Error::Generic(_) => GENERIC,
             Error::Spawn { .. } | Error::Git { .. } | Error::MergeSide { .. } => GENERIC,
             Error::NulInPath { .. } => CONFLICTING_PARAMETERS,
+            Error::OutputCannotHold { .. } => GENERIC,
             Error::VerifyFailed { .. } => VERIFY_FAILED,
         }
     }

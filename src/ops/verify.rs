@@ -154,7 +154,7 @@ impl Mismatch {
 
     fn into_error(self) -> Error {
         if self.format_limit {
-            return Error::Unsupported(format!("the value at {}: {}; nothing was written", self.key_path, self.detail));
+            return Error::OutputCannotHold { key_path: self.key_path, detail: self.detail };
         }
         Error::VerifyFailed { key_path: self.key_path, detail: self.detail }
     }
@@ -378,7 +378,7 @@ fn compare_scalar(
     if let (Value::Bytes(_), false) = (w, f.scalars == Scalars::Typed) {
         // A `!!binary` value that is not UTF-8: JSON, dotenv and INI hold only text (sops writes
         // U+FFFD in place of the bytes it cannot hold, and so loses them).
-        let mut m = Mismatch::new(path, "it is binary data (not UTF-8), which this output format cannot hold (sops would write U+FFFD in place of its bytes); decrypt to YAML, or print it raw with --extract");
+        let mut m = Mismatch::new(path, "it is binary data (not UTF-8), which this output format cannot hold (sops would write U+FFFD in place of its bytes); decrypt to YAML");
         m.format_limit = true;
         return Err(m);
     }
