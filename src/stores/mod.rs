@@ -154,6 +154,19 @@ pub trait Store: Send + Sync {
         self.emit_plain(&[Document::new(root)], None)
     }
 
+    /// Whether a scalar printed by `decrypt --extract` ends with a newline: sops's EmitValue for
+    /// YAML (go-yaml) ends the value with one, encoding/json does not.
+    fn value_ends_with_newline(&self) -> bool {
+        true
+    }
+
+    /// The bytes of [`Store::emit_value`]'s `emitted` for `node` as a document of this format
+    /// (`value: <node>`), when the emitted text is not one by itself, so it can be read back and
+    /// checked; `None` when it is (a mapping, or a store that writes whole documents).
+    fn value_as_document(&self, _node: &Node, _emitted: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+
     /// True when a plaintext root already carries sops metadata in this format's spelling (a
     /// top-level `sops` key; a `[sops]` section in INI), so encrypting it is refused (exit 203).
     fn holds_metadata(&self, root: &Mapping) -> bool {

@@ -163,6 +163,17 @@ impl Store for JsonStore {
         Ok(out)
     }
 
+    fn value_ends_with_newline(&self) -> bool {
+        false
+    }
+
+    fn value_as_document(&self, node: &Node, emitted: &[u8]) -> Option<Vec<u8>> {
+        // sops's JSON EmitValue writes a list or scalar bare, which no JSON document reader
+        // takes: it is read back as the value of a member, which is how the JSON reader reads
+        // every non-root value.
+        matches!(node, Node::Seq(_) | Node::Scalar(_)).then(|| [b"{\"value\": ".as_slice(), emitted, b"}"].concat())
+    }
+
     fn has_marker(&self, input: &[u8]) -> bool {
         contains(input, MARKER)
     }
