@@ -144,6 +144,10 @@ pub enum Error {
     #[error("could not run the editor: {0}")]
     Editor(String),
 
+    /// The editor could not be started or waited for; the OS error is the source.
+    #[error("could not run the editor: {}: {source}", program.display())]
+    EditorRun { program: PathBuf, source: std::io::Error },
+
     #[error("{0}")]
     Generic(String),
 
@@ -218,7 +222,7 @@ impl Error {
             Error::PathNotFound(_) => GENERIC,
             Error::InvalidValue(_) => INVALID_SET_FORMAT,
             Error::NotModified => FILE_HAS_NOT_BEEN_MODIFIED,
-            Error::NoEditor | Error::Editor(_) => NO_EDITOR_FOUND,
+            Error::NoEditor | Error::Editor(_) | Error::EditorRun { .. } => NO_EDITOR_FOUND,
             Error::Generic(_) => GENERIC,
             Error::Spawn { .. } | Error::Git { .. } | Error::MergeSide { .. } => GENERIC,
             Error::NulInPath { .. } => CONFLICTING_PARAMETERS,
@@ -320,6 +324,11 @@ mod tests {
         assert_eq!(spawn.to_string(), "could not start /bin/sh: no such program");
         assert_eq!(spawn.exit_code(), exit::GENERIC);
         assert!(spawn.source().is_some());
+
+        let editor = Error::EditorRun { program: PathBuf::from("vi"), source: gone() };
+        assert_eq!(editor.to_string(), "could not run the editor: vi: no such program");
+        assert_eq!(editor.exit_code(), exit::NO_EDITOR_FOUND);
+        assert!(editor.source().is_some());
 
         let nul = Error::NulInPath { what: "FIFO" };
         assert_eq!(nul.to_string(), "conflicting parameters: the FIFO path contains a NUL byte");

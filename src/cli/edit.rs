@@ -114,10 +114,10 @@ impl EditorUi for SystemEditor {
             .args(&args)
             .arg(path)
             .spawn()
-            .map_err(|e| Error::Editor(format!("{}: {e}", program.display())))?;
+            .map_err(|source| Error::EditorRun { program: program.clone(), source })?;
         let status = {
             let _tracked = crate::platform::signals::track_child(child.id());
-            child.wait().map_err(|e| Error::Editor(format!("{}: {e}", program.display())))?
+            child.wait().map_err(|source| Error::EditorRun { program: program.clone(), source })?
         };
         if !status.success() {
             return Err(Error::Editor(format!("{} {status}; nothing was written", program.display())));
