@@ -67,7 +67,7 @@ pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config> {
-        let bytes = crate::fsio::read_file(path)?;
+        let bytes = crate::platform::fsio::read_file(path)?;
         let abs = absolute(path);
         if bytes.iter().all(u8::is_ascii_whitespace) {
             // An empty file (`--config /dev/null`) is a config without rules: the flags decide.

@@ -34,8 +34,10 @@ pub mod exit {
     pub const VERIFY_FAILED: i32 = 70;
 }
 
-/// Everything that can go wrong in the library.
+/// Everything that can go wrong in the library. New variants may be added: match with a
+/// wildcard arm, and use [`Error::exit_code`] rather than the variant to choose an exit status.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
@@ -142,8 +144,42 @@ pub enum Error {
     #[error("could not run the editor: {0}")]
     Editor(String),
 
+    /// The editor could not be started or waited for; the OS error is the source.
+    #[error("could not run the editor: {}: {source}", program.display())]
+    EditorRun { program: PathBuf, source: std::io::Error },
+
     #[error("{0}")]
     Generic(String),
+
+    /// A value the output format cannot hold (binary data, not UTF-8, in JSON, dotenv or INI):
+    /// a limit of the format, not a kvsops bug. `detail` names the type, never the value. The
+    /// command line adds which flag helps.
+    #[error("the value at {key_path}: {detail}; nothing was written")]
+    OutputCannotHold { key_path: String, detail: String },
+
+    /// A program kvsops runs could not be started (`/bin/sh` for exec-env/exec-file, `git
+    /// merge-file`, the thread that feeds exec-file's FIFO). `what` says which.
+    #[error("{what}: {source}")]
+    Spawn { what: &'static str, source: std::io::Error },
+
+    /// A git plumbing command (`git {command}`) failed; `cause` says how.
+    #[error("git {command}: {cause}")]
+    Git {
+        command: String,
+        #[source]
+        cause: GitError,
+    },
+
+    /// One side of a three-way merge could not be decrypted (`side`: "our version", "their
+    /// version"); the cause, a MAC mismatch for instance, is kept as the source. sops has no
+    /// merge driver; git only tells exit 0 from the rest, so it is the generic code.
+    #[error("cannot decrypt {side}: {source}")]
+    MergeSide { side: &'static str, source: Box<Error> },
+
+    /// A path handed to the OS holds a NUL byte, which no path can (`what`: which path). The name
+    /// comes from a flag (exec-file's `--filename`), so it keeps the code of a bad parameter.
+    #[error("conflicting parameters: the {what} path contains a NUL byte")]
+    NulInPath { what: &'static str },
 
     /// The bytes about to be written did not read back to the intended tree
     /// ([`crate::ops::verify`]). `key_path` is empty for the whole file; `detail` names types and
@@ -186,8 +222,11 @@ impl Error {
             Error::PathNotFound(_) => GENERIC,
             Error::InvalidValue(_) => INVALID_SET_FORMAT,
             Error::NotModified => FILE_HAS_NOT_BEEN_MODIFIED,
-            Error::NoEditor | Error::Editor(_) => NO_EDITOR_FOUND,
+            Error::NoEditor | Error::Editor(_) | Error::EditorRun { .. } => NO_EDITOR_FOUND,
             Error::Generic(_) => GENERIC,
+            Error::Spawn { .. } | Error::Git { .. } | Error::MergeSide { .. } => GENERIC,
+            Error::NulInPath { .. } => CONFLICTING_PARAMETERS,
+            Error::OutputCannotHold { .. } => GENERIC,
             Error::VerifyFailed { .. } => VERIFY_FAILED,
         }
     }
@@ -235,5 +274,64 @@ impl From<crate::tree::MisplacedComment> for Error {
     }
 }
 
+/// How a git plumbing command failed ([`Error::Git`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GitError {
+    /// git could not be started.
+    #[error("cannot run git: {0}")]
+    Run(#[source] std::io::Error),
+    /// Waiting for git failed.
+    #[error("{0}")]
+    Wait(#[source] std::io::Error),
+    /// git reported an error (its own message) or exited unsuccessfully.
+    #[error("{0}")]
+    Failed(String),
+    /// git's output was not what the plumbing command promises.
+    #[error("{0}")]
+    Output(String),
+}
+
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn typed_causes_keep_their_messages_exit_codes_and_sources() {
+        let mac = Error::MacMismatch { file_mac: "a".into(), computed_mac: "b".into() };
+        let merge = Error::MergeSide { side: "their version", source: Box::new(mac) };
+        assert!(merge.to_string().starts_with("cannot decrypt their version: MAC mismatch"), "{merge}");
+        assert_eq!(merge.exit_code(), exit::GENERIC);
+        // The boxed cause is the source as it is held (a `Box<Error>`).
+        let cause = merge.source().and_then(|s| s.downcast_ref::<Box<Error>>()).map(|b| &**b);
+        assert!(matches!(cause, Some(Error::MacMismatch { .. })), "{cause:?}");
+        assert_eq!(cause.map(Error::exit_code), Some(exit::MAC_MISMATCH));
+
+        let gone = || std::io::Error::new(std::io::ErrorKind::NotFound, "no such program");
+        let git = Error::Git { command: "ls-files".into(), cause: GitError::Run(gone()) };
+        assert_eq!(git.to_string(), "git ls-files: cannot run git: no such program");
+        assert_eq!(git.exit_code(), exit::GENERIC);
+        let io = git.source().and_then(|s| s.source()).and_then(|s| s.downcast_ref::<std::io::Error>());
+        assert_eq!(io.map(std::io::Error::kind), Some(std::io::ErrorKind::NotFound));
+        let failed = Error::Git { command: "cat-file".into(), cause: GitError::Failed("failed".into()) };
+        assert_eq!(failed.to_string(), "git cat-file: failed");
+
+        let spawn = Error::Spawn { what: "could not start /bin/sh", source: gone() };
+        assert_eq!(spawn.to_string(), "could not start /bin/sh: no such program");
+        assert_eq!(spawn.exit_code(), exit::GENERIC);
+        assert!(spawn.source().is_some());
+
+        let editor = Error::EditorRun { program: PathBuf::from("vi"), source: gone() };
+        assert_eq!(editor.to_string(), "could not run the editor: vi: no such program");
+        assert_eq!(editor.exit_code(), exit::NO_EDITOR_FOUND);
+        assert!(editor.source().is_some());
+
+        let nul = Error::NulInPath { what: "FIFO" };
+        assert_eq!(nul.to_string(), "conflicting parameters: the FIFO path contains a NUL byte");
+        assert_eq!(nul.exit_code(), exit::CONFLICTING_PARAMETERS);
+    }
+}

@@ -6,13 +6,13 @@
 //!   source positions that let stores keep the user's layout;
 //! - [`cipher`], [`mac`], [`rules`], [`metadata`]: the SOPS format itself;
 //! - [`stores`]: one module per file format; [`keys`]: one module per master-key type;
-//! - [`config`]: `.sops.yaml`; [`ops`]: what the commands do; [`fsio`]: atomic writes and private
-//!   temp files; [`stack`]: threads with room for deeply nested files; [`cli`]: the thin
-//!   command-line layer.
+//! - [`config`]: `.sops.yaml`; [`ops`]: what the commands do; [`platform`]: the OS plumbing
+//!   (atomic writes and private temp files, git, signals); [`stack`]: threads with room for deeply
+//!   nested files; [`cli`]: the thin command-line layer.
 
 // Unsafe code is refused everywhere but in the few functions that call the OS through `libc`
-// (fsio, signals, console, exec, the Azure CLI's local times), each allowed where it stands with
-// a SAFETY comment.
+// (platform::fsio, platform::signals, console, exec, the Azure CLI's local times), each allowed
+// where it stands with a SAFETY comment.
 #![deny(unsafe_code)]
 
 pub mod cipher;
@@ -20,12 +20,12 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod error;
-pub mod fsio;
 pub mod gofmt;
 pub mod keys;
 pub mod mac;
 pub mod metadata;
 pub mod ops;
+pub mod platform;
 pub mod rules;
 pub mod stack;
 pub mod stores;

@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::fsio::{self, Sensitivity};
 use crate::ops::check::{check_staged, check_worktree, list_worktree, Checker, Report};
-use crate::ops::git;
+use crate::platform::fsio::{self, Sensitivity};
+use crate::platform::git;
 
 use super::args::GlobalArgs;
 use super::{at, load_config, Failure};

@@ -7,8 +7,8 @@ use std::process::Command;
 use super::args::{ChangeArgs, GlobalArgs, KeyArgs, LegacyArgs, RuleArgs};
 use super::{at, Failure};
 use crate::error::{Error, Result};
-use crate::fsio::{self, Sensitivity};
 use crate::ops::edit::{EditOptions, EditorUi, Start};
+use crate::platform::fsio::{self, Sensitivity};
 
 /// The change flags of the legacy form.
 pub(super) fn legacy_change(l: &LegacyArgs) -> ChangeArgs {
@@ -114,10 +114,10 @@ impl EditorUi for SystemEditor {
             .args(&args)
             .arg(path)
             .spawn()
-            .map_err(|e| Error::Editor(format!("{}: {e}", program.display())))?;
+            .map_err(|source| Error::EditorRun { program: program.clone(), source })?;
         let status = {
-            let _tracked = crate::ops::signals::track_child(child.id());
-            child.wait().map_err(|e| Error::Editor(format!("{}: {e}", program.display())))?
+            let _tracked = crate::platform::signals::track_child(child.id());
+            child.wait().map_err(|source| Error::EditorRun { program: program.clone(), source })?
         };
         if !status.success() {
             return Err(Error::Editor(format!("{} {status}; nothing was written", program.display())));

@@ -59,6 +59,9 @@ pub(super) fn run_env(
         let d = crate::ops::decrypt::decrypt_file(&p.input, p.in_store.as_ref(), &p.keyring, p.options)?;
         let pairs = crate::ops::exec::env_pairs(&d.documents)?;
         drop(d);
+        if opts.same_process && opts.background {
+            return Err(Error::Conflict("--same-process cannot be used with --background".into()));
+        }
         crate::ops::exec::run_with_env(command, &pairs, opts)
     })();
     result.map_err(at(Some(file)))
@@ -82,6 +85,15 @@ pub(super) fn run_file(
             &p.keyring,
             p.options,
         )?;
+        if let Some(n) = &opts.filename {
+            if Path::new(n).file_name().is_none() {
+                return Err(Error::Conflict(format!("--filename {n:?} is not a file name")));
+            }
+        }
+        #[cfg(not(unix))]
+        if !opts.no_fifo {
+            return Err(Error::Unsupported("FIFOs need a Unix system; use --no-fifo".into()));
+        }
         crate::ops::exec::run_with_file(command, plaintext, opts)
     })();
     result.map_err(at(Some(file)))

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use super::args::{GroupsCommand, IoArgs, KeyArgs};
 use super::{at, Failure};
-use crate::error::Result;
-use crate::fsio::{self, Sensitivity};
+use crate::error::{Error, Result};
+use crate::platform::fsio::{self, Sensitivity};
 use crate::stores::Format;
 
 fn joined(v: &[String]) -> Option<String> {
@@ -56,6 +56,11 @@ pub(super) fn run(cmd: &GroupsCommand) -> std::result::Result<i32, Failure> {
                     hckms: joined(hckms),
                     encryption_context: super::usable_kms_context(encryption_context.as_deref()).map(str::to_string),
                 })?;
+                if group.is_empty() {
+                    return Err(Error::Conflict(
+                        "the new group has no keys: give --age, --pgp, --azure-kv, ...".into(),
+                    ));
+                }
                 crate::ops::groups::add(&input, store.as_ref(), store.as_ref(), &keyring, group, *shamir_threshold)?
             }
             GroupsCommand::Delete { index, shamir_threshold, .. } => {

@@ -10,6 +10,7 @@ mod exec;
 pub mod gitdiff;
 mod groups;
 mod keyservice;
+mod mergedriver;
 mod rotate;
 mod set;
 mod updatekeys;
@@ -21,12 +22,12 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
-use crate::fsio::{self, Sensitivity};
 use crate::keys::{KeySpec, KeySpecGroup, Keyring};
 use crate::ops;
 use crate::ops::decrypt::DecryptOptions;
 use crate::ops::encrypt::EncryptParams;
 use crate::ops::verify::Verified;
+use crate::platform::fsio::{self, Sensitivity};
 use crate::rules::{CryptRule, RuleKind};
 use crate::stores::{Format, Store, StoreSettings};
 
@@ -152,10 +153,22 @@ impl Failure {
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let message = worded(&self.error);
         match &self.file {
-            Some(p) if self.error.leading_path() != Some(p.as_path()) => write!(f, "{}: {}", p.display(), self.error),
-            _ => write!(f, "{}", self.error),
+            Some(p) if self.error.leading_path() != Some(p.as_path()) => write!(f, "{}: {message}", p.display()),
+            _ => write!(f, "{message}"),
         }
+    }
+}
+
+/// An error as the command line says it: the library's errors say what happened, and where a
+/// flag helps, it is named here (the library knows no flags).
+fn worded(error: &Error) -> String {
+    match error {
+        Error::OutputCannotHold { key_path, detail } => {
+            format!("the value at {key_path}: {detail}, or print it raw with --extract; nothing was written")
+        }
+        other => other.to_string(),
     }
 }
 
@@ -176,7 +189,7 @@ fn run(mut cli: Cli) -> std::result::Result<i32, Failure> {
             gitdiff::textconv_cmd(&global, input_type.as_deref(), &file)
         }
         Some(Command::MergeDriver { global, base, ours, theirs, path }) => {
-            gitdiff::merge_driver_cmd(&global, &base, &ours, &theirs, path.as_deref())
+            mergedriver::merge_driver_cmd(&global, &base, &ours, &theirs, path.as_deref())
         }
         Some(Command::Edit { global, keys, rules, change, show_master_keys, file }) => {
             edit::run(&global, &keys, &rules, &change, show_master_keys, &file)
@@ -645,4 +658,24 @@ fn filestatus_cmd(global: &GlobalArgs, input_type: Option<&str>, file: &Path) ->
     };
     crate::outln!("{{\"encrypted\":{encrypted}}}");
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_names_the_flag_the_library_does_not() {
+        let error = Error::OutputCannotHold {
+            key_path: r#"["a"]"#.into(),
+            detail: "it is binary data; decrypt to YAML".into(),
+        };
+        assert_eq!(error.to_string(), r#"the value at ["a"]: it is binary data; decrypt to YAML; nothing was written"#);
+        let failure = Failure { file: Some(PathBuf::from("s.yaml")), error };
+        assert_eq!(
+            failure.to_string(),
+            r#"s.yaml: the value at ["a"]: it is binary data; decrypt to YAML, or print it raw with --extract; nothing was written"#
+        );
+        assert_eq!(failure.code(), 1);
+    }
 }

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use super::args::{ChangeArgs, GlobalArgs, IoArgs, KeyArgs, LegacyArgs, RotateKeyArgs};
 use super::{at, Failure};
 use crate::error::Result;
-use crate::fsio::Sensitivity;
 use crate::keys::KeySpecGroup;
 use crate::ops::rotate::RotateOptions;
+use crate::platform::fsio::Sensitivity;
 
 /// The keys of the `--add-*` (`add == true`) or `--rm-*` flags; `context` goes with the KMS keys.
 /// A HuaweiCloud KMS key to add is refused (kvsops cannot wrap for it); one to remove is

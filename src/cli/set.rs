@@ -6,9 +6,9 @@ use std::path::Path;
 use super::args::{ChangeArgs, GlobalArgs, LegacyArgs};
 use super::{at, Failure};
 use crate::error::{Error, Result};
-use crate::fsio::{self, Sensitivity};
 use crate::ops::decrypt::DecryptOptions;
 use crate::ops::treepath::Step;
+use crate::platform::fsio::{self, Sensitivity};
 use crate::tree::Node;
 
 fn parse_index(index: &str) -> Result<Vec<Step>> {
@@ -16,9 +16,21 @@ fn parse_index(index: &str) -> Result<Vec<Step>> {
         .map_err(|_| Error::InvalidValue("invalid index format: expected a path like '[\"key\"][0]'".into()))
 }
 
+/// Splits the legacy `--set '["a"][0] value'` argument at the first `] ` (as sops does).
+fn parse_legacy(arg: &str) -> Result<(Vec<Step>, Node)> {
+    let Some(pos) = arg.find("] ") else {
+        return Err(Error::InvalidValue("invalid --set format: expected '[\"key\"] json-value'".into()));
+    };
+    let (path, value) = (&arg[..=pos], &arg[pos + 2..]);
+    let node = crate::ops::set::parse_value(value)?;
+    let steps = crate::ops::treepath::parse(path.trim_end())
+        .map_err(|_| Error::InvalidValue("invalid --set format: the path must look like [\"key\"][0]".into()))?;
+    Ok((steps, node))
+}
+
 /// `kvsops --set '["a"][0] value' FILE`.
 pub(super) fn legacy(l: &LegacyArgs, arg: &str, file: &Path) -> std::result::Result<i32, Failure> {
-    let (path, value) = crate::ops::set::parse_legacy(arg).map_err(at(Some(file)))?;
+    let (path, value) = parse_legacy(arg).map_err(at(Some(file)))?;
     apply_set(&l.global, &super::edit::legacy_change(l), file, &path, value, false)
 }
 
@@ -115,4 +127,19 @@ pub(super) fn run_unset(
         }
     })();
     result.map_err(at(Some(file)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_set_parses_path_and_value_and_never_echoes_the_value() {
+        let err = parse_legacy(r#"["a"] hunter2-secret"#).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(parse_legacy("no-path-here").is_err());
+        let (steps, node) = parse_legacy(r#"["a"][0] "v w""#).unwrap();
+        assert_eq!(steps, vec![Step::Key("a".into()), Step::Index(0)]);
+        assert_eq!(node, Node::str("v w"));
+    }
 }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use super::{at, Failure};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::fsio::{self, Sensitivity};
 use crate::keys::Keyring;
+use crate::platform::fsio::{self, Sensitivity};
 use crate::stores::Format;
 
 /// `kvsops updatekeys`.

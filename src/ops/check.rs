@@ -27,8 +27,8 @@ use crate::stores::{contains, EncryptedFile, Format, Store};
 use crate::tree::{walk_leaves, Document, Leaf, Mapping, MisplacedComment, Node, Scalar, Value};
 
 use super::display_path;
-use super::git;
 use super::listing::{self, Tracked};
+use crate::platform::git;
 
 /// At most this many plaintext key paths are listed for a file that is not encrypted at all.
 const MAX_LISTED_PLAIN_KEYS: usize = 20;
@@ -110,7 +110,7 @@ impl<'a> Checker<'a> {
 
     /// Whether (and why) a file must be read; `None` means it can be skipped unread.
     fn scope(&self, c: &Candidate) -> Option<Scope> {
-        if c.rule_path.file_name().is_some_and(crate::fsio::is_temp_name) {
+        if c.rule_path.file_name().is_some_and(crate::platform::fsio::is_temp_name) {
             return Some(Scope::Leftover);
         }
         if c.rule_path.file_name().is_some_and(|n| n == CONFIG_FILE_NAME) {
@@ -215,10 +215,10 @@ impl<'a> Checker<'a> {
                                 self.describe_rule(i)
                             ),
                         )];
-                        let rule = if format == Format::Binary {
-                            CryptRule::default_rule()
-                        } else {
+                        let rule = if format.records_rule() {
                             effective(self.rule(i).and_then(|r| r.crypt_rule.as_ref()))
+                        } else {
+                            CryptRule::default_rule()
                         };
                         out.extend(plain_leaves(path, &mut docs, &rule));
                         out
@@ -291,10 +291,10 @@ fn check_encrypted(
     if md.version.is_empty() {
         out.push(Problem::new(path, "sops.version", "missing: not a complete sops file"));
     }
-    let recorded = if format == Format::Binary { CryptRule::default_rule() } else { md.effective_rule() };
+    let recorded = if format.records_rule() { md.effective_rule() } else { CryptRule::default_rule() };
     let mut docs = file.documents;
     let mut also = None;
-    if let (Some((want, which)), false) = (expected, format == Format::Binary) {
+    if let (Some((want, which)), true) = (expected, format.records_rule()) {
         if *want != recorded {
             also = Some(want);
             out.push(Problem::new(

@@ -141,8 +141,7 @@ pub fn extract(documents: &[Document], path: &[super::treepath::Step], out_store
                 Value::Bool(b) => b.to_string(),
                 other => String::from_utf8_lossy(&crate::cipher::value_bytes(other)).into_owned(),
             };
-            // sops's EmitValue: go-yaml ends the value with a newline, encoding/json does not.
-            if out_store.format() != crate::stores::Format::Json {
+            if out_store.value_ends_with_newline() {
                 text.push('\n');
             }
             Ok(Verified::raw_value(text.into_bytes()))
@@ -164,24 +163,13 @@ pub fn extract(documents: &[Document], path: &[super::treepath::Step], out_store
                 }
             };
             let fidelity = Fidelity::of(out_store.format(), true);
-            match (out_store.format(), other) {
-                // sops's JSON EmitValue writes a list or scalar bare, which no JSON document
-                // reader takes: it is read back as the value of a member, which is how the JSON
-                // reader reads every non-root value.
-                (crate::stores::Format::Json, Node::Seq(_) | Node::Scalar(_)) => {
-                    let mut wrapped = b"{\"value\": ".to_vec();
-                    wrapped.extend_from_slice(&out);
-                    wrapped.push(b'}');
+            // A bare value (not a document of the format) is read back wrapped as one.
+            match out_store.value_as_document(other, &out) {
+                Some(wrapped) => {
                     verify::plaintext(wrapped, out_store, &[Document::new(root)], fidelity)?;
                     Ok(verify::Verified::raw_value(out))
                 }
-                // go-yaml's bare list (`- 1`) is read back as the document `value:` + the list.
-                (crate::stores::Format::Yaml, Node::Seq(_)) => {
-                    let wrapped = crate::stores::yaml::wrap_value(&out);
-                    verify::plaintext(wrapped, out_store, &[Document::new(root)], fidelity)?;
-                    Ok(verify::Verified::raw_value(out))
-                }
-                _ => verify::plaintext(out, out_store, &[Document::new(root)], fidelity),
+                None => verify::plaintext(out, out_store, &[Document::new(root)], fidelity),
             }
         }
     }

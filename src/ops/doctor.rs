@@ -99,7 +99,7 @@ fn file_keys(path: &Path, cfg: Option<&Config>, t: &mut Targets) -> Result<()> {
         return Err(Error::Conflict(format!("{shown}: is a directory; name files or key URLs")));
     }
     if path.exists() {
-        let input = crate::fsio::read_file(path)?;
+        let input = crate::platform::fsio::read_file(path)?;
         let settings = cfg.map(|c| c.stores).unwrap_or_default();
         let store = Format::from_path(path).store(&settings);
         if let Ok(file) = store.load_encrypted(&input) {

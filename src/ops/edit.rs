@@ -6,7 +6,7 @@
 //! values, `mac` and `lastmodified`, nothing else. The edited plaintext is the new layout; the
 //! store splices ENC strings into it. The temporary directory (0700, file 0600, named after the
 //! target so editors pick the syntax) is removed on every path, including signals
-//! ([`super::signals`]). A file that does not exist starts from sops's example content.
+//! ([`crate::platform::signals`]). A file that does not exist starts from sops's example content.
 //!
 //! The interaction (running the editor, asking whether to reopen it) is behind [`EditorUi`] so
 //! the command line supplies the real editor and tests a scripted one.
@@ -21,11 +21,10 @@ use super::rewrite::{relayout, seal};
 use super::verify::{self, Fidelity};
 use crate::cipher::{Cipher, DataKey};
 use crate::error::{Error, Result};
-use crate::fsio::PrivateTempFile;
 use crate::keys::Keyring;
 use crate::metadata::Metadata;
-use crate::stores::{Format, Store};
-use crate::tree::{Comment, Document, MapItem, Mapping, Node, Scalar, SeqItem, Sequence, Value};
+use crate::platform::fsio::PrivateTempFile;
+use crate::stores::Store;
 
 /// The user's side of an edit.
 pub trait EditorUi {
@@ -73,16 +72,16 @@ pub fn edit(
             (layout, d.metadata, d.cipher)
         }
         Start::New(params) => {
-            let documents = example(in_store.format());
+            let documents = in_store.example();
             let bytes = in_store.emit_plain(&documents, None)?;
             let example = documents;
             let documents = in_store.load_plain(&bytes)?;
             verify::same_documents(&documents, &example, Fidelity::of(in_store.format(), true))?;
-            let binary = in_store.format() == Format::Binary;
+            let records_rule = in_store.format().records_rule();
             let key = DataKey::generate();
             let (groups, threshold) = super::wrap_data_key(&key, &params.key_groups, params.shamir_threshold, keyring)?;
-            let rule = if binary { None } else { params.crypt_rule.clone() };
-            let metadata = Metadata::new(groups, threshold, rule, params.mac_only_encrypted && !binary);
+            let rule = if records_rule { params.crypt_rule.clone() } else { None };
+            let metadata = Metadata::new(groups, threshold, rule, params.mac_only_encrypted && records_rule);
             (super::rewrite::Layout { bytes, documents }, metadata, Cipher::new(key))
         }
     };
@@ -139,58 +138,11 @@ fn read_edited(
         Ok((layout, Some(f.metadata)))
     } else {
         let documents = store.load_plain(edited)?;
-        ensure_no_metadata(&documents, store.format()).map_err(|_| {
+        ensure_no_metadata(&documents, store).map_err(|_| {
             Error::InvalidValue("the file has a top-level `sops` key, which is reserved for the metadata".into())
         })?;
         Ok((super::rewrite::Layout { bytes: edited.to_vec(), documents }, None))
     }
-}
-
-const WELCOME: &str = "Welcome to SOPS! Edit this file as you please!";
-
-fn scalar(v: Value) -> Node {
-    Node::Scalar(Scalar::new(v))
-}
-
-fn seq(values: Vec<Value>) -> Node {
-    Node::Seq(Sequence { items: values.into_iter().map(|v| SeqItem::Node(scalar(v))).collect(), src: None })
-}
-
-/// sops's example content for a new file (`EmitExample`): the complex tree for YAML and JSON,
-/// the simple (one section) tree for INI, the flat tree for dotenv, a sentence for binary.
-pub fn example(format: Format) -> Vec<Document> {
-    let mut m = Mapping::new();
-    let comment = |text: &str| MapItem::Comment(Comment::new(text));
-    match format {
-        Format::Yaml | Format::Json => {
-            m.push("hello", Node::str(WELCOME));
-            m.push("example_key", Node::str("example_value"));
-            m.items.push(comment(" Example comment"));
-            m.push(
-                "example_array",
-                seq(vec![Value::Str("example_value1".into()), Value::Str("example_value2".into())]),
-            );
-            m.push("example_number", scalar(Value::Float(1234.56789)));
-            m.push("example_booleans", seq(vec![Value::Bool(true), Value::Bool(false)]));
-        }
-        Format::Ini => {
-            let mut section = Mapping::new();
-            section.items.push(comment(" This is an example file."));
-            section.push("hello", Node::str(WELCOME));
-            section.push("example_key", Node::str("example_value"));
-            m.push("Welcome!", Node::Map(section));
-        }
-        Format::Dotenv => {
-            m.items.push(comment(" This is an example file."));
-            m.push("hello", Node::str(WELCOME));
-            m.push("example_key", Node::str("example_value"));
-            m.push("example_multiline", Node::str("foo\nbar\nbaz"));
-        }
-        Format::Binary => {
-            m.push("data", Node::str(WELCOME));
-        }
-    }
-    vec![Document::new(m)]
 }
 
 #[cfg(test)]
@@ -320,7 +272,7 @@ mod tests {
         let params =
             EncryptParams { key_groups: vec![vec![crate::keys::KeySpec::Age(recipient(1))]], ..Default::default() };
         let mut ui = scripted(|t: &str| {
-            assert!(t.contains(WELCOME));
+            assert!(t.contains(crate::stores::example::WELCOME));
             t.replace("example_value\"", "mine\"")
         });
         let out = edit("new.json", Start::New(&params), &TestStore, &TestStore, &kr, EditOptions::default(), &mut ui)
@@ -329,17 +281,5 @@ mod tests {
         assert_eq!(plain["example_key"], "mine");
         assert_eq!(plain["example_number"], 1234.56789);
         assert_eq!(json(&out)["sops"]["unencrypted_suffix"], "_unencrypted");
-    }
-
-    #[test]
-    fn examples_match_sops() {
-        let yaml = example(Format::Yaml);
-        assert_eq!(yaml[0].root.items.len(), 6);
-        assert!(matches!(&yaml[0].root.items[2], MapItem::Comment(c) if c.text == " Example comment"));
-        let ini = example(Format::Ini);
-        assert!(matches!(ini[0].root.get("Welcome!"), Some(Node::Map(_))));
-        let env = example(Format::Dotenv);
-        assert_eq!(env[0].root.get("example_multiline"), Some(&Node::str("foo\nbar\nbaz")));
-        assert_eq!(example(Format::Binary)[0].root.get("data"), Some(&Node::str(WELCOME)));
     }
 }

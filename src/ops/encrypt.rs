@@ -3,10 +3,10 @@
 use crate::cipher::{Cipher, DataKey};
 use crate::error::{Error, Result};
 use crate::keys::{KeySpecGroup, Keyring};
-use crate::metadata::{has_sops_key, Metadata};
+use crate::metadata::Metadata;
 use crate::rules::CryptRule;
-use crate::stores::{Format, Store};
-use crate::tree::{Document, MapItem};
+use crate::stores::Store;
+use crate::tree::Document;
 
 use super::verify::{self, Fidelity, LeafLog, StreamCheck, Verified};
 
@@ -20,19 +20,11 @@ pub struct EncryptParams {
     pub mac_only_encrypted: bool,
 }
 
-/// Refuses a plaintext that already carries sops metadata (exit 203), in each format's spelling:
-/// a top-level `sops` key (YAML/JSON), `sops_*` keys (dotenv), a `[sops]` section (INI).
-pub fn ensure_no_metadata(documents: &[Document], format: Format) -> Result<()> {
-    for doc in documents {
-        if has_sops_key(&doc.root) {
-            return Err(Error::AlreadyEncrypted);
-        }
-        if format == Format::Dotenv {
-            let found = doc.root.items.iter().any(|i| matches!(i, MapItem::Entry(e) if e.key.starts_with("sops_")));
-            if found {
-                return Err(Error::AlreadyEncrypted);
-            }
-        }
+/// Refuses a plaintext that already carries sops metadata (exit 203), in the store's spelling
+/// ([`Store::holds_metadata`]).
+pub fn ensure_no_metadata(documents: &[Document], store: &dyn Store) -> Result<()> {
+    if documents.iter().any(|doc| store.holds_metadata(&doc.root)) {
+        return Err(Error::AlreadyEncrypted);
     }
     Ok(())
 }
@@ -68,13 +60,13 @@ pub fn encrypt_verified(
         Some(_) => None,
         None => {
             let documents = in_store.load_plain(input)?;
-            ensure_no_metadata(&documents, in_store.format())?;
+            ensure_no_metadata(&documents, in_store)?;
             Some(documents)
         }
     };
-    let binary = in_store.format() == Format::Binary;
-    let rule = if binary { None } else { params.crypt_rule.clone() };
-    let mac_only = params.mac_only_encrypted && !binary;
+    let records_rule = in_store.format().records_rule();
+    let rule = if records_rule { params.crypt_rule.clone() } else { None };
+    let mac_only = params.mac_only_encrypted && records_rule;
     let (mut cipher, mut metadata) = new_data_key(params, rule, mac_only, keyring)?;
     let effective = metadata.effective_rule();
     if let Some(file) = &stream {

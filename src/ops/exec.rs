@@ -71,7 +71,7 @@ fn shell(command: &str) -> Command {
 }
 
 fn spawn_error(e: std::io::Error) -> Error {
-    Error::Generic(format!("could not start /bin/sh: {e}"))
+    Error::Spawn { what: "could not start /bin/sh", source: e }
 }
 
 /// How `exec-env` runs its command.
@@ -94,7 +94,7 @@ pub fn run_with_env(command: &str, pairs: &[(String, OsString)], opts: EnvOption
     cmd.envs(pairs.iter().map(|(k, v)| (k, v)));
     if opts.same_process {
         if opts.background {
-            return Err(Error::Conflict("--same-process cannot be used with --background".into()));
+            return Err(Error::Conflict("a command cannot replace this process and run in the background".into()));
         }
         #[cfg(unix)]
         {
@@ -106,7 +106,7 @@ pub fn run_with_env(command: &str, pairs: &[(String, OsString)], opts: EnvOption
     if opts.background {
         return Ok(0);
     }
-    let _tracked = super::signals::track_child(child.id());
+    let _tracked = crate::platform::signals::track_child(child.id());
     let status = child.wait().map_err(spawn_error)?;
     Ok(exit_code(status))
 }
@@ -126,13 +126,13 @@ pub struct FileOptions {
 /// the exit code. The private directory is removed when the command has finished.
 pub fn run_with_file(command: &str, plaintext: Vec<u8>, opts: &FileOptions) -> Result<i32> {
     // 0700, registered for removal on signals before it exists, removed when dropped.
-    let dir = crate::fsio::PrivateDir::create("kvsops-exec-")?;
+    let dir = crate::platform::fsio::PrivateDir::create("kvsops-exec-")?;
     set_private(dir.path())?;
     let name = match &opts.filename {
         Some(n) => Path::new(n)
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
-            .ok_or_else(|| Error::Conflict(format!("--filename {n:?} is not a file name")))?,
+            .ok_or_else(|| Error::Conflict(format!("{n:?} is not a file name")))?,
         None => FALLBACK_FILENAME.to_string(),
     };
     let path = if opts.no_fifo {
@@ -150,7 +150,7 @@ pub fn run_with_file(command: &str, plaintext: Vec<u8>, opts: &FileOptions) -> R
                     let _ = f.write_all(&data);
                 }
             })
-            .map_err(|e| Error::Generic(format!("could not start the FIFO writer: {e}")))?;
+            .map_err(|source| Error::Spawn { what: "could not start the FIFO writer", source })?;
         path
     };
     let placeholdered = command.replace("{}", &path.to_string_lossy());
@@ -162,7 +162,7 @@ pub fn run_with_file(command: &str, plaintext: Vec<u8>, opts: &FileOptions) -> R
         return Ok(0);
     }
     let status = {
-        let _tracked = super::signals::track_child(child.id());
+        let _tracked = crate::platform::signals::track_child(child.id());
         child.wait().map_err(spawn_error)?
     };
     if !opts.no_fifo {
@@ -210,8 +210,7 @@ fn write_private_file(dir: &Path, name: &str, exact: bool, data: &[u8]) -> Resul
 #[allow(unsafe_code)]
 fn make_fifo(path: &Path) -> Result<()> {
     use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| Error::Conflict("the FIFO path contains a NUL byte".into()))?;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::NulInPath { what: "FIFO" })?;
     // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
     if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
         return Err(Error::io(path, std::io::Error::last_os_error()));
@@ -221,7 +220,7 @@ fn make_fifo(path: &Path) -> Result<()> {
 
 #[cfg(not(unix))]
 fn make_fifo(_path: &Path) -> Result<()> {
-    Err(Error::Unsupported("FIFOs need a Unix system; use --no-fifo".into()))
+    Err(Error::Unsupported("FIFOs need a Unix system".into()))
 }
 
 /// Lets a writer still blocked on opening the FIFO (the command never read it) finish: open and

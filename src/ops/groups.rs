@@ -21,7 +21,7 @@ pub fn add(
     threshold: Option<u32>,
 ) -> Result<super::verify::Verified> {
     if group.is_empty() {
-        return Err(Error::Conflict("the new group has no keys: give --age, --pgp, --azure-kv, ...".into()));
+        return Err(Error::Conflict("the new group has no keys".into()));
     }
     regroup(input, in_store, out_store, keyring, threshold, |groups| {
         groups.push(group);

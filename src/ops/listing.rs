@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{Config, CreationRule, CONFIG_FILE_NAME};
 use crate::error::{Error, Result};
 
-use super::git;
+use crate::platform::git;
 
 /// Which files of a git work tree a listing includes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,7 +76,7 @@ pub fn walk_dir(dir: &Path, cwd: &Path, found: &mut dyn FnMut(PathBuf)) -> Resul
 /// itself and kvsops's temporary files are never governed.
 pub fn governing_rule<'c>(cfg: &'c Config, file: &Path) -> Option<(usize, &'c CreationRule)> {
     let name = file.file_name()?;
-    if name == CONFIG_FILE_NAME || crate::fsio::is_temp_name(name) {
+    if name == CONFIG_FILE_NAME || crate::platform::fsio::is_temp_name(name) {
         return None;
     }
     let rule = cfg.rule_for(file)?;

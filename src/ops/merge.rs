@@ -39,6 +39,26 @@ pub fn is_sops_file(store: &dyn Store, input: &[u8]) -> bool {
     store.load_encrypted(input).is_ok()
 }
 
+/// Which merge two sides call for: decided by which of them are encrypted files of the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeKind {
+    /// Neither side is encrypted: a plain file, merged line by line (`git merge-file`).
+    Lines,
+    /// Only one side is encrypted (`ours` tells which): a conflict to settle by hand.
+    OneSideEncrypted { ours: bool },
+    /// Both sides are encrypted: [`merge_encrypted`], value by value.
+    Values,
+}
+
+/// The merge `ours` and `theirs` call for.
+pub fn merge_kind(store: &dyn Store, ours: &[u8], theirs: &[u8]) -> MergeKind {
+    match (is_sops_file(store, ours), is_sops_file(store, theirs)) {
+        (false, false) => MergeKind::Lines,
+        (true, true) => MergeKind::Values,
+        (ours, _) => MergeKind::OneSideEncrypted { ours },
+    }
+}
+
 fn key_specs(md: &Metadata) -> Vec<Vec<KeySpec>> {
     md.key_groups.iter().map(|g| g.iter().map(|e| e.spec()).collect()).collect()
 }
@@ -60,8 +80,8 @@ pub fn merge_encrypted(
     keyring: &Keyring,
 ) -> Result<MergeReport> {
     let opts = DecryptOptions::default();
-    let side = |name: &str, input: &[u8]| -> Result<Decrypted> {
-        decrypt_file(input, store, keyring, opts).map_err(|e| Error::Generic(format!("cannot decrypt {name}: {e}")))
+    let side = |side: &'static str, input: &[u8]| -> Result<Decrypted> {
+        decrypt_file(input, store, keyring, opts).map_err(|e| Error::MergeSide { side, source: Box::new(e) })
     };
     let ours_d = side("our version", ours)?;
     let theirs_d = side("their version", theirs)?;
@@ -419,5 +439,16 @@ mod tests {
         let ours = vec![doc(&[("l", seq(&["x", "b"]))])];
         let (_, conflicts) = merge_documents(Some(&base), &ours, &theirs);
         assert_eq!(conflicts, ["l: both sides changed it differently"]);
+    }
+
+    #[test]
+    fn the_kind_of_merge_follows_which_sides_are_encrypted() {
+        use crate::ops::testkit::{encrypt_json, keyring1, TestStore};
+        let enc = encrypt_json(r#"{"a": "x"}"#, &keyring1());
+        let plain = br#"{"a": "x"}"#.as_slice();
+        assert_eq!(merge_kind(&TestStore, plain, plain), MergeKind::Lines);
+        assert_eq!(merge_kind(&TestStore, &enc, plain), MergeKind::OneSideEncrypted { ours: true });
+        assert_eq!(merge_kind(&TestStore, plain, &enc), MergeKind::OneSideEncrypted { ours: false });
+        assert_eq!(merge_kind(&TestStore, &enc, &enc), MergeKind::Values);
     }
 }

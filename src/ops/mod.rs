@@ -10,14 +10,12 @@ pub mod doctor;
 pub mod edit;
 pub mod encrypt;
 pub mod exec;
-pub mod git;
 pub mod groups;
 pub mod listing;
 pub mod merge;
 pub mod rewrite;
 pub mod rotate;
 pub mod set;
-pub mod signals;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod treepath;

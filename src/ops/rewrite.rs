@@ -45,7 +45,7 @@ pub fn seal(
     out_store: &dyn Store,
     source: Option<&[u8]>,
 ) -> Result<Verified> {
-    super::encrypt::ensure_no_metadata(&documents, out_store.format()).map_err(|_| {
+    super::encrypt::ensure_no_metadata(&documents, out_store).map_err(|_| {
         Error::InvalidValue("a top-level `sops` key (dotenv: `sops_*`) is reserved for the metadata".into())
     })?;
     let settled;

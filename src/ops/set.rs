@@ -49,18 +49,6 @@ pub fn parse_value(text: &str) -> Result<Node> {
     })
 }
 
-/// Splits the legacy `--set '["a"][0] value'` argument at the first `] ` (as sops does).
-pub fn parse_legacy(arg: &str) -> Result<(Vec<Step>, Node)> {
-    let Some(pos) = arg.find("] ") else {
-        return Err(Error::InvalidValue("invalid --set format: expected '[\"key\"] json-value'".into()));
-    };
-    let (path, value) = (&arg[..=pos], &arg[pos + 2..]);
-    let node = parse_value(value)?;
-    let steps = treepath::parse(path.trim_end())
-        .map_err(|_| Error::InvalidValue("invalid --set format: the path must look like [\"key\"][0]".into()))?;
-    Ok((steps, node))
-}
-
 /// The result of a `set`: the new file, and whether the value differed from what was there.
 pub struct SetOutcome {
     pub output: super::verify::Verified,
@@ -136,12 +124,6 @@ mod tests {
         let err = parse_value("hunter2-secret").unwrap_err();
         assert_eq!(err.exit_code(), 7);
         assert!(!err.to_string().contains("hunter2"), "{err}");
-        let err = parse_legacy(r#"["a"] hunter2-secret"#).unwrap_err();
-        assert!(!err.to_string().contains("hunter2"), "{err}");
-        assert!(parse_legacy("no-path-here").is_err());
-        let (steps, node) = parse_legacy(r#"["a"][0] "v w""#).unwrap();
-        assert_eq!(steps, vec![Step::Key("a".into()), Step::Index(0)]);
-        assert_eq!(node, Node::str("v w"));
     }
 
     #[test]

@@ -116,6 +116,9 @@ impl Store for TestStore {
         root.push("sops", Node::Map(metadata.to_mapping()));
         Ok(serde_json::to_vec_pretty(&map_to_json(&root)).unwrap())
     }
+    fn value_ends_with_newline(&self) -> bool {
+        false
+    }
     fn has_marker(&self, input: &[u8]) -> bool {
         crate::stores::contains(input, b"\"mac\": \"ENC[")
     }

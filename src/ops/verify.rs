@@ -154,7 +154,7 @@ impl Mismatch {
 
     fn into_error(self) -> Error {
         if self.format_limit {
-            return Error::Unsupported(format!("the value at {}: {}; nothing was written", self.key_path, self.detail));
+            return Error::OutputCannotHold { key_path: self.key_path, detail: self.detail };
         }
         Error::VerifyFailed { key_path: self.key_path, detail: self.detail }
     }
@@ -378,7 +378,7 @@ fn compare_scalar(
     if let (Value::Bytes(_), false) = (w, f.scalars == Scalars::Typed) {
         // A `!!binary` value that is not UTF-8: JSON, dotenv and INI hold only text (sops writes
         // U+FFFD in place of the bytes it cannot hold, and so loses them).
-        let mut m = Mismatch::new(path, "it is binary data (not UTF-8), which this output format cannot hold (sops would write U+FFFD in place of its bytes); decrypt to YAML, or print it raw with --extract");
+        let mut m = Mismatch::new(path, "it is binary data (not UTF-8), which this output format cannot hold (sops would write U+FFFD in place of its bytes); decrypt to YAML");
         m.format_limit = true;
         return Err(m);
     }
@@ -458,9 +458,10 @@ pub fn encrypted_as_is(
 
 /// The metadata read back against the metadata written. The rule compares by effect: no rule
 /// is written as sops's default suffix and reads back as it. The binary store records no rule
-/// and no `mac_only_encrypted` (as sops 3.11), so for binary output those are not compared.
+/// and no `mac_only_encrypted` (as sops 3.11), so for binary output those are not compared
+/// ([`Format::records_rule`]).
 fn compare_metadata(read: &Metadata, intended: &Metadata, out: Format) -> Result<()> {
-    let binary = out == Format::Binary;
+    let records_rule = out.records_rule();
     let field = if !same_key_groups(&read.key_groups, &intended.key_groups) {
         "set of master keys"
     } else if read.shamir_threshold != intended.shamir_threshold {
@@ -469,9 +470,9 @@ fn compare_metadata(read: &Metadata, intended: &Metadata, out: Format) -> Result
         "lastmodified"
     } else if read.mac != intended.mac {
         "mac"
-    } else if !binary && read.effective_rule() != intended.effective_rule() {
+    } else if records_rule && read.effective_rule() != intended.effective_rule() {
         "encryption rule"
-    } else if !binary && read.mac_only_encrypted != intended.mac_only_encrypted {
+    } else if records_rule && read.mac_only_encrypted != intended.mac_only_encrypted {
         "mac_only_encrypted"
     } else if read.version != intended.version {
         "version"

@@ -22,7 +22,7 @@
 //! longer match the source (a key added or removed), the file is written fresh as sops would.
 
 use crate::error::{Error, Result};
-use crate::metadata::{flatten, unflatten, Metadata};
+use crate::metadata::{flatten, has_sops_key, unflatten, Metadata};
 use crate::stores::splice::Edits;
 use crate::stores::{contains, EncryptedFile, Format, Store};
 use crate::tree::{Comment, DocLayout, Document, Entry, MapItem, Mapping, Node, Scalar, Src, Value};
@@ -239,6 +239,10 @@ fn splice(root: &Mapping, source: &[u8]) -> Result<Option<Vec<u8>>> {
 impl Store for DotenvStore {
     fn format(&self) -> Format {
         Format::Dotenv
+    }
+
+    fn holds_metadata(&self, root: &Mapping) -> bool {
+        has_sops_key(root) || has_metadata_keys(root)
     }
 
     fn load_plain(&self, input: &[u8]) -> Result<Vec<Document>> {

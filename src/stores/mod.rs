@@ -8,6 +8,7 @@
 
 pub mod binary;
 pub mod dotenv;
+pub(crate) mod example;
 pub mod ini;
 pub mod json;
 mod splice;
@@ -16,7 +17,7 @@ pub mod yaml;
 use std::path::Path;
 
 use crate::error::Result;
-use crate::metadata::Metadata;
+use crate::metadata::{has_sops_key, Metadata};
 use crate::tree::{Document, Leaf, LeafCtx, Mapping, Node};
 
 /// The file formats sops knows.
@@ -62,6 +63,12 @@ impl Format {
             Format::Ini => "ini",
             Format::Binary => "binary",
         }
+    }
+
+    /// Whether files of this format record an encryption rule and `mac_only_encrypted`: all but
+    /// binary, whose one value is always encrypted (sops 3.11 writes neither for it).
+    pub fn records_rule(self) -> bool {
+        self != Format::Binary
     }
 
     /// The store for this format with the given settings.
@@ -145,6 +152,31 @@ pub trait Store: Send + Sync {
             }
         };
         self.emit_plain(&[Document::new(root)], None)
+    }
+
+    /// Whether a scalar printed by `decrypt --extract` ends with a newline: sops's EmitValue for
+    /// YAML (go-yaml) ends the value with one, encoding/json does not.
+    fn value_ends_with_newline(&self) -> bool {
+        true
+    }
+
+    /// The bytes of [`Store::emit_value`]'s `emitted` for `node` as a document of this format
+    /// (`value: <node>`), when the emitted text is not one by itself, so it can be read back and
+    /// checked; `None` when it is (a mapping, or a store that writes whole documents).
+    fn value_as_document(&self, _node: &Node, _emitted: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// True when a plaintext root already carries sops metadata in this format's spelling (a
+    /// top-level `sops` key; a `[sops]` section in INI), so encrypting it is refused (exit 203).
+    fn holds_metadata(&self, root: &Mapping) -> bool {
+        has_sops_key(root)
+    }
+
+    /// sops's example content for a new file of this format (`EmitExample`), which `edit` opens
+    /// when the file does not exist.
+    fn example(&self) -> Vec<Document> {
+        example::example(self.format())
     }
 
     /// True when the bytes hold this format's Flux detection marker (the file is encrypted).

@@ -3,12 +3,14 @@
 //! JSON has no comments and its spans are exact, so every file qualifies: the same scanner as the
 //! tree path reads each scalar (same decoding, same number typing), the leaves are visited in the
 //! tree walk's order with its paths, and a changed scalar is written with the splicer's own
-//! [`super::scalar_json`]; the `sops` member is removed or inserted with the splicer's byte ranges.
+//! [`super::writer::scalar_json`]; the `sops` member is removed or inserted with the splicer's byte ranges.
 //! A first pass checks the whole file and finds the `sops` member without visiting anything, so
 //! the second cannot fail half way on a syntax error. Files with more than one root `sops` member
 //! take the tree path.
 
-use super::{scalar_json, sops_insertion, sops_removal_of, Member, Parser, MAX_DEPTH};
+use super::reader::{Parser, MAX_DEPTH};
+use super::splicer::{sops_insertion, sops_removal_of, Member};
+use super::writer::scalar_json;
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
 use crate::stores::{Rewritten, Streamed};

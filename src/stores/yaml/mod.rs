@@ -261,6 +261,11 @@ impl Store for YamlStore {
         splice::emit(documents, Some(metadata), source, self.indent)
     }
 
+    fn value_as_document(&self, node: &Node, emitted: &[u8]) -> Option<Vec<u8>> {
+        // go-yaml's bare list (`- 1`) is read back as the document `value:` + the list.
+        matches!(node, Node::Seq(_)).then(|| wrap_value(emitted))
+    }
+
     fn emit_value(&self, node: &Node) -> Result<Vec<u8>> {
         // sops's EmitValue is go-yaml's Marshal of the bare value (indent 4 whatever the
         // configured indent; `- 1` at the margin for a list): written here under a `value` key,

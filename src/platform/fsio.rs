@@ -17,7 +17,7 @@
 //! [`check_writable`] is the kernel's permission check (`faccessat`, effective ids) that commands
 //! run before any work, so a file the user may not write fails with exit 3 naming it, as in sops.
 //!
-//! Temporary files and directories are registered with [`crate::ops::signals`] before they are
+//! Temporary files and directories are registered with [`crate::platform::signals`] before they are
 //! created, so SIGINT/SIGTERM/SIGHUP/SIGQUIT remove them, and they carry the PID of their process
 //! and an advisory lock: a leftover of a `kill -9` is recognised (dead PID, lock free, owned by
 //! the user) and removed by the next write in its directory ([`sweep_leftovers`]); `kvsops check`
@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
-use crate::ops::signals;
+use crate::platform::signals;
 
 /// Reads a whole file, naming it in the error (exit 100 when it does not exist, as sops).
 pub fn read_file(path: &Path) -> Result<Vec<u8>> {

@@ -1,407 +1,12 @@
-//! Fresh YAML output, byte for byte as sops 3.11 writes it.
-//!
-//! sops turns its tree into `yaml.Node`s (comments become head/foot comments, every scalar is
-//! encoded by `Node.Encode`, which marshals it alone and parses it back, so its quoting style is
-//! decided once in root context) and hands them to go-yaml v3 (`go.yaml.in/yaml/v3` v3.0.4), whose
-//! emitter is libyaml's with Go changes: regular indentation, block sequences indented under their
-//! key, a narrower step inside compact `- k: v` items, no line folding, comments written at fixed
-//! places (some of them late). Matching that exactly means following the same path, so this module
-//! has three stages:
-//! 1. `Doc` building: the tree becomes go-yaml-like nodes with the comments placed where sops's
-//!    `appendTreeBranch`/`appendSequence` put them and each scalar's style as `Node.Encode` leaves it;
-//! 2. event generation, as go-yaml's `encoder.node` does (a key's foot comment travels as the next
-//!    event's tail comment);
-//! 3. a port of the emitter state machine, restricted to what sops can produce (block collections,
-//!    `[]`/`{}` for empty ones, no anchors, only the `!!binary` tag).
-//!
-//! The scalar resolver is the reader's (`resolve::resolves_to_str`, go-yaml's `resolve`): a string
-//! is written plain only if reading it back plain gives the same string.
-//!
-//! Two deliberate differences, both where sops 3.11 itself writes something wrong: a multi-line
-//! string starting with a tab (sops writes `null`, losing the value), and a block scalar that
-//! needs an indentation indicator inside a sequence item or a compact item's mapping when the
-//! indent is not 2 (sops writes a file it cannot read back). Both are written double-quoted.
-//! Everything else is byte-identical to sops (see the golden tests in `emit_tests.rs`).
+//! Stage 3 of the YAML emitter: the text output, a port of go-yaml v3.0.4's emitter state
+//! machine (`emitterc.go`), restricted to what sops can produce.
 
-use base64::Engine as _;
-
-use crate::tree::{Document, MapItem, Mapping, Node, SeqItem, Sequence, Value};
-
-/// Writes documents as go-yaml v3 (as used by sops 3.11) would: `indent` spaces per level,
-/// documents separated by `---\n`, no leading `---`, no `...`; an empty document is `{}\n`.
-pub fn emit_documents(documents: &[Document], indent: usize) -> String {
-    let mut events = vec![Event::new(Ev::StreamStart)];
-    for doc in documents {
-        let root = mapping_node(&doc.root);
-        events.push(Event::new(Ev::DocStart));
-        node_events(&root, Vec::new(), &mut events);
-        events.push(Event::new(Ev::DocEnd));
-    }
-    events.push(Event::new(Ev::StreamEnd));
-    run(events, indent)
-}
-
-/// Writes one mapping as the block content of a mapping nested `base` columns deep (each line
-/// prefixed by `base` spaces), ending with a newline: used to append the `sops:` block to a
-/// document whose own layout is kept. It is what go-yaml writes under a top-level key when
-/// `base == indent` (the `sops:` case), shifted by `base - indent` columns otherwise. An empty
-/// mapping gives `{}` on its own line.
-pub fn emit_block_mapping(mapping: &Mapping, indent: usize, base: usize) -> String {
-    // Emit `k: <mapping>` as a whole document and cut the first line: the mapping then sits
-    // exactly where go-yaml puts the value of a top-level key.
-    let mut wrapper = Mapping::new();
-    wrapper.push("k", Node::Map(mapping.clone()));
-    let text = emit_documents(&[Document::new(wrapper)], indent);
-    let body = match text.split_once('\n') {
-        Some(("k:", rest)) => rest.to_string(),
-        // `k: {}`: the empty mapping is written in flow style on the key's line.
-        Some((first, rest)) => {
-            let value = first.strip_prefix("k:").unwrap_or(first).trim_start();
-            let mut s = String::with_capacity(base + value.len() + 1 + rest.len());
-            s.push_str(&" ".repeat(base));
-            s.push_str(value);
-            s.push('\n');
-            s.push_str(rest);
-            return s;
-        }
-        None => return String::new(),
-    };
-    let step = go_indent(indent);
-    if base == step {
-        return body;
-    }
-    let mut out = String::with_capacity(body.len() + 64);
-    for line in body.split_inclusive('\n') {
-        let content = line.trim_end_matches('\n');
-        if content.is_empty() {
-            out.push_str(line);
-            continue;
-        }
-        let lead = content.len() - content.trim_start_matches(' ').len();
-        let new_lead = (lead + base).saturating_sub(step);
-        out.push_str(&" ".repeat(new_lead));
-        out.push_str(&line[lead..]);
-    }
-    out
-}
-
-/// The indentation go-yaml actually uses for a requested one: sops passes its setting to
-/// `SetIndent`, where 0 means 4, and the emitter falls back to 2 outside 2..=9.
-fn go_indent(indent: usize) -> usize {
-    let i = if indent == 0 { 4 } else { indent };
-    if (2..=9).contains(&i) {
-        i
-    } else {
-        2
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Stage 1: the tree as go-yaml nodes, the way sops builds them.
-
-/// A go-yaml `Node` as sops builds it: only what the emitter looks at.
-#[derive(Debug)]
-struct YNode {
-    kind: YKind,
-    head: Vec<u8>,
-    foot: Vec<u8>,
-}
-
-#[derive(Debug)]
-enum YKind {
-    Map(Vec<(YNode, YNode)>),
-    Seq(Vec<YNode>),
-    Scalar(YScalar),
-}
-
-/// A scalar as `Node.Encode` leaves it: its text, the explicit tag it keeps (`!!binary` for
-/// invalid UTF-8, `!!merge` for a plain `<<`), and the style the root-context emission chose
-/// (which the parse back records).
-#[derive(Debug)]
-struct YScalar {
-    value: Vec<u8>,
-    tag: Option<&'static str>,
-    style: Style,
-}
+use super::events::{Ev, Event, YScalarRef};
+use super::go_indent;
+use super::nodes::Style;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Style {
-    Plain,
-    Single,
-    Double,
-    Literal,
-}
-
-impl YNode {
-    fn new(kind: YKind) -> Self {
-        YNode { kind, head: Vec::new(), foot: Vec::new() }
-    }
-}
-
-/// sops's `addCommentsHead`: the comments go before any head comment already there.
-fn add_head(node: &mut YNode, comments: &mut Vec<&str>) {
-    if comments.is_empty() {
-        return;
-    }
-    let mut c = join_comments(comments);
-    if !node.head.is_empty() {
-        c.push(b'\n');
-        c.extend_from_slice(&node.head);
-    }
-    node.head = c;
-    comments.clear();
-}
-
-/// sops's `addCommentsFoot`: the comments go after any foot comment already there.
-fn add_foot(node: &mut YNode, comments: &mut Vec<&str>) {
-    if comments.is_empty() {
-        return;
-    }
-    let c = join_comments(comments);
-    if !node.foot.is_empty() {
-        node.foot.push(b'\n');
-    }
-    node.foot.extend_from_slice(&c);
-    comments.clear();
-}
-
-fn join_comments(comments: &[&str]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (i, c) in comments.iter().enumerate() {
-        if i > 0 {
-            out.push(b'\n');
-        }
-        out.push(b'#');
-        out.extend_from_slice(c.as_bytes());
-    }
-    out
-}
-
-/// sops's `appendTreeBranch`: comments before the first entry become the mapping's head comment,
-/// comments before a later entry its key's head comment, trailing ones the last key's foot comment.
-fn mapping_node(m: &Mapping) -> YNode {
-    let mut node = YNode::new(YKind::Map(Vec::new()));
-    let mut pairs: Vec<(YNode, YNode)> = Vec::new();
-    let mut comments: Vec<&str> = Vec::new();
-    let mut beginning = true;
-    for item in &m.items {
-        match item {
-            MapItem::Comment(c) => comments.push(&c.text),
-            MapItem::Entry(e) => {
-                if beginning {
-                    add_head(&mut node, &mut comments);
-                    beginning = false;
-                }
-                let mut key = YNode::new(YKind::Scalar(string_scalar(&e.key)));
-                add_head(&mut key, &mut comments);
-                pairs.push((key, value_node(&e.value)));
-            }
-        }
-    }
-    if !comments.is_empty() {
-        match pairs.last_mut() {
-            Some((key, _)) => add_foot(key, &mut comments),
-            None => add_head(&mut node, &mut comments),
-        }
-    }
-    node.kind = YKind::Map(pairs);
-    node
-}
-
-/// sops's `appendSequence`: the same placement rules, with the items in place of the keys.
-fn sequence_node(s: &Sequence) -> YNode {
-    let mut node = YNode::new(YKind::Seq(Vec::new()));
-    let mut items: Vec<YNode> = Vec::new();
-    let mut comments: Vec<&str> = Vec::new();
-    let mut beginning = true;
-    for item in &s.items {
-        match item {
-            SeqItem::Comment(c) => comments.push(&c.text),
-            SeqItem::Node(n) => {
-                if beginning {
-                    add_head(&mut node, &mut comments);
-                    beginning = false;
-                }
-                let mut child = value_node(n);
-                add_head(&mut child, &mut comments);
-                items.push(child);
-            }
-        }
-    }
-    if !comments.is_empty() {
-        match items.last_mut() {
-            Some(last) => add_foot(last, &mut comments),
-            None => add_head(&mut node, &mut comments),
-        }
-    }
-    node.kind = YKind::Seq(items);
-    node
-}
-
-fn value_node(n: &Node) -> YNode {
-    match n {
-        Node::Map(m) => mapping_node(m),
-        Node::Seq(s) => sequence_node(s),
-        Node::Scalar(s) => YNode::new(YKind::Scalar(value_scalar(&s.value))),
-    }
-}
-
-/// A typed value as `Node.Encode` turns it into a scalar node.
-fn value_scalar(v: &Value) -> YScalar {
-    let plain = |s: String| YScalar { value: s.into_bytes(), tag: None, style: Style::Plain };
-    match v {
-        Value::Null => plain("null".to_string()),
-        Value::Bool(b) => plain(b.to_string()),
-        Value::Int(i) => plain(i.to_string()),
-        // go-yaml writes 1.0 as `1`, which reads back as an int (and verified writes refuse it):
-        // an integral float keeps a `.0`.
-        Value::Float(f) => plain(super::resolve::float_text(*f)),
-        Value::Time(t) => plain(t.clone()),
-        Value::Str(s) => string_scalar(s),
-        Value::Bytes(b) => match std::str::from_utf8(b) {
-            Ok(s) => string_scalar(s),
-            Err(_) => binary_scalar(b),
-        },
-    }
-}
-
-/// go-yaml's `stringv` (the requested style) followed by the root-context style selection of the
-/// emitter, which is what the parse back inside `Node.Encode` records.
-fn string_scalar(s: &str) -> YScalar {
-    let requested = if s.contains('\n') {
-        Style::Literal
-    } else if super::resolve::resolves_to_str(s) && plain_in_yaml_1_1(s) {
-        Style::Plain
-    } else {
-        Style::Double
-    };
-    let a = analyze_scalar(s.as_bytes());
-    let mut style = select_style(requested, &a, false, s.is_empty());
-    // sops 3.11 turns such a string into `null`: the literal block go-yaml writes for it starts
-    // with a tab where the parse back inside `Node.Encode` wants indentation, the error is ignored
-    // and the empty node is written as null. Losing the value is not an option here, so it is
-    // written double-quoted, as go-yaml does whenever a block scalar is not possible.
-    if style == Style::Literal && s.starts_with('\t') {
-        style = Style::Double;
-    }
-    // The parse back tags a plain `<<` as a merge key, and the tag is then written out.
-    let tag = (style == Style::Plain && s == "<<").then_some("merge");
-    YScalar { value: s.as_bytes().to_vec(), tag, style }
-}
-
-/// Invalid UTF-8: go-yaml writes `!!binary` base64 in lines of 70 characters (a literal block
-/// when there is more than one line).
-fn binary_scalar(b: &[u8]) -> YScalar {
-    let enc = base64::engine::general_purpose::STANDARD.encode(b);
-    const LINE: usize = 70;
-    let multi = enc.len() / LINE + 1 > 1;
-    let mut value = Vec::with_capacity(enc.len() + enc.len() / LINE + 1);
-    for chunk in enc.as_bytes().chunks(LINE) {
-        value.extend_from_slice(chunk);
-        if multi {
-            value.push(b'\n');
-        }
-    }
-    let style = if multi { Style::Literal } else { Style::Plain };
-    YScalar { value, tag: Some("binary"), style }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Stage 2: events, as go-yaml's `encoder.node` produces them.
-
-#[derive(Debug)]
-enum Ev {
-    StreamStart,
-    StreamEnd,
-    DocStart,
-    DocEnd,
-    SeqStart,
-    SeqEnd,
-    MapStart,
-    MapEnd,
-    Scalar(YScalarRef),
-}
-
-/// A scalar event's payload (owned copy of the node's scalar).
-#[derive(Debug)]
-struct YScalarRef {
-    value: Vec<u8>,
-    tag: Option<&'static str>,
-    style: Style,
-}
-
-#[derive(Debug)]
-struct Event {
-    ev: Ev,
-    head: Vec<u8>,
-    foot: Vec<u8>,
-    tail: Vec<u8>,
-}
-
-impl Event {
-    fn new(ev: Ev) -> Self {
-        Event { ev, head: Vec::new(), foot: Vec::new(), tail: Vec::new() }
-    }
-}
-
-fn node_events(n: &YNode, tail: Vec<u8>, out: &mut Vec<Event>) {
-    match &n.kind {
-        YKind::Map(pairs) => {
-            let mut start = Event::new(Ev::MapStart);
-            start.head = n.head.clone();
-            start.tail = tail;
-            out.push(start);
-            // A key's foot comment is emitted as the tail comment of the next key, or of the
-            // mapping end, once the key's value has been streamed.
-            let mut pending: Vec<u8> = Vec::new();
-            for (k, v) in pairs {
-                let foot = k.foot.clone();
-                let key = YNode {
-                    kind: match &k.kind {
-                        YKind::Scalar(s) => {
-                            YKind::Scalar(YScalar { value: s.value.clone(), tag: s.tag, style: s.style })
-                        }
-                        // Keys are always scalars in this tree.
-                        _ => YKind::Scalar(YScalar { value: Vec::new(), tag: None, style: Style::Double }),
-                    },
-                    head: k.head.clone(),
-                    foot: Vec::new(),
-                };
-                node_events(&key, std::mem::take(&mut pending), out);
-                pending = foot;
-                node_events(v, Vec::new(), out);
-            }
-            let mut end = Event::new(Ev::MapEnd);
-            end.tail = pending;
-            end.foot = n.foot.clone();
-            out.push(end);
-        }
-        YKind::Seq(items) => {
-            let mut start = Event::new(Ev::SeqStart);
-            start.head = n.head.clone();
-            out.push(start);
-            for item in items {
-                node_events(item, Vec::new(), out);
-            }
-            let mut end = Event::new(Ev::SeqEnd);
-            end.foot = n.foot.clone();
-            out.push(end);
-        }
-        YKind::Scalar(s) => {
-            let mut e = Event::new(Ev::Scalar(YScalarRef { value: s.value.clone(), tag: s.tag, style: s.style }));
-            e.head = n.head.clone();
-            e.foot = n.foot.clone();
-            e.tail = tail;
-            out.push(e);
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Stage 3: the emitter (go-yaml v3.0.4 `emitterc.go`, the parts sops reaches).
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
+pub(super) enum State {
     StreamStart,
     FirstDocumentStart,
     DocumentStart,
@@ -420,15 +25,15 @@ enum State {
 
 /// What go-yaml's `yaml_emitter_analyze_scalar` finds out about a scalar.
 #[derive(Clone, Copy, Debug, Default)]
-struct Analysis {
-    multiline: bool,
-    flow_plain_allowed: bool,
-    block_plain_allowed: bool,
-    single_quoted_allowed: bool,
-    block_allowed: bool,
+pub(super) struct Analysis {
+    pub(super) multiline: bool,
+    pub(super) flow_plain_allowed: bool,
+    pub(super) block_plain_allowed: bool,
+    pub(super) single_quoted_allowed: bool,
+    pub(super) block_allowed: bool,
 }
 
-struct Emitter {
+pub(super) struct Emitter {
     out: Vec<u8>,
     best_indent: i64,
     state: State,
@@ -449,7 +54,7 @@ struct Emitter {
     analysis: Analysis,
 }
 
-fn run(events: Vec<Event>, indent: usize) -> String {
+pub(super) fn run(events: Vec<Event>, indent: usize) -> String {
     let mut e = Emitter {
         out: Vec::new(),
         best_indent: go_indent(indent) as i64,
@@ -482,7 +87,7 @@ fn run(events: Vec<Event>, indent: usize) -> String {
 
 /// The byte length of the UTF-8 sequence starting with `b` (go-yaml's `width`; 1 for a stray byte
 /// so that the loops always advance).
-fn width(b: u8) -> usize {
+pub(super) fn width(b: u8) -> usize {
     if b & 0x80 == 0 {
         1
     } else if b & 0xE0 == 0xC0 {
@@ -496,19 +101,19 @@ fn width(b: u8) -> usize {
     }
 }
 
-fn at(b: &[u8], i: usize) -> u8 {
+pub(super) fn at(b: &[u8], i: usize) -> u8 {
     b.get(i).copied().unwrap_or(0)
 }
 
-fn is_space(b: &[u8], i: usize) -> bool {
+pub(super) fn is_space(b: &[u8], i: usize) -> bool {
     at(b, i) == b' '
 }
 
-fn is_blank(b: &[u8], i: usize) -> bool {
+pub(super) fn is_blank(b: &[u8], i: usize) -> bool {
     matches!(at(b, i), b' ' | b'\t')
 }
 
-fn is_break(b: &[u8], i: usize) -> bool {
+pub(super) fn is_break(b: &[u8], i: usize) -> bool {
     let c = at(b, i);
     c == b'\r'
         || c == b'\n'
@@ -516,11 +121,11 @@ fn is_break(b: &[u8], i: usize) -> bool {
         || (c == 0xE2 && at(b, i + 1) == 0x80 && (at(b, i + 2) == 0xA8 || at(b, i + 2) == 0xA9))
 }
 
-fn is_blankz(b: &[u8], i: usize) -> bool {
+pub(super) fn is_blankz(b: &[u8], i: usize) -> bool {
     i >= b.len() || is_blank(b, i) || is_break(b, i) || at(b, i) == 0
 }
 
-fn is_printable(b: &[u8], i: usize) -> bool {
+pub(super) fn is_printable(b: &[u8], i: usize) -> bool {
     let c = at(b, i);
     let c1 = at(b, i + 1);
     let c2 = at(b, i + 2);
@@ -534,7 +139,7 @@ fn is_printable(b: &[u8], i: usize) -> bool {
 }
 
 /// go-yaml's `yaml_emitter_analyze_scalar`.
-fn analyze_scalar(value: &[u8]) -> Analysis {
+pub(super) fn analyze_scalar(value: &[u8]) -> Analysis {
     if value.is_empty() {
         return Analysis {
             multiline: false,
@@ -684,7 +289,7 @@ fn analyze_scalar(value: &[u8]) -> Analysis {
 /// go-yaml's `yaml_emitter_select_scalar_style` outside flow collections (sops's collections are
 /// block ones; flow is only used for `[]` and `{}`, which hold no scalars). `empty` is whether the
 /// value is the empty string.
-fn select_style(requested: Style, a: &Analysis, simple_key: bool, empty: bool) -> Style {
+pub(super) fn select_style(requested: Style, a: &Analysis, simple_key: bool, empty: bool) -> Style {
     let mut style = requested;
     if simple_key && a.multiline {
         style = Style::Double;
@@ -1297,64 +902,3 @@ impl Emitter {
         self.whitespace = true;
     }
 }
-
-// ---------------------------------------------------------------------------------------------
-// Strings that YAML 1.1 readers would take for another type.
-
-/// Whether go-yaml v3 writes the string `s` plain as far as YAML 1.1 goes: not a YAML 1.1
-/// boolean (`yes`, `no`, `on`, `y`, ...) nor a base-60 number (`1:20`), which Kubernetes, Helm
-/// and other YAML 1.1 readers would read as another type.
-pub(crate) fn plain_in_yaml_1_1(s: &str) -> bool {
-    !is_old_bool(s) && !is_base60_float(s)
-}
-
-/// go-yaml's `isOldBool`: YAML 1.1 booleans, quoted on output for YAML 1.1 readers.
-fn is_old_bool(s: &str) -> bool {
-    matches!(
-        s,
-        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF"
-    )
-}
-
-/// go-yaml's `isBase60Float`: `^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`.
-fn is_base60_float(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    if matches!(b.first(), Some(b'+') | Some(b'-')) {
-        i = 1;
-    }
-    if !b.get(i).is_some_and(u8::is_ascii_digit) {
-        return false;
-    }
-    i += 1;
-    while b.get(i).is_some_and(|c| c.is_ascii_digit() || *c == b'_') {
-        i += 1;
-    }
-    let mut groups = 0;
-    while b.get(i) == Some(&b':') {
-        i += 1;
-        // [0-5]?[0-9]: one or two digits, the first of two at most 5.
-        let d1 = b.get(i).copied();
-        let d2 = b.get(i + 1).copied();
-        match (d1, d2) {
-            (Some(x), Some(y)) if (b'0'..=b'5').contains(&x) && y.is_ascii_digit() => i += 2,
-            (Some(x), _) if x.is_ascii_digit() => i += 1,
-            _ => return false,
-        }
-        groups += 1;
-    }
-    if groups == 0 {
-        return false;
-    }
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        while b.get(i).is_some_and(|c| c.is_ascii_digit() || *c == b'_') {
-            i += 1;
-        }
-    }
-    i == b.len()
-}
-
-#[cfg(test)]
-#[path = "emit_tests.rs"]
-mod tests;

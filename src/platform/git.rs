@@ -1,5 +1,6 @@
-//! The few git plumbing calls the guard needs: which files git tracks, what is staged, the staged
-//! blobs themselves, and where the hooks live.
+//! The few git plumbing calls kvsops needs: which files git tracks, what is staged, the staged
+//! blobs themselves, where the hooks live (for `check` and the hook), and `git merge-file` (for the
+//! merge driver's plain files).
 //!
 //! Everything goes through the `git` binary's porcelain-free plumbing with `-z`, and paths are kept
 //! as raw bytes turned into `OsStr`s, so names with spaces, newlines or non-UTF-8 bytes survive.
@@ -11,7 +12,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, GitError, Result};
 
 /// Turns raw path bytes from git into a path without loss (on Unix).
 pub fn path_from_bytes(bytes: &[u8]) -> PathBuf {
@@ -39,8 +40,8 @@ pub fn path_bytes(path: &Path) -> Vec<u8> {
     }
 }
 
-fn git_error(what: &str, detail: impl std::fmt::Display) -> Error {
-    Error::Generic(format!("git {what}: {detail}"))
+fn git_error(command: &str, cause: GitError) -> Error {
+    Error::Git { command: command.to_string(), cause }
 }
 
 /// Runs `git` in `dir` and returns its standard output; a failure carries git's own message.
@@ -50,10 +51,10 @@ pub fn run_git(dir: &Path, args: &[&str]) -> Result<Vec<u8>> {
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| git_error(args.first().copied().unwrap_or(""), format!("cannot run git: {e}")))?;
+        .map_err(|e| git_error(args.first().copied().unwrap_or(""), GitError::Run(e)))?;
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stderr);
-        return Err(git_error(args.first().copied().unwrap_or(""), msg.trim()));
+        return Err(git_error(args.first().copied().unwrap_or(""), GitError::Failed(msg.trim().to_string())));
     }
     Ok(out.stdout)
 }
@@ -91,9 +92,9 @@ pub fn ls_files(cwd: &Path, pathspecs: &[OsString]) -> Result<Vec<PathBuf>> {
     } else {
         cmd.args(pathspecs);
     }
-    let out = cmd.output().map_err(|e| git_error("ls-files", format!("cannot run git: {e}")))?;
+    let out = cmd.output().map_err(|e| git_error("ls-files", GitError::Run(e)))?;
     if !out.status.success() {
-        return Err(git_error("ls-files", String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(git_error("ls-files", GitError::Failed(String::from_utf8_lossy(&out.stderr).trim().to_string())));
     }
     Ok(split_z(&out.stdout).map(path_from_bytes).collect())
 }
@@ -108,9 +109,9 @@ pub fn ls_files_not_ignored(cwd: &Path, pathspecs: &[OsString]) -> Result<Vec<Pa
         .args(pathspecs)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| git_error("ls-files", format!("cannot run git: {e}")))?;
+        .map_err(|e| git_error("ls-files", GitError::Run(e)))?;
     if !out.status.success() {
-        return Err(git_error("ls-files", String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(git_error("ls-files", GitError::Failed(String::from_utf8_lossy(&out.stderr).trim().to_string())));
     }
     Ok(split_z(&out.stdout).map(path_from_bytes).collect())
 }
@@ -131,13 +132,13 @@ pub fn ls_untracked_temp_files(cwd: &Path, dirs: &[OsString]) -> Result<Vec<Path
             cmd.arg(spec);
         }
     }
-    let out = cmd.output().map_err(|e| git_error("ls-files", format!("cannot run git: {e}")))?;
+    let out = cmd.output().map_err(|e| git_error("ls-files", GitError::Run(e)))?;
     if !out.status.success() {
-        return Err(git_error("ls-files", String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(git_error("ls-files", GitError::Failed(String::from_utf8_lossy(&out.stderr).trim().to_string())));
     }
     Ok(split_z(&out.stdout)
         .map(path_from_bytes)
-        .filter(|p| p.file_name().is_some_and(crate::fsio::is_temp_name))
+        .filter(|p| p.file_name().is_some_and(crate::platform::fsio::is_temp_name))
         .collect())
 }
 
@@ -160,7 +161,7 @@ fn is_regular_mode(mode: &str) -> bool {
 /// Parses `git diff --cached --raw -z` output: the staged additions, modifications, renames, copies
 /// and type changes to regular files. Deletions and unmerged entries are skipped.
 pub fn parse_raw_diff(bytes: &[u8]) -> Result<Vec<StagedFile>> {
-    let bad = || git_error("diff", "unexpected --raw output");
+    let bad = || git_error("diff", GitError::Output("unexpected --raw output".into()));
     let mut fields = bytes.split(|b| *b == 0);
     let mut out = Vec::new();
     while let Some(header) = fields.next() {
@@ -222,9 +223,9 @@ pub fn read_blobs(toplevel: &Path, ids: &[String]) -> Result<Vec<Vec<u8>>> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| git_error("cat-file", format!("cannot run git: {e}")))?;
-    let mut stdin = child.stdin.take().ok_or_else(|| git_error("cat-file", "no stdin"))?;
-    let stdout = child.stdout.take().ok_or_else(|| git_error("cat-file", "no stdout"))?;
+        .map_err(|e| git_error("cat-file", GitError::Run(e)))?;
+    let mut stdin = child.stdin.take().ok_or_else(|| git_error("cat-file", GitError::Output("no stdin".into())))?;
+    let stdout = child.stdout.take().ok_or_else(|| git_error("cat-file", GitError::Output("no stdout".into())))?;
     let request: Vec<u8> = ids.iter().flat_map(|id| format!("{id}\n").into_bytes()).collect();
     // Write from another thread: git answers while we are still asking, and pipes are small.
     let writer = std::thread::spawn(move || {
@@ -239,7 +240,7 @@ pub fn read_blobs(toplevel: &Path, ids: &[String]) -> Result<Vec<Vec<u8>>> {
         let mut header = Vec::new();
         match reader.read_until(b'\n', &mut header) {
             Ok(0) | Err(_) => {
-                result = Err(git_error("cat-file", "output ended early"));
+                result = Err(git_error("cat-file", GitError::Output("output ended early".into())));
                 break;
             }
             Ok(_) => {}
@@ -251,12 +252,12 @@ pub fn read_blobs(toplevel: &Path, ids: &[String]) -> Result<Vec<Vec<u8>>> {
             _ => None,
         };
         let Some(size) = size else {
-            result = Err(git_error("cat-file", format!("cannot read staged object {id}: {header}")));
+            result = Err(git_error("cat-file", GitError::Output(format!("cannot read staged object {id}: {header}"))));
             break;
         };
         let mut data = vec![0u8; size + 1];
         if reader.read_exact(&mut data).is_err() {
-            result = Err(git_error("cat-file", "output ended early"));
+            result = Err(git_error("cat-file", GitError::Output("output ended early".into())));
             break;
         }
         data.pop();
@@ -264,10 +265,10 @@ pub fn read_blobs(toplevel: &Path, ids: &[String]) -> Result<Vec<Vec<u8>>> {
     }
     drop(reader);
     let _ = writer.join();
-    let status = child.wait().map_err(|e| git_error("cat-file", e))?;
+    let status = child.wait().map_err(|e| git_error("cat-file", GitError::Wait(e)))?;
     result?;
     if !status.success() {
-        return Err(git_error("cat-file", "failed"));
+        return Err(git_error("cat-file", GitError::Failed("failed".into())));
     }
     Ok(blobs)
 }
@@ -280,10 +281,24 @@ pub fn hooks_dir(cwd: &Path) -> Result<PathBuf> {
         out.pop();
     }
     if out.is_empty() {
-        return Err(git_error("rev-parse", "no hooks path"));
+        return Err(git_error("rev-parse", GitError::Output("no hooks path".into())));
     }
     let p = path_from_bytes(&out);
     Ok(if p.is_absolute() { p } else { cwd.join(p) })
+}
+
+/// git's own three-way line merge of `ours`, `base` and `theirs` into `ours`, conflict markers
+/// and all, each side labelled `label (ours)`/`(base)`/`(theirs)`. True when it merged cleanly.
+pub fn merge_file(base: &Path, ours: &Path, theirs: &Path, label: &str) -> Result<bool> {
+    let status = Command::new("git")
+        .arg("merge-file")
+        .args(["-L", &format!("{label} (ours)"), "-L", &format!("{label} (base)"), "-L", &format!("{label} (theirs)")])
+        .arg(ours)
+        .arg(base)
+        .arg(theirs)
+        .status()
+        .map_err(|source| Error::Spawn { what: "cannot run git merge-file", source })?;
+    Ok(status.success())
 }
 
 #[cfg(test)]
@@ -315,5 +330,26 @@ mod tests {
     fn raw_diff_refuses_garbage() {
         assert!(parse_raw_diff(b"nonsense\0x\0").is_err());
         assert!(parse_raw_diff(b"").unwrap().is_empty());
+    }
+
+    #[test]
+    fn merge_file_merges_clean_changes_and_marks_conflicts() {
+        let dir = crate::platform::fsio::PrivateDir::create("kvsops-merge-test-").unwrap();
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let base = write("base", "a\nb\nc\n");
+        let ours = write("ours", "A\nb\nc\n");
+        let theirs = write("theirs", "a\nb\nC\n");
+        assert!(merge_file(&base, &ours, &theirs, "f.txt").unwrap());
+        assert_eq!(std::fs::read_to_string(&ours).unwrap(), "A\nb\nC\n");
+
+        let ours = write("ours", "a\nX\nc\n");
+        let theirs = write("theirs", "a\nY\nc\n");
+        assert!(!merge_file(&base, &ours, &theirs, "f.txt").unwrap());
+        let merged = std::fs::read_to_string(&ours).unwrap();
+        assert!(merged.contains("<<<<<<< f.txt (ours)") && merged.contains(">>>>>>> f.txt (theirs)"), "{merged}");
     }
 }

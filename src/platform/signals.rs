@@ -2,7 +2,7 @@
 //!
 //! Two kinds of paths can hold a secret for a moment: the private directory of `edit` and
 //! `exec-file` (plaintext while a child runs) and the temporary file of an in-place write
-//! (plaintext for `decrypt -i`, ciphertext otherwise), see [`crate::fsio`]. Drop guards remove
+//! (plaintext for `decrypt -i`, ciphertext otherwise), see [`crate::platform::fsio`]. Drop guards remove
 //! them on every normal path, but SIGINT, SIGTERM, SIGHUP or SIGQUIT would kill the process without
 //! running them. While a path is registered those signals are caught: the handler only writes the
 //! signal number to a pipe (async-signal-safe); a watcher thread reads it, forwards the signal to

@@ -7,7 +7,9 @@
 //! real `sops` that our output is a fixed point of its reader and writer.
 
 use super::*;
-use crate::tree::{Comment, Entry, Scalar};
+use base64::Engine as _;
+
+use crate::tree::{Comment, Entry, MapItem, Scalar, SeqItem, Sequence, Value};
 
 // ---------------------------------------------------------------------------------------------
 // A reader for go-yaml's block output (test only).
