@@ -963,7 +963,7 @@ fn find_comments(t: &Text<'_>, scalars: &[(usize, usize)]) -> Vec<YComment> {
 /// token starts. Those are the comments of a group (comment lines with only blank lines between
 /// them) that come after a blank line following an earlier comment of the group: the lines before
 /// it are feet of the blocks the group closes (placed by column, see [`place_full`]), the blank
-/// line ends them. `None` for other comments, and at the end of the text or before a `---`/`...`
+/// line ends them (unless the group follows a key without a value, a dash or a bracket). `None` for other comments, and at the end of the text or before a `---`/`...`
 /// line or a top-level `sops:` key.
 fn next_tokens(t: &Text<'_>, comments: &[YComment]) -> Vec<Option<usize>> {
     let mut out = vec![None; comments.len()];
@@ -971,6 +971,7 @@ fn next_tokens(t: &Text<'_>, comments: &[YComment]) -> Vec<Option<usize>> {
     let mut heads = vec![false; comments.len()];
     let mut prev: Option<usize> = None;
     let mut in_tail = false;
+    let mut eligible = false;
     for (i, c) in comments.iter().enumerate() {
         if c.trailing {
             prev = None;
@@ -978,9 +979,24 @@ fn next_tokens(t: &Text<'_>, comments: &[YComment]) -> Vec<Option<usize>> {
         }
         match prev {
             Some(j) if t.b[comments[j].end..c.start].iter().all(u8::is_ascii_whitespace) => {
-                in_tail |= t.line_of(c.start) > t.line_of(comments[j].start) + 1;
+                in_tail |= eligible && t.line_of(c.start) > t.line_of(comments[j].start) + 1;
             }
-            _ => in_tail = false,
+            _ => {
+                in_tail = false;
+                // After a key with no value (`key:`), a dash or an opening bracket, go-yaml's
+                // feet do not end at a blank line.
+                let mut p = t.line_start(c.start);
+                while p > 0 && t.b[p - 1].is_ascii_whitespace() {
+                    p -= 1;
+                }
+                if let Some(j) = i.checked_sub(1).filter(|&j| comments[j].trailing && comments[j].end == p) {
+                    p = comments[j].start;
+                    while p > 0 && t.b[p - 1].is_ascii_whitespace() {
+                        p -= 1;
+                    }
+                }
+                eligible = p > 0 && !matches!(t.b[p - 1], b':' | b'-' | b'?' | b'[' | b'{' | b',');
+            }
         }
         heads[i] = in_tail;
         prev = Some(i);
