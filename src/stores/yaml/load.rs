@@ -1237,7 +1237,9 @@ fn block_container_at(node: &YNode, pos: usize) -> Option<(usize, usize)> {
     }
 }
 
-/// Inserts a comment, by position, into the collection that starts at `start`.
+/// Inserts a comment, by position, into the collection that starts at `start`. (The items of a
+/// collection, comments placed so far included, are in source order: positions are found by
+/// binary search, so that placing every comment of a large mapping stays linear.)
 fn insert_at_end(node: &mut YNode, start: usize, c: YComment) -> bool {
     if node.copied {
         return false;
@@ -1245,12 +1247,12 @@ fn insert_at_end(node: &mut YNode, start: usize, c: YComment) -> bool {
     if node.start == start && !matches!(node.kind, YKind::Scalar(_)) {
         match &mut node.kind {
             YKind::Map { items, .. } => {
-                let idx = items.iter().position(|it| it.start() > c.start).unwrap_or(items.len());
+                let idx = items.partition_point(|it| it.start() <= c.start);
                 items.insert(idx, MItem::Comment(c));
                 return true;
             }
             YKind::Seq { items, .. } => {
-                let idx = items.iter().position(|it| it.start() > c.start).unwrap_or(items.len());
+                let idx = items.partition_point(|it| it.start() <= c.start);
                 items.insert(idx, SItem::Comment(c));
                 return true;
             }
@@ -1463,7 +1465,7 @@ fn place_full(t: &Text<'_>, node: &mut YNode, c: YComment, col: usize, next: Opt
     match &mut node.kind {
         YKind::Scalar(_) => {}
         YKind::Map { items, .. } => {
-            let idx = items.iter().position(|it| it.start() > p).unwrap_or(items.len());
+            let idx = items.partition_point(|it| it.start() <= p);
             let sibling_follows = items[idx..].iter().any(|it| matches!(it, MItem::Pair(..)));
             let prev = items[..idx].iter_mut().rev().find_map(|it| match it {
                 MItem::Pair(k, v) => Some((k.start, v)),
@@ -1485,7 +1487,7 @@ fn place_full(t: &Text<'_>, node: &mut YNode, c: YComment, col: usize, next: Opt
             items.insert(idx, MItem::Comment(c));
         }
         YKind::Seq { items, .. } => {
-            let idx = items.iter().position(|it| it.start() > p).unwrap_or(items.len());
+            let idx = items.partition_point(|it| it.start() <= p);
             let prev = items[..idx].iter_mut().rev().find_map(|it| match it {
                 SItem::Node(n, _) => Some(n),
                 SItem::Comment(_) => None,
