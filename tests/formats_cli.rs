@@ -227,6 +227,22 @@ fn dotenv_encrypted_to_json_and_back_matches_sops() {
     assert_eq!(both_decrypt(&sb, "app.sops.yaml", &[]), yaml);
 }
 
+/// An INI file always has its DEFAULT section: an empty dotenv file converted to INI reads back
+/// with an empty one, which the verified write accepts as the format's (found by the
+/// `verified_write` fuzz target); both tools decrypt the result alike, and sops's alike.
+#[test]
+fn an_empty_dotenv_file_converts_to_ini_like_sops() {
+    if !have("sops") {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.write("empty.env", b"");
+    kv_encrypt_to(&sb, "empty.env", &["--output-type", "ini"], "empty.enc.ini");
+    let ours = both_decrypt(&sb, "empty.enc.ini", &[]);
+    sops_encrypt_to(&sb, "empty.env", &["--output-type", "ini"], "empty.sops.ini");
+    assert_eq!(both_decrypt(&sb, "empty.sops.ini", &[]), ours);
+}
+
 #[test]
 fn flat_json_encrypted_to_dotenv_matches_sops() {
     if !have("sops") {
