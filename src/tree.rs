@@ -420,14 +420,7 @@ impl Walker {
 pub fn same_content(a: &Node, b: &Node) -> bool {
     match (a, b) {
         (Node::Scalar(x), Node::Scalar(y)) => x.value.same(&y.value),
-        (Node::Map(x), Node::Map(y)) => {
-            x.items.len() == y.items.len()
-                && x.items.iter().zip(&y.items).all(|pair| match pair {
-                    (MapItem::Entry(e), MapItem::Entry(f)) => e.key == f.key && same_content(&e.value, &f.value),
-                    (MapItem::Comment(c), MapItem::Comment(d)) => c.text == d.text,
-                    _ => false,
-                })
-        }
+        (Node::Map(x), Node::Map(y)) => same_mapping_content(x, y),
         (Node::Seq(x), Node::Seq(y)) => {
             x.items.len() == y.items.len()
                 && x.items.iter().zip(&y.items).all(|pair| match pair {
@@ -438,6 +431,16 @@ pub fn same_content(a: &Node, b: &Node) -> bool {
         }
         _ => false,
     }
+}
+
+/// [`same_content`] for two mappings (a document's root, say), without wrapping them in nodes.
+pub fn same_mapping_content(x: &Mapping, y: &Mapping) -> bool {
+    x.items.len() == y.items.len()
+        && x.items.iter().zip(&y.items).all(|pair| match pair {
+            (MapItem::Entry(e), MapItem::Entry(f)) => e.key == f.key && same_content(&e.value, &f.value),
+            (MapItem::Comment(c), MapItem::Comment(d)) => c.text == d.text,
+            _ => false,
+        })
 }
 
 impl fmt::Display for Value {

@@ -12,7 +12,9 @@ use crate::error::{Error, Result};
 use crate::keys::{KeySpec, Keyring};
 use crate::metadata::Metadata;
 use crate::stores::Store;
-use crate::tree::{same_content, Comment, Document, Entry, MapItem, Mapping, Node, Scalar, SeqItem, Sequence};
+use crate::tree::{
+    same_content, same_mapping_content, Comment, Document, Entry, MapItem, Mapping, Node, Scalar, SeqItem, Sequence,
+};
 
 use super::decrypt::{decrypt_file, DecryptOptions, Decrypted};
 use super::display_path;
@@ -64,11 +66,7 @@ fn key_specs(md: &Metadata) -> Vec<Vec<KeySpec>> {
 }
 
 fn same_docs(a: &[Document], b: &[Document]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_map(&x.root, &y.root))
-}
-
-fn same_map(a: &Mapping, b: &Mapping) -> bool {
-    same_content(&Node::Map(a.clone()), &Node::Map(b.clone()))
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_mapping_content(&x.root, &y.root))
 }
 
 /// Merges three versions of an encrypted file. `base` may be empty (no common ancestor).

@@ -80,6 +80,19 @@ pub(crate) struct YComment {
 }
 
 impl YNode {
+    /// The empty root mapping that holds the comments of a document without content.
+    fn comments_only(at: usize) -> YNode {
+        YNode {
+            kind: YKind::Map { items: Vec::new(), flow: false },
+            start: at,
+            end: at,
+            col: 0,
+            copied: false,
+            alias: false,
+            origin: 0,
+        }
+    }
+
     fn clone_shallow(&self) -> YNode {
         YNode {
             kind: YKind::Seq { items: Vec::new(), flow: false },
@@ -963,9 +976,10 @@ fn find_comments(t: &Text<'_>, scalars: &[(usize, usize)]) -> Vec<YComment> {
 /// token starts. Those are the comments of a group (comment lines with only blank lines between
 /// them) that come after a blank line following an earlier comment of the group: the lines before
 /// it are feet of the blocks the group closes (placed by column, see [`place_full`]), the blank
-/// line ends them (unless the group follows a key without a value, a dash or a bracket). `None` for other comments, and at the end of the text or before a `---`/`...`
-/// line or a top-level `sops:` key.
-fn next_tokens(t: &Text<'_>, comments: &[YComment]) -> Vec<Option<usize>> {
+/// line ends them (unless the group follows a key without a value, a dash or a bracket). `None`
+/// for other comments, and at the end of the text or before a `---`/`...` line or a top-level
+/// `sops:` key.
+fn next_tokens(t: &Text<'_>, comments: &[YComment], trailing_at: &HashMap<usize, usize>) -> Vec<Option<usize>> {
     let mut out = vec![None; comments.len()];
     // Forward: which comments follow a blank line after an earlier comment of their group.
     let mut heads = vec![false; comments.len()];
@@ -983,19 +997,7 @@ fn next_tokens(t: &Text<'_>, comments: &[YComment]) -> Vec<Option<usize>> {
             }
             _ => {
                 in_tail = false;
-                // After a key with no value (`key:`), a dash or an opening bracket, go-yaml's
-                // feet do not end at a blank line.
-                let mut p = t.line_start(c.start);
-                while p > 0 && t.b[p - 1].is_ascii_whitespace() {
-                    p -= 1;
-                }
-                if let Some(j) = i.checked_sub(1).filter(|&j| comments[j].trailing && comments[j].end == p) {
-                    p = comments[j].start;
-                    while p > 0 && t.b[p - 1].is_ascii_whitespace() {
-                        p -= 1;
-                    }
-                }
-                eligible = p > 0 && !matches!(t.b[p - 1], b':' | b'-' | b'?' | b'[' | b'{' | b',');
+                eligible = ends_a_value(t, token_end_before(t, trailing_at, c.start));
             }
         }
         heads[i] = in_tail;
@@ -1029,8 +1031,11 @@ fn next_tokens(t: &Text<'_>, comments: &[YComment]) -> Vec<Option<usize>> {
 }
 
 fn place_comments(t: &Text<'_>, docs: &mut [RawDoc], comments: Vec<YComment>) {
-    let innermost = innermost_feet(t, docs, &comments);
-    let next_tokens = next_tokens(t, &comments);
+    // Each line comment by its line, to step over it when looking for the token before a group.
+    let trailing_at: HashMap<usize, usize> =
+        comments.iter().filter(|c| c.trailing).map(|c| (t.line_of(c.start), c.start)).collect();
+    let innermost = innermost_feet(t, docs, &comments, &trailing_at);
+    let next_tokens = next_tokens(t, &comments, &trailing_at);
     // Where a line comment can attach, per document: built once (comments do not move scalars).
     let mut targets: Vec<Option<Vec<(usize, Target)>>> = vec![None; docs.len()];
     for (c, next) in comments.into_iter().zip(next_tokens) {
@@ -1043,27 +1048,11 @@ fn place_comments(t: &Text<'_>, docs: &mut [RawDoc], comments: Vec<YComment>) {
             continue;
         }
         let doc = &mut docs[di];
-        let root = doc.root.get_or_insert_with(|| YNode {
-            kind: YKind::Map { items: Vec::new(), flow: false },
-            start: c.start,
-            end: c.start,
-            col: 0,
-            copied: false,
-            alias: false,
-            origin: 0,
-        });
+        let root = doc.root.get_or_insert_with(|| YNode::comments_only(c.start));
         // A document whose root is a null scalar keeps its comments in an empty mapping.
         if let YKind::Scalar(s) = &root.kind {
             if s.value.is_empty() || resolve_plain(&s.value) == Resolved::Value(Value::Null) {
-                *root = YNode {
-                    kind: YKind::Map { items: Vec::new(), flow: false },
-                    start: c.start,
-                    end: c.start,
-                    col: 0,
-                    copied: false,
-                    alias: false,
-                    origin: 0,
-                };
+                *root = YNode::comments_only(c.start);
             } else {
                 continue;
             }
@@ -1092,16 +1081,44 @@ fn place_comments(t: &Text<'_>, docs: &mut [RawDoc], comments: Vec<YComment>) {
     }
 }
 
+/// Where the token before the comment line holding `comment` ends (0: none before it), past
+/// blank lines and the line comment that may follow that token on its line (`trailing_at`: each
+/// line comment by its line).
+fn token_end_before(t: &Text<'_>, trailing_at: &HashMap<usize, usize>, comment: usize) -> usize {
+    let mut p = t.line_start(comment);
+    loop {
+        while p > 0 && t.b[p - 1].is_ascii_whitespace() {
+            p -= 1;
+        }
+        if p == 0 {
+            return 0;
+        }
+        match trailing_at.get(&t.line_of(p - 1)) {
+            Some(&cs) if cs < p => p = cs,
+            _ => return p,
+        }
+    }
+}
+
+/// Whether the token ending at `p` completes a value. After a key with no value (`key:`), a dash,
+/// `?`, an opening bracket or a comma, go-yaml gives the comments that follow no feet.
+fn ends_a_value(t: &Text<'_>, p: usize) -> bool {
+    p > 0 && !matches!(t.b[p - 1], b':' | b'-' | b'?' | b'[' | b'{' | b',')
+}
+
 /// go-yaml makes the first lines of a comment group a foot of the token before them (so they
 /// land at the end of the innermost block holding that token, whatever their column) when the
 /// group is cut by a line, or the next token, that is less indented than that block and than the
 /// comment: `a:\n  b:\n    c: 1\n  # X\nd: 1` puts `# X` under `b`. Returns, for each such
 /// comment, the start of that innermost block.
-fn innermost_feet(t: &Text<'_>, docs: &[RawDoc], comments: &[YComment]) -> HashMap<usize, usize> {
+fn innermost_feet(
+    t: &Text<'_>,
+    docs: &[RawDoc],
+    comments: &[YComment],
+    trailing_at: &HashMap<usize, usize>,
+) -> HashMap<usize, usize> {
     let mut out = HashMap::new();
     let full: Vec<&YComment> = comments.iter().filter(|c| !c.trailing).collect();
-    let trailing_at: HashMap<usize, usize> =
-        comments.iter().filter(|c| c.trailing).map(|c| (t.line_of(c.start), c.start)).collect();
     let mut i = 0;
     while i < full.len() {
         // A group: comment lines with only blank lines between them.
@@ -1113,20 +1130,8 @@ fn innermost_feet(t: &Text<'_>, docs: &[RawDoc], comments: &[YComment]) -> HashM
         i = j;
         // The token before the group.
         let first = group[0];
-        let mut p = t.line_start(first.start);
-        loop {
-            while p > 0 && t.b[p - 1].is_ascii_whitespace() {
-                p -= 1;
-            }
-            if p == 0 {
-                break;
-            }
-            match trailing_at.get(&t.line_of(p - 1)) {
-                Some(&cs) if cs < p => p = cs,
-                _ => break,
-            }
-        }
-        if p == 0 || matches!(t.b[p - 1], b':' | b'-' | b'?' | b'[' | b'{' | b',') {
+        let p = token_end_before(t, trailing_at, first.start);
+        if !ends_a_value(t, p) {
             continue;
         }
         let pos = p - 1;

@@ -327,7 +327,7 @@ fn same_node<'a>(t: &Text<'_>, new: &'a Node, orig: &Node, indent: usize, edits:
             return None;
         }
         let anchored_now = edits.anchored.get(&(alias.aux as usize)).copied().flatten();
-        if new != orig || anchored_now.is_none_or(|a| !same_content(a, new)) {
+        if new != orig || anchored_now.is_none_or(|a| !crate::tree::same_content(a, new)) {
             edits.push((alias.start, alias.end, inline(new, true)?));
         }
         return Some(());
@@ -359,30 +359,6 @@ fn node_src(n: &Node) -> Option<Src> {
         Node::Map(m) => m.src,
         Node::Seq(s) => s.src,
         Node::Scalar(s) => s.src,
-    }
-}
-
-/// Same keys, values and comments, wherever they were read from.
-fn same_content(a: &Node, b: &Node) -> bool {
-    match (a, b) {
-        (Node::Scalar(x), Node::Scalar(y)) => x.value.same(&y.value),
-        (Node::Map(x), Node::Map(y)) => {
-            x.items.len() == y.items.len()
-                && x.items.iter().zip(&y.items).all(|(i, j)| match (i, j) {
-                    (MapItem::Entry(e), MapItem::Entry(f)) => e.key == f.key && same_content(&e.value, &f.value),
-                    (MapItem::Comment(c), MapItem::Comment(d)) => c.text == d.text,
-                    _ => false,
-                })
-        }
-        (Node::Seq(x), Node::Seq(y)) => {
-            x.items.len() == y.items.len()
-                && x.items.iter().zip(&y.items).all(|(i, j)| match (i, j) {
-                    (SeqItem::Node(m), SeqItem::Node(n)) => same_content(m, n),
-                    (SeqItem::Comment(c), SeqItem::Comment(d)) => c.text == d.text,
-                    _ => false,
-                })
-        }
-        _ => false,
     }
 }
 
