@@ -127,14 +127,7 @@ impl HostedIdentity {
         if host == Host::AzureArc && client_id.is_some() {
             return Err("Azure Arc managed identity does not support user-assigned identities (AZURE_CLIENT_ID)".into());
         }
-        let pipeline = Pipeline::new(
-            option_env!("CARGO_PKG_NAME"),
-            option_env!("CARGO_PKG_VERSION"),
-            options,
-            Vec::new(),
-            Vec::new(),
-            None,
-        );
+        let pipeline = token_pipeline(options);
         Ok(HostedIdentity { host, endpoint, secret, client_id, pipeline })
     }
 
@@ -251,6 +244,19 @@ pub fn parse_token(body: &[u8]) -> Result<AccessToken, String> {
         (None, None) => return Err("no expires_on or expires_in in the answer".into()),
     };
     Ok(AccessToken::new(token.to_string(), expires))
+}
+
+/// The HTTP pipeline of a token endpoint client: the SDK's defaults (retries, logging policy,
+/// user agent) and no policies of its own, shared by the hand-written credentials.
+pub(super) fn token_pipeline(options: ClientOptions) -> Pipeline {
+    Pipeline::new(
+        option_env!("CARGO_PKG_NAME"),
+        option_env!("CARGO_PKG_VERSION"),
+        options,
+        Vec::new(),
+        Vec::new(),
+        None,
+    )
 }
 
 #[cfg(test)]

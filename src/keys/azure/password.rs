@@ -59,14 +59,7 @@ impl UsernamePassword {
         if !super::cli::valid_tenant(tenant) {
             return Err(format!("invalid tenant {tenant:?} (AZURE_TENANT_ID)"));
         }
-        let pipeline = Pipeline::new(
-            option_env!("CARGO_PKG_NAME"),
-            option_env!("CARGO_PKG_VERSION"),
-            options,
-            Vec::new(),
-            Vec::new(),
-            None,
-        );
+        let pipeline = super::managed_identity::token_pipeline(options);
         Ok(UsernamePassword {
             authority,
             tenant: tenant.to_string(),
